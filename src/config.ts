@@ -1,0 +1,162 @@
+/**
+ * Typed, frozen configuration read from the environment (and a `.env` file in the working directory),
+ * with the defaults of PROTOCOL.md §8. A bad value throws a ConfigError naming the variable.
+ * Secrets left unset are generated once and kept in `DATA_DIR/secrets.json` (mode 0600) so that tokens
+ * and signed URLs survive restarts.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const num = (min: number, max: number) => z.coerce.number().min(min).max(max);
+const url = z.string().url();
+const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const jsonStrings = z.string().transform((s, ctx) => {
+  try {
+    const v: unknown = JSON.parse(s);
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
+  } catch { /* reported below */ }
+  ctx.addIssue({ code: 'custom', message: 'expected a JSON array of strings' });
+  return z.NEVER;
+});
+
+/** One entry per variable: schema of the raw string and default (undefined = unset/feature off). */
+const spec = {
+  HOST: [z.string().min(1), '0.0.0.0'],
+  PORT: [int(0, 65535), '3001'],
+  PUBLIC_URL: [url, undefined],
+  APP_DOMAIN: [url, undefined],
+  CORS_ORIGINS: [list, ''],
+  DATA_DIR: [z.string().min(1), './data'],
+  STORAGE_DIR: [z.string().min(1), './storage'],
+  REQUIRE_AUTH: [bool, 'false'],
+  JWT_ACCESS_SECRET: [z.string().min(16), undefined],
+  JWT_REFRESH_SECRET: [z.string().min(16), undefined],
+  JWT_ACCESS_TTL: [int(10, 86400 * 7), '900'],
+  JWT_REFRESH_TTL: [int(60, 86400 * 365), '2592000'],
+  EGRESS_SECRET: [z.string().min(16), undefined],
+  EGRESS_ALLOW_UNSIGNED: [bool, 'false'],
+  SEGMENT_FILES: [bool, 'false'],
+  STUN_SERVERS: [jsonStrings, '["stun:stun.l.google.com:19302"]'],
+  TURN_URLS: [list, ''],
+  TURN_SECRET: [z.string().min(1), undefined],
+  TURN_TTL: [int(60, 86400 * 7), '86400'],
+  LIVEKIT_URL: [url, undefined],
+  LIVEKIT_API_KEY: [z.string().min(1), undefined],
+  LIVEKIT_API_SECRET: [z.string().min(1), undefined],
+  LIVEKIT_TOKEN_TTL: [int(60, 86400), '21600'],
+  AUTO_EGRESS: [bool, undefined],
+  HUME_API_KEY: [z.string().min(1), undefined],
+  HUME_STREAM_URL: [url, 'wss://api.hume.ai/v0/stream/models'],
+  FEEDBACK_LOCALE: [z.enum(['en', 'pt-BR']), 'en'],
+  FEEDBACK_TTL_DAYS: [num(0.0001, 3650), '14'],
+  FEEDBACK_VOLUME_LOW_DBFS: [num(-120, 0), '-38'],
+  FEEDBACK_VOLUME_HIGH_DBFS: [num(-120, 0), '-8'],
+  FEEDBACK_SILENCE_SEC: [num(1, 3600), '30'],
+  FEEDBACK_OVERLAP_MS: [int(100, 10000), '500'],
+  FEEDBACK_MONOLOGUE_SEC: [num(1, 7200), '90'],
+  FEEDBACK_COOLDOWN_SEC: [num(0, 3600), '15'],
+  AUDIO_THREADS: [int(1, 16), String(Math.min(4, os.availableParallelism()))],
+  METRICS_LOCAL_ONLY: [bool, 'false'],
+  LOG_LEVEL: [z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'],
+} as const satisfies Record<string, readonly [z.ZodType, string | undefined]>;
+
+type Spec = typeof spec;
+type Raw = { [K in keyof Spec]: Spec[K][1] extends string ? z.output<Spec[K][0]> : z.output<Spec[K][0]> | undefined };
+
+export interface Config extends Readonly<Omit<Raw, 'PUBLIC_URL' | 'APP_DOMAIN' | 'JWT_ACCESS_SECRET' | 'JWT_REFRESH_SECRET' | 'EGRESS_SECRET' | 'AUTO_EGRESS'>> {
+  readonly PUBLIC_URL: string;
+  readonly APP_DOMAIN: string;
+  readonly JWT_ACCESS_SECRET: string;
+  readonly JWT_REFRESH_SECRET: string;
+  readonly EGRESS_SECRET: string;
+  readonly AUTO_EGRESS: boolean;
+  /** True when LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET are all set. */
+  readonly livekitEnabled: boolean;
+  /** True when TURN_URLS and TURN_SECRET are both set. */
+  readonly turnEnabled: boolean;
+  /** Secrets that were generated and stored in DATA_DIR (for the start-up log). */
+  readonly generatedSecrets: readonly string[];
+}
+
+const GENERATED = ['JWT_ACCESS_SECRET', 'JWT_REFRESH_SECRET', 'EGRESS_SECRET'] as const;
+
+/**
+ * Build the configuration.
+ * @param env variables to read (default process.env); a `.env` file in `cwd` fills variables `env` lacks
+ *   (only when `env` is process.env).
+ * @throws ConfigError naming the first variable with a bad value, or when DATA_DIR cannot be written.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): Config {
+  if (env === process.env) {
+    const dotenv = path.join(cwd, '.env');
+    if (fs.existsSync(dotenv)) process.loadEnvFile(dotenv);
+  }
+  const raw: Record<string, unknown> = {};
+  for (const [name, [schema, def]] of Object.entries(spec) as [string, readonly [z.ZodType, string | undefined]][]) {
+    const value = env[name] !== undefined && env[name] !== '' ? env[name] : def;
+    if (value === undefined) { raw[name] = undefined; continue; }
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) throw new ConfigError(name, `invalid value ${JSON.stringify(value)}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    raw[name] = parsed.data;
+  }
+  const r = raw as Raw;
+  const dataDir = path.resolve(cwd, r.DATA_DIR);
+  const storageDir = path.resolve(cwd, r.STORAGE_DIR);
+  const generated: string[] = [];
+  const secrets = loadSecrets(dataDir);
+  for (const name of GENERATED) {
+    if (r[name] === undefined) {
+      if (!secrets[name]) { secrets[name] = randomBytes(32).toString('base64url'); secrets.changed = 'yes'; }
+      (raw as Record<string, unknown>)[name] = secrets[name];
+      generated.push(name);
+    }
+  }
+  if (secrets.changed) { delete secrets.changed; saveSecrets(dataDir, secrets); }
+  const publicUrl = (r.PUBLIC_URL ?? `http://localhost:${r.PORT}`).replace(/\/+$/, '');
+  const livekitEnabled = Boolean(r.LIVEKIT_URL && r.LIVEKIT_API_KEY && r.LIVEKIT_API_SECRET);
+  return Object.freeze({
+    ...(raw as Raw),
+    DATA_DIR: dataDir,
+    STORAGE_DIR: storageDir,
+    PUBLIC_URL: publicUrl,
+    APP_DOMAIN: (r.APP_DOMAIN ?? publicUrl).replace(/\/+$/, ''),
+    AUTO_EGRESS: r.AUTO_EGRESS ?? livekitEnabled,
+    livekitEnabled,
+    turnEnabled: r.TURN_URLS.length > 0 && Boolean(r.TURN_SECRET),
+    generatedSecrets: Object.freeze(generated),
+  }) as Config;
+}
+
+function loadSecrets(dataDir: string): Record<string, string> {
+  try {
+    fs.mkdirSync(dataDir, { recursive: true });
+  } catch (err) {
+    throw new ConfigError('DATA_DIR', `cannot create ${dataDir}: ${(err as Error).message}`);
+  }
+  const file = path.join(dataDir, 'secrets.json');
+  if (!fs.existsSync(file)) return {};
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>;
+  } catch (err) {
+    throw new ConfigError('DATA_DIR', `${file} is not valid JSON (${(err as Error).message}); fix or delete it`);
+  }
+}
+
+function saveSecrets(dataDir: string, secrets: Record<string, string>): void {
+  const file = path.join(dataDir, 'secrets.json');
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}

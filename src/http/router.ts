@@ -1,0 +1,255 @@
+/**
+ * Thin routing on top of uWebSockets.js for JSON endpoints, following the uWS rules (REFERENCE.md):
+ * everything needed from `req` is copied before any await, `onAborted` is set before async work, replies
+ * are corked, and bodies are read with a hard limit (64 KiB default) so that an oversized body gets 413
+ * without being buffered.
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { Logger } from '../log.js';
+import { HttpError, errorBody, statusLine } from './errors.js';
+
+/** What a handler gets: a plain copy of the request (valid after awaits). */
+export interface Request {
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  /** Raw query string without '?'. */
+  rawQuery: string;
+  query: URLSearchParams;
+  /** Lower-case header names. */
+  headers: Record<string, string>;
+  /** Values of the `:name` parameters in the pattern, by name. */
+  params: Record<string, string>;
+  /** Remote address as text (IPv4 or IPv6). */
+  ip: string;
+  /** Parsed JSON body (`body: 'json'`), the raw UTF-8 text (`body: 'text'`), or undefined. */
+  body: unknown;
+  /** Set by the authenticator when credentials were given and valid. */
+  principal?: Principal;
+}
+
+/** Who is calling, as established by the installed Authenticator (src/auth). */
+export interface Principal {
+  kind: 'user' | 'livekit';
+  userId?: string;
+  orgId?: string;
+  role?: 'owner' | 'admin' | 'member';
+  /** LiveKit identity and room, for LiveKit tokens. */
+  identity?: string;
+  room?: string;
+  roles?: string[];
+}
+
+/** A JSON reply (`json` is serialized), or raw bytes with their content type. */
+export interface Reply {
+  status?: number;
+  json?: unknown;
+  raw?: string | Uint8Array;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export type Handler = (req: Request) => Reply | Promise<Reply>;
+
+/**
+ * - 'none': never asks for credentials;
+ * - 'optional': open unless REQUIRE_AUTH=true (PROTOCOL.md §1 "optional*");
+ * - 'bearer': a valid access token is required once an authenticator is installed;
+ * - 'admin': bearer, and role owner/admin.
+ */
+export type AuthMode = 'none' | 'optional' | 'bearer' | 'admin';
+
+export interface RouteOptions {
+  /** 'json' requires Content-Type application/json (415 otherwise) and parses it (400 on bad JSON). */
+  body?: 'json' | 'text';
+  /** Body limit in bytes (default 64 KiB); larger → 413. */
+  maxBodyBytes?: number;
+  auth?: AuthMode;
+}
+
+/** Resolves the credentials of a request, or null when none were presented; throws HttpError 401 when they are bad. */
+export type Authenticator = (req: Request) => Promise<Principal | null>;
+
+export interface RouterOptions {
+  log: Logger;
+  requireAuth: boolean;
+  corsOrigins: readonly string[];
+}
+
+export const DEFAULT_MAX_BODY = 64 * 1024;
+
+/** Registers JSON routes on a uWS app with shared error mapping, CORS and authentication. */
+export class Router {
+  private authenticator: Authenticator | null = null;
+  private readonly cors: Set<string>;
+
+  constructor(readonly app: TemplatedApp, private readonly opts: RouterOptions) {
+    this.cors = new Set(opts.corsOrigins);
+    if (this.cors.size > 0) {
+      app.options('/*', (res, req) => {
+        const origin = req.getHeader('origin');
+        const reqHeaders = req.getHeader('access-control-request-headers');
+        res.cork(() => {
+          res.writeStatus(statusLine(204));
+          this.writeCors(res, origin);
+          if (this.cors.has(origin)) {
+            res.writeHeader('Access-Control-Allow-Methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS');
+            res.writeHeader('Access-Control-Allow-Headers', reqHeaders || 'Authorization, Content-Type');
+            res.writeHeader('Access-Control-Max-Age', '600');
+          }
+          res.end();
+        });
+      });
+    }
+  }
+
+  /** Install the authenticator (src/auth). Until one is installed, 'bearer' and 'admin' routes are open. */
+  setAuthenticator(fn: Authenticator): void {
+    this.authenticator = fn;
+  }
+
+  get(pattern: string, handler: Handler, options: RouteOptions = {}): void {
+    this.add('get', pattern, handler, options);
+  }
+
+  post(pattern: string, handler: Handler, options: RouteOptions = {}): void {
+    this.add('post', pattern, handler, options);
+  }
+
+  del(pattern: string, handler: Handler, options: RouteOptions = {}): void {
+    this.add('del', pattern, handler, options);
+  }
+
+  private add(method: 'get' | 'post' | 'del', pattern: string, handler: Handler, options: RouteOptions): void {
+    const names = pattern.split('/').filter((p) => p.startsWith(':')).map((p) => p.slice(1));
+    this.app[method](pattern, (res, req) => {
+      const request = copyRequest(res, req, names);
+      const state = { aborted: false };
+      res.onAborted(() => { state.aborted = true; });
+      void this.run(res, request, handler, options, state);
+    });
+  }
+
+  private async run(res: HttpResponse, req: Request, handler: Handler, options: RouteOptions, state: { aborted: boolean }): Promise<void> {
+    let reply: Reply;
+    try {
+      if (options.body) req.body = await readBody(res, req, options, state);
+      await this.authenticate(req, options.auth ?? 'none');
+      reply = await handler(req);
+    } catch (err) {
+      reply = this.errorReply(err, req);
+    }
+    if (state.aborted) return;
+    this.send(res, req, reply);
+  }
+
+  private async authenticate(req: Request, mode: AuthMode): Promise<void> {
+    if (mode === 'none' || !this.authenticator) return;
+    const principal = await this.authenticator(req);
+    if (principal) req.principal = principal;
+    const required = mode === 'bearer' || mode === 'admin' || (mode === 'optional' && this.opts.requireAuth);
+    if (required && !principal) throw new HttpError('unauthorized', 'a bearer access token is required');
+    if (mode === 'admin' && principal && !(principal.role === 'owner' || principal.role === 'admin')) {
+      throw new HttpError('forbidden', 'owner or admin role required');
+    }
+  }
+
+  private errorReply(err: unknown, req: Request): Reply {
+    if (err instanceof HttpError) {
+      return { status: err.status, raw: errorBody(err.code, err.message), contentType: 'application/json', headers: err.headers };
+    }
+    this.opts.log.error({ err, path: req.path, method: req.method }, 'unhandled error in HTTP handler');
+    return { status: 500, raw: errorBody('internal', 'internal error'), contentType: 'application/json' };
+  }
+
+  private send(res: HttpResponse, req: Request, reply: Reply): void {
+    const status = reply.status ?? 200;
+    res.cork(() => {
+      res.writeStatus(statusLine(status));
+      this.writeCors(res, req.headers.origin ?? '');
+      for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
+      if (status === 204) { res.endWithoutBody(); return; }
+      if (reply.raw !== undefined) {
+        res.writeHeader('Content-Type', reply.contentType ?? 'application/octet-stream');
+        res.end(reply.raw);
+      } else {
+        res.writeHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify(reply.json ?? null));
+      }
+    });
+  }
+
+  private writeCors(res: HttpResponse, origin: string): void {
+    if (this.cors.size === 0) return;
+    res.writeHeader('Vary', 'Origin');
+    if (origin && this.cors.has(origin)) {
+      res.writeHeader('Access-Control-Allow-Origin', origin);
+      res.writeHeader('Access-Control-Allow-Credentials', 'true');
+    }
+  }
+}
+
+/** Copy everything needed from a uWS request synchronously (it is invalid after the handler returns). */
+export function copyRequest(res: HttpResponse, req: HttpRequest, paramNames: readonly string[] = []): Request {
+  const headers: Record<string, string> = {};
+  req.forEach((k, v) => { headers[k] = v; });
+  const params: Record<string, string> = {};
+  paramNames.forEach((name, i) => { params[name] = safeDecode(req.getParameter(i) ?? ''); });
+  const rawQuery = req.getQuery() ?? '';
+  return {
+    method: req.getCaseSensitiveMethod ? req.getCaseSensitiveMethod() : req.getMethod().toUpperCase(),
+    path: req.getUrl(),
+    rawQuery,
+    query: new URLSearchParams(rawQuery),
+    headers,
+    params,
+    ip: Buffer.from(res.getRemoteAddressAsText()).toString(),
+    body: undefined,
+  };
+}
+
+function safeDecode(s: string): string {
+  try { return decodeURIComponent(s); } catch { return s; }
+}
+
+/**
+ * Read the body with a hard byte limit. A Content-Length over the limit is refused before any byte is read;
+ * a chunked body that grows past it is refused as soon as it does (the rest is not buffered).
+ * @throws HttpError 413 too_large, 415 unsupported_media_type, 400 bad_request (invalid JSON or UTF-8).
+ */
+function readBody(res: HttpResponse, req: Request, options: RouteOptions, state: { aborted: boolean }): Promise<unknown> {
+  const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (options.body === 'json') {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/json' && !type.endsWith('+json')) {
+      return Promise.reject(new HttpError('unsupported_media_type', 'Content-Type must be application/json'));
+    }
+  }
+  if (declared > limit) return Promise.reject(new HttpError('too_large', `body over ${limit} bytes`, { Connection: 'close' }));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    res.onData((ab, isLast) => {
+      if (done || state.aborted) return;
+      size += ab.byteLength;
+      if (size > limit) {
+        done = true;
+        reject(new HttpError('too_large', `body over ${limit} bytes`, { Connection: 'close' }));
+        return;
+      }
+      chunks.push(Buffer.from(ab.slice(0)));
+      if (!isLast) return;
+      done = true;
+      const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
+      if (options.body === 'text') { resolve(text); return; }
+      if (text.length === 0) { reject(new HttpError('bad_request', 'a JSON body is required')); return; }
+      try {
+        resolve(JSON.parse(text));
+      } catch {
+        reject(new HttpError('bad_request', 'body is not valid JSON'));
+      }
+    });
+  });
+}

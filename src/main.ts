@@ -1,0 +1,40 @@
+/**
+ * Entry point: `meetcore` (serve) or `meetcore egress-url --room R ...` (print a signed egress URL).
+ * Exit codes: 0 after a graceful stop, 1 on a configuration or start-up error.
+ */
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './log.js';
+import { startServer } from './server.js';
+
+async function main(argv: string[]): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`meetcore: configuration error: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  if (argv[0] && argv[0] !== 'serve') {
+    const { runCli } = await import('./cli.js');
+    process.exit(await runCli(config, argv));
+  }
+  const log = createLogger(config.LOG_LEVEL);
+  let server;
+  try {
+    server = await startServer(config, log);
+  } catch (err) {
+    log.fatal({ err }, 'start-up failed');
+    process.exit(1);
+  }
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log.info({ signal }, 'signal received');
+    server.stop().then(() => process.exit(0), (err: unknown) => { log.error({ err }, 'shutdown failed'); process.exit(1); });
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+}
+
+void main(process.argv.slice(2));

@@ -1,0 +1,152 @@
+/**
+ * The typed face of the native audio engine (native/addon). This file is the contract between the addon
+ * and the rest of meetcore: src/egress feeds streams, src/feedback and src/hume consume the events.
+ *
+ * Time: every `...Ms` field that names a moment is Unix epoch milliseconds on the *stream clock* of
+ * PROTOCOL.md §4: `startedAtMs + sampleIndex / sampleRate * 1000`, so streams sent faster than real time
+ * still line up across participants. Durations are milliseconds. Levels are dBFS (0 = full scale of s16,
+ * 32767), `null` where nothing was measured (no samples, or no speech in the window).
+ */
+
+/** Sample rates LiveKit egress and meetcore accept (PROTOCOL.md §4). */
+export const SAMPLE_RATES = [8000, 16000, 24000, 32000, 44100, 48000] as const;
+export type SampleRate = (typeof SAMPLE_RATES)[number];
+
+export interface EngineOptions {
+  /** Native worker threads (AUDIO_THREADS), 1..16. Streams of one meeting always share one thread. */
+  threads: number;
+  /** Stream-time interval between `stats` events per stream, ms (default 250, range 50..1000). */
+  statsIntervalMs?: number;
+  /** Minimum run of simultaneous speech of two non-excluded, unmuted streams of one meeting before an
+   *  `overlap` start event, ms (FEEDBACK_OVERLAP_MS, default 500). */
+  overlapMinMs?: number;
+  /** Bound of the queue of event batches waiting for the JS thread (default 1024); a full queue drops the
+   *  batch and counts it in `engine.stats().droppedBatches`, it never blocks a worker. */
+  maxQueuedBatches?: number;
+}
+
+export interface StreamOptions {
+  /** Streams with the same meetingId are analysed on one worker thread and share one overlap timeline. */
+  meetingId: string;
+  /** Identity of the speaker, reported in overlap events. */
+  participantId: string;
+  sampleRate: SampleRate;
+  channels: 1 | 2;
+  /** Length of mono segments in seconds (0.5..5); segments are emitted only when `segments` is true. */
+  groupSeconds: number;
+  /** Emit `segment` events (mono s16le WAV of groupSeconds of unmuted audio). Default false. */
+  segments?: boolean;
+  /** Stream clock origin, Unix ms (arrival of the first frame). */
+  startedAtMs: number;
+  /** When set, the worker thread writes the recording here: RIFF/WAVE PCM header + the bytes exactly as
+   *  pushed (muted spans excluded), header sizes patched at every flush (≤ 1 s apart). The file is created
+   *  (truncated) synchronously by openStream, which throws if it cannot be opened. */
+  recordingPath?: string;
+  /** Ring buffer capacity in seconds of input (default 10). Input that does not fit is dropped and counted. */
+  ringSeconds?: number;
+  /** Excluded from overlap detection (meeting hosts). Default false. Can be changed with setExcluded. */
+  excluded?: boolean;
+}
+
+/** Periodic per-stream measurements, at least every `statsIntervalMs` of stream time. */
+export interface StatsEvent {
+  type: 'stats';
+  streamId: number;
+  meetingId: string;
+  participantId: string;
+  /** Stream time of the end of the last analysed frame. */
+  tMs: number;
+  /** VAD decision of the last frame (after hangover smoothing). */
+  speaking: boolean;
+  /** RMS over the frames of this interval (dBFS). */
+  rmsDbfs: number | null;
+  /** Peak absolute sample of this interval (dBFS). */
+  peakDbfs: number | null;
+  /** Samples at ±32767/-32768 in this interval (after downmix: either channel clipped counts). */
+  clippedSamples: number;
+  /** Samples (per channel) analysed in this interval. */
+  samples: number;
+  /** Fraction 0..1 of the last 10 s of stream time judged speech. */
+  speechCoverage10s: number;
+  /** Speech in the last 3 s of stream time, ms. */
+  speechMs3s: number;
+  /** RMS over speech frames of the last 3 s (dBFS), null without speech. */
+  rmsDbfs3s: number | null;
+  /** Fraction 0..1 of clipped samples over the last 3 s. */
+  clippedRatio3s: number;
+  /** Exponential moving average of frame RMS over speech frames (dBFS, time constant ~1 s). */
+  rmsEmaDbfs: number | null;
+  /** Adaptive noise floor estimate of the VAD (dBFS). */
+  noiseFloorDbfs: number;
+  /** Stream time of the last speech frame, null if never. */
+  lastSpokeAtMs: number | null;
+  /** Start of the current talk spurt (stream time), null when not speaking. */
+  speechStartedAtMs: number | null;
+  /** Input bytes dropped because the ring was full, since the stream opened. */
+  overflowBytes: number;
+  /** Recording data bytes written so far (muted spans excluded). */
+  recordedBytes: number;
+}
+
+/** A mono WAV segment of `groupSeconds` of unmuted audio (downmixed, same sample rate). */
+export interface SegmentEvent {
+  type: 'segment';
+  streamId: number;
+  meetingId: string;
+  participantId: string;
+  /** 0-based index within the stream. */
+  index: number;
+  startMs: number;
+  endMs: number;
+  /** A complete RIFF/WAVE file: 44-byte PCM header + mono s16le samples. */
+  wav: Uint8Array;
+}
+
+/** Simultaneous speech of two non-excluded, unmuted streams of one meeting. */
+export interface OverlapEvent {
+  type: 'overlap';
+  meetingId: string;
+  /** start: the run reached overlapMinMs; ongoing: about every second while it lasts; end: it stopped. */
+  phase: 'start' | 'ongoing' | 'end';
+  /** The two participants, the one who started speaking first first. */
+  participants: [string, string];
+  /** The one whose talk spurt started later (the interrupter). */
+  laterParticipantId: string;
+  /** Stream time the simultaneous speech began. */
+  startMs: number;
+  /** Stream time of this report (for start: the moment the rule became true). */
+  tMs: number;
+  /** Simultaneous speech so far (end: in total), ms. */
+  overlapMs: number;
+}
+
+/** The stream is finished: ring drained, recording header final, file closed. Emitted once per stream. */
+export interface ClosedEvent {
+  type: 'closed';
+  streamId: number;
+  meetingId: string;
+  participantId: string;
+  /** Recording data bytes (the file is 44 bytes longer). */
+  recordedBytes: number;
+  /** Stream time reached (startedAtMs + all samples pushed, muted ones included). */
+  endMs: number;
+  overflowBytes: number;
+}
+
+/** A failure on a worker thread (e.g. a write error); the stream keeps analysing if it can. */
+export interface ErrorEvent {
+  type: 'error';
+  streamId: number;
+  meetingId: string;
+  code: 'write_failed' | 'overflow' | 'internal';
+  message: string;
+}
+
+export type EngineEvent = StatsEvent | SegmentEvent | OverlapEvent | ClosedEvent | ErrorEvent;
+
+export interface EngineStats {
+  streams: number;
+  threads: number;
+  /** Event batches dropped because the JS queue was full. */
+  droppedBatches: number;
+}

@@ -1,0 +1,13 @@
+/**
+ * Versioned schema migrations, applied in version order by openDatabase. Never edit a released migration:
+ * add a new one. Each lives in its own module, listed here.
+ */
+import m001 from './001_sessions.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: readonly Migration[] = [m001];

@@ -1,0 +1,147 @@
+/**
+ * Sessions (meetings) and their participants. A meetingId is the LiveKit room SID when LiveKit opened the
+ * session (webhook room_started), the egress URL's `meetingId`, or a generated `MT_<base64url>` id.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Db } from './db.js';
+
+export type SessionStatus = 'ACTIVE' | 'ENDED';
+
+export interface Session {
+  meetingId: string;
+  roomName: string;
+  roomSid: string | null;
+  status: SessionStatus;
+  /** Unix ms. */
+  startedAt: number;
+  endedAt: number | null;
+  orgId: string | null;
+}
+
+export interface Participant {
+  meetingId: string;
+  identity: string;
+  name: string | null;
+  roles: string[];
+  isHost: boolean;
+  joinedAt: number;
+  leftAt: number | null;
+}
+
+interface SessionRow { meeting_id: string; room_name: string; room_sid: string | null; status: SessionStatus; started_at: number; ended_at: number | null; org_id: string | null }
+interface ParticipantRow { meeting_id: string; identity: string; name: string | null; roles: string; is_host: number; joined_at: number; left_at: number | null }
+
+const toSession = (r: SessionRow): Session => ({
+  meetingId: r.meeting_id, roomName: r.room_name, roomSid: r.room_sid, status: r.status,
+  startedAt: r.started_at, endedAt: r.ended_at, orgId: r.org_id,
+});
+const toParticipant = (r: ParticipantRow): Participant => ({
+  meetingId: r.meeting_id, identity: r.identity, name: r.name, roles: JSON.parse(r.roles) as string[],
+  isHost: r.is_host === 1, joinedAt: r.joined_at, leftAt: r.left_at,
+});
+
+/** A new meeting id: `MT_` + 12 random base64url characters. */
+export function newMeetingId(): string {
+  return `MT_${randomBytes(9).toString('base64url')}`;
+}
+
+/** Repository of the `sessions` and `participants` tables. All methods are synchronous (better-sqlite3). */
+export class SessionStore {
+  private readonly q;
+
+  constructor(private readonly db: Db) {
+    this.q = {
+      get: db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE meeting_id = ?'),
+      active: db.prepare<[string], SessionRow>("SELECT * FROM sessions WHERE room_name = ? AND status = 'ACTIVE' ORDER BY started_at DESC LIMIT 1"),
+      insert: db.prepare('INSERT INTO sessions (meeting_id, room_name, room_sid, status, started_at, org_id) VALUES (?, ?, ?, \'ACTIVE\', ?, ?)'),
+      reactivate: db.prepare("UPDATE sessions SET status = 'ACTIVE', ended_at = NULL, room_sid = COALESCE(?, room_sid) WHERE meeting_id = ?"),
+      end: db.prepare("UPDATE sessions SET status = 'ENDED', ended_at = ? WHERE meeting_id = ? AND status = 'ACTIVE'"),
+      list: db.prepare<[number, number], SessionRow>('SELECT * FROM sessions ORDER BY started_at DESC LIMIT ? OFFSET ?'),
+      participants: db.prepare<[string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? ORDER BY joined_at'),
+      participant: db.prepare<[string, string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? AND identity = ?'),
+      upsertParticipant: db.prepare(`INSERT INTO participants (meeting_id, identity, name, roles, is_host, joined_at)
+        VALUES (@meetingId, @identity, @name, @roles, @isHost, @joinedAt)
+        ON CONFLICT (meeting_id, identity) DO UPDATE SET
+          name = COALESCE(excluded.name, participants.name),
+          roles = CASE WHEN @rolesGiven THEN excluded.roles ELSE participants.roles END,
+          is_host = CASE WHEN @rolesGiven THEN excluded.is_host ELSE participants.is_host END,
+          left_at = NULL`),
+      leave: db.prepare('UPDATE participants SET left_at = ? WHERE meeting_id = ? AND identity = ? AND left_at IS NULL'),
+    };
+  }
+
+  get(meetingId: string): Session | null {
+    const r = this.q.get.get(meetingId);
+    return r ? toSession(r) : null;
+  }
+
+  /** The newest ACTIVE session of a room, or null. */
+  activeByRoom(roomName: string): Session | null {
+    const r = this.q.active.get(roomName);
+    return r ? toSession(r) : null;
+  }
+
+  /**
+   * Open a session. When `meetingId` names an existing session it is re-activated (LiveKit may restart a room
+   * with the same SID) instead of duplicated.
+   */
+  open(input: { roomName: string; meetingId?: string; roomSid?: string | null; startedAt?: number; orgId?: string | null }): Session {
+    const meetingId = input.meetingId ?? newMeetingId();
+    const existing = this.get(meetingId);
+    if (existing) {
+      if (existing.status === 'ENDED') this.q.reactivate.run(input.roomSid ?? null, meetingId);
+      return this.get(meetingId)!;
+    }
+    this.q.insert.run(meetingId, input.roomName, input.roomSid ?? null, input.startedAt ?? Date.now(), input.orgId ?? null);
+    return this.get(meetingId)!;
+  }
+
+  /**
+   * PROTOCOL.md §4 meetingId resolution: the given id (opened if unknown), else the ACTIVE session of the
+   * room, else a new session.
+   */
+  resolve(roomName: string, meetingId?: string | null): Session {
+    if (meetingId) {
+      const existing = this.get(meetingId);
+      if (existing) return existing;
+      return this.open({ roomName, meetingId });
+    }
+    return this.activeByRoom(roomName) ?? this.open({ roomName });
+  }
+
+  /** Mark a session ENDED (no-op when already ended). Returns true when it changed. */
+  end(meetingId: string, endedAt = Date.now()): boolean {
+    return this.q.end.run(endedAt, meetingId).changes > 0;
+  }
+
+  /** Newest first. `limit` 1..500. */
+  list(limit = 100, offset = 0): Session[] {
+    return this.q.list.all(Math.min(Math.max(limit, 1), 500), Math.max(offset, 0)).map(toSession);
+  }
+
+  participants(meetingId: string): Participant[] {
+    return this.q.participants.all(meetingId).map(toParticipant);
+  }
+
+  participant(meetingId: string, identity: string): Participant | null {
+    const r = this.q.participant.get(meetingId, identity);
+    return r ? toParticipant(r) : null;
+  }
+
+  /**
+   * Insert or refresh a participant. `roles` undefined keeps the stored roles; a participant is a host when
+   * its roles contain "host".
+   */
+  upsertParticipant(p: { meetingId: string; identity: string; name?: string | null; roles?: string[]; joinedAt?: number }): Participant {
+    const roles = p.roles ?? [];
+    this.q.upsertParticipant.run({
+      meetingId: p.meetingId, identity: p.identity, name: p.name ?? null, roles: JSON.stringify(roles),
+      isHost: roles.includes('host') ? 1 : 0, joinedAt: p.joinedAt ?? Date.now(), rolesGiven: p.roles ? 1 : 0,
+    });
+    return this.participant(p.meetingId, p.identity)!;
+  }
+
+  leave(meetingId: string, identity: string, leftAt = Date.now()): void {
+    this.q.leave.run(leftAt, meetingId, identity);
+  }
+}
