@@ -9,7 +9,9 @@ import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import type { Db } from './store/db.js';
 import type { SessionStore } from './store/sessions.js';
-import type { Router } from './http/router.js';
+import type { EventEmitter } from 'node:events';
+import type { Principal, Router } from './http/router.js';
+import type { EngineEvent } from './pipeline/types.js';
 
 /** Live counts reported by GET /health and /api/stats. */
 export interface LiveCounters {
@@ -26,6 +28,48 @@ export interface LiveCounters {
  */
 export type ShutdownPhase = 'sockets' | 'services' | 'store';
 
+/** An egress stream as the rest of the server sees it (src/egress announces them on the bus). */
+export interface EgressStreamInfo {
+  /** AudioStream id of the native engine (-1 for video). */
+  streamId: number;
+  kind: 'audio' | 'video';
+  meetingId: string;
+  roomName: string;
+  participant: string;
+  trackId: string;
+  /** Stream clock origin, Unix ms. */
+  startedAt: number;
+  recordingId: number;
+  path: string;
+}
+
+/**
+ * Cross-area events. Emitters and listeners are synchronous; a listener must not throw (it is its own
+ * area's job to catch and log).
+ */
+export interface BusEvents {
+  /** A batch of native engine events, as delivered by the addon's thread-safe function. */
+  'audio.events': [events: EngineEvent[]];
+  'egress.opened': [info: EgressStreamInfo];
+  /** The stream ended and its recording row is closed. */
+  'egress.closed': [info: EgressStreamInfo, reason: string];
+  /** A signaling socket is muted/unmuted in an egress stream (text frame {"muted":bool}). */
+  'egress.muted': [info: EgressStreamInfo, muted: boolean, atMs: number];
+}
+
+/** Result of a join check: null allows, otherwise the PROTOCOL.md §2 error to send. */
+export type JoinDecision = null | { code: 'unauthorized' | 'forbidden' | 'bad_request'; message: string };
+
+/** What signaling (src/signaling) offers the other areas. */
+export interface SignalingHub {
+  /** Send a message to every socket of a room (/ws JSON and msgpack, Socket.IO). */
+  publish(roomId: string, message: { type: string; [k: string]: unknown }): void;
+  /** Install a check run before a socket joins a room (e.g. feedback:<meetingId> needs a host). */
+  setJoinGuard(guard: (roomId: string, principal: Principal | null) => JoinDecision | Promise<JoinDecision>): void;
+  /** Install the resolver of `?token=` on /ws upgrades and Socket.IO handshakes (null = no/invalid token). */
+  setTokenAuthenticator(fn: (token: string) => Promise<Principal | null>): void;
+}
+
 export interface AppContext {
   readonly config: Config;
   readonly log: Logger;
@@ -40,6 +84,10 @@ export interface AppContext {
   /** Replace one of the live counters (each area owns one). */
   setCounter(name: keyof LiveCounters, fn: () => number): void;
   readonly counters: LiveCounters;
+  /** Cross-area events (see BusEvents). */
+  readonly bus: EventEmitter<BusEvents>;
+  /** Late-bound services, set by the area that owns them during registration (null until then). */
+  readonly services: { signaling: SignalingHub | null };
   /** Register a step to run at shutdown; steps of one phase run in registration order. */
   onShutdown(phase: ShutdownPhase, fn: () => void | Promise<void>): void;
 }

@@ -3,13 +3,14 @@
  * `startServer` returns a handle whose `stop()` performs the graceful shutdown of PROTOCOL/ARCHITECTURE:
  * stop accepting, close sockets (1001) and finalize every recording, stop services, close the database.
  */
+import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import uWS from 'uWebSockets.js';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
-import type { AppContext, LiveCounters, ShutdownPhase } from './context.js';
+import type { AppContext, BusEvents, LiveCounters, ShutdownPhase } from './context.js';
 import { openDatabase } from './store/db.js';
 import { SessionStore } from './store/sessions.js';
 import { Router } from './http/router.js';
@@ -44,6 +45,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     setCounter: (name, fn) => { counterFns[name] = fn; },
     counters: { rooms: () => counterFns.rooms(), connections: () => counterFns.connections(), egressStreams: () => counterFns.egressStreams() },
     onShutdown: (phase, fn) => { steps[phase].push(fn); },
+    bus: new EventEmitter<BusEvents>(),
+    services: { signaling: null },
   };
 
   registerHealth(ctx);

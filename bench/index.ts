@@ -1,0 +1,22 @@
+/**
+ * `npm run bench -- <name> [args]`: runs bench/<name>.ts, whose `run(args)` prints its table and returns the
+ * results, written to bench/results/<name>.json. `npm run bench` alone lists the benchmarks.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const names = fs.readdirSync(here).filter((f) => f.endsWith('.ts') && f !== 'index.ts' && !f.startsWith('_')).map((f) => f.slice(0, -3));
+const [name, ...args] = process.argv.slice(2);
+if (!name || !names.includes(name)) {
+  process.stderr.write(`usage: npm run bench -- <${names.join('|')}> [args]\n`);
+  process.exit(name ? 2 : 0);
+}
+const mod = (await import(`./${name}.ts`)) as { run(args: string[]): Promise<object> };
+const results = await mod.run(args);
+const out = path.join(here, 'results', `${name}.json`);
+fs.mkdirSync(path.dirname(out), { recursive: true });
+fs.writeFileSync(out, `${JSON.stringify({ bench: name, args, at: new Date().toISOString(), node: process.version, results }, null, 2)}\n`);
+process.stdout.write(`results written to ${path.relative(process.cwd(), out)}\n`);
+process.exit(0);
