@@ -1,0 +1,341 @@
+#include "engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+
+namespace meetcore {
+
+static_assert(sizeof(int16_t) == 2, "s16 samples");
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "PCM s16le is read in place: a little-endian host is required"
+#endif
+
+namespace {
+constexpr auto kWait = std::chrono::milliseconds(10);
+constexpr auto kFlushEvery = std::chrono::milliseconds(500);
+constexpr size_t kScratchBytes = 64 * 1024;
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------- Stream
+
+Stream::Stream(uint32_t id, const StreamConfig& c, int statsIntervalMs)
+    : identity_(std::make_shared<StreamIdentity>(StreamIdentity{id, c.meetingId, c.participantId})),
+      config_(c),
+      ring_(static_cast<size_t>(c.ringSeconds * c.sampleRate * c.channels * 2)),
+      analysis_(c.sampleRate, c.channels, c.startedAtMs, c.groupSeconds, c.segments, statsIntervalMs) {
+  if (!c.recordingPath.empty()) {
+    recording_ = std::make_unique<RecordingFile>(c.recordingPath, static_cast<uint32_t>(c.sampleRate), static_cast<uint16_t>(c.channels));
+  }
+}
+
+bool Stream::push(const uint8_t* data, size_t n) {
+  if (closeRequested_.load(std::memory_order_relaxed)) return false;
+  if (n == 0) return true;
+  if (mutedP_) {
+    addMarker({ring_.headPosition(), Marker::kGap, n});
+    return true;
+  }
+  if (!ring_.write(data, n)) {
+    overflow_.fetch_add(n, std::memory_order_relaxed);
+    addMarker({ring_.headPosition(), Marker::kGap, n});  // the clock still advances over dropped input
+  }
+  return true;
+}
+
+void Stream::setMuted(bool muted) {
+  if (muted == mutedP_ || closeRequested_.load(std::memory_order_relaxed)) return;
+  mutedP_ = muted;
+  addMarker({ring_.headPosition(), muted ? Marker::kMute : Marker::kUnmute, 0});
+}
+
+void Stream::setExcluded(bool excluded) {
+  if (closeRequested_.load(std::memory_order_relaxed)) return;
+  addMarker({ring_.headPosition(), excluded ? Marker::kExclude : Marker::kInclude, 0});
+}
+
+void Stream::requestClose() { closeRequested_.store(true, std::memory_order_release); }
+
+void Stream::addMarker(Marker m) {
+  std::lock_guard<std::mutex> lock(markersMutex_);
+  if (m.kind == Marker::kGap && !markers_.empty() && markers_.back().kind == Marker::kGap &&
+      markers_.back().position == m.position) {
+    markers_.back().gapBytes += m.gapBytes;  // consecutive muted pushes: one gap
+    return;
+  }
+  markers_.push_back(m);
+  markerCount_.fetch_add(1, std::memory_order_release);
+}
+
+// ---------------------------------------------------------------------------------------------- Worker
+
+/** Routes what a stream's analysis produces into the worker's batch and the meeting timeline. */
+class Worker::Sink : public AnalysisSink {
+ public:
+  Sink(Worker& w, Stream& s, MeetingTimeline* t) : w_(w), s_(s), t_(t) {}
+  void onFrame(const FrameResult& f) override {
+    if (t_) t_->onFrame(s_.id(), f.slot, f.speaking, w_.overlaps_);
+  }
+  void onStats(const StatsSnapshot& st) override {
+    Event e(Event::kStats, s_.identity());
+    e.stats = st;
+    e.overflowBytes = s_.overflowBytes();
+    e.recordedBytes = s_.recording_ ? s_.recording_->dataBytes() : 0;
+    w_.batch_.push_back(std::move(e));
+  }
+  void onSegment(uint32_t index, double startMs, double endMs, std::vector<uint8_t>&& wav) override {
+    Event e(Event::kSegment, s_.identity());
+    e.segmentIndex = index;
+    e.startMs = startMs;
+    e.endMs = endMs;
+    e.wav = std::move(wav);
+    w_.batch_.push_back(std::move(e));
+  }
+
+ private:
+  Worker& w_;
+  Stream& s_;
+  MeetingTimeline* t_;
+};
+
+Worker::Worker(Engine& engine, int) : engine_(engine), thread_([this] { run(); }) {}
+
+Worker::~Worker() { stop(); }
+
+void Worker::add(std::shared_ptr<Stream> s) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_.push_back(std::move(s));
+  }
+  count_.fetch_add(1, std::memory_order_relaxed);
+  cv_.notify_one();
+}
+
+void Worker::wake() { cv_.notify_one(); }
+
+void Worker::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+MeetingTimeline& Worker::timeline(const std::string& meetingId) {
+  auto& t = meetings_[meetingId];
+  if (!t) t = std::make_unique<MeetingTimeline>(engine_.config().overlapMinMs);
+  return *t;
+}
+
+void Worker::run() {
+  std::vector<uint8_t> scratch(kScratchBytes + 8);
+  auto lastFlush = std::chrono::steady_clock::now();
+  for (;;) {
+    bool stop;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait_for(lock, kWait, [this] { return stopping_ || !pending_.empty(); });
+      for (auto& s : pending_) {
+        MeetingTimeline& t = timeline(s->config_.meetingId);
+        t.addStream(s->id(), s->config_.participantId);
+        t.setExcluded(s->id(), s->config_.excluded);
+        streams_.push_back(std::move(s));
+      }
+      pending_.clear();
+      stop = stopping_;
+    }
+    for (size_t i = 0; i < streams_.size();) {
+      Stream& s = *streams_[i];
+      const bool closing = stop || s.closeRequested();  // read before draining: bytes pushed before close are seen
+      drain(s, scratch);
+      if (closing) {
+        finalize(s);
+        streams_.erase(streams_.begin() + static_cast<long>(i));
+        count_.fetch_sub(1, std::memory_order_relaxed);
+      } else {
+        i++;
+      }
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - lastFlush >= kFlushEvery) {
+      flushRecordings();
+      lastFlush = now;
+    }
+    if (!batch_.empty()) {
+      engine_.deliver(std::move(batch_), stop);
+      batch_ = EventBatch();
+    }
+    if (stop) break;
+  }
+}
+
+void Worker::drain(Stream& s, std::vector<uint8_t>& scratch) {
+  for (;;) {
+    Stream::Marker next{};
+    bool hasMarker = false;
+    if (s.markerCount_.load(std::memory_order_acquire) > 0) {
+      std::lock_guard<std::mutex> lock(s.markersMutex_);
+      if (!s.markers_.empty()) {
+        next = s.markers_.front();
+        hasMarker = true;
+      }
+    }
+    const uint64_t tail = s.ring_.tailPosition();
+    if (hasMarker && next.position <= tail) {
+      {
+        std::lock_guard<std::mutex> lock(s.markersMutex_);
+        next = s.markers_.front();  // a gap marker may have grown since
+        s.markers_.pop_front();
+        s.markerCount_.fetch_sub(1, std::memory_order_relaxed);
+      }
+      applyMarker(s, next);
+      continue;
+    }
+    size_t avail = s.ring_.readable();
+    if (hasMarker) avail = std::min<uint64_t>(avail, next.position - tail);
+    if (avail == 0) return;
+    const size_t n = std::min(avail, kScratchBytes);
+    std::copy(s.carry_, s.carry_ + s.carryBytes_, scratch.data());
+    s.ring_.read(scratch.data() + s.carryBytes_, n);
+    if (s.recording_ && !s.writeFailed_ && !s.recording_->write(scratch.data() + s.carryBytes_, n)) {
+      s.writeFailed_ = true;
+      Event e(Event::kError, s.identity());
+      e.code = "write_failed";
+      e.message = s.recording_->error();
+      batch_.push_back(std::move(e));
+    }
+    processBytes(s, scratch.data(), s.carryBytes_ + n);
+  }
+}
+
+void Worker::processBytes(Stream& s, const uint8_t* data, size_t n) {
+  const size_t frameBytes = static_cast<size_t>(s.config_.channels) * 2;
+  const size_t frames = n / frameBytes;
+  auto it = meetings_.find(s.config_.meetingId);
+  Sink sink(*this, s, it == meetings_.end() ? nullptr : it->second.get());
+  s.analysis_.feed(reinterpret_cast<const int16_t*>(data), frames, sink);
+  s.carryBytes_ = n - frames * frameBytes;
+  std::copy(data + frames * frameBytes, data + n, s.carry_);
+  for (auto& o : overlaps_) {
+    Event e(Event::kOverlap, nullptr);
+      e.meetingId = s.config_.meetingId;
+    e.overlap = std::move(o);
+    batch_.push_back(std::move(e));
+  }
+  overlaps_.clear();
+}
+
+void Worker::applyMarker(Stream& s, const Stream::Marker& m) {
+  MeetingTimeline& t = timeline(s.config_.meetingId);
+  switch (m.kind) {
+    case Stream::Marker::kMute:
+      s.muted_ = true;
+      s.carryBytes_ = 0;  // a partial sample frame before a mute is never completed
+      t.setMuted(s.id(), true);
+      break;
+    case Stream::Marker::kUnmute:
+      s.muted_ = false;
+      t.setMuted(s.id(), false);
+      break;
+    case Stream::Marker::kExclude:
+      t.setExcluded(s.id(), true);
+      break;
+    case Stream::Marker::kInclude:
+      t.setExcluded(s.id(), false);
+      break;
+    case Stream::Marker::kGap: {
+      const uint64_t frameBytes = static_cast<uint64_t>(s.config_.channels) * 2;
+      s.gapRemainder_ += m.gapBytes;
+      const uint64_t frames = s.gapRemainder_ / frameBytes;
+      s.gapRemainder_ %= frameBytes;
+      Sink sink(*this, s, &t);
+      s.analysis_.skip(frames, s.muted_, sink);
+      break;
+    }
+  }
+}
+
+void Worker::finalize(Stream& s) {
+  auto it = meetings_.find(s.config_.meetingId);
+  Sink sink(*this, s, it == meetings_.end() ? nullptr : it->second.get());
+  s.analysis_.finish(sink);
+  if (it != meetings_.end()) {
+    it->second->removeStream(s.id(), overlaps_);
+    for (auto& o : overlaps_) {
+      Event e(Event::kOverlap, nullptr);
+      e.meetingId = s.config_.meetingId;
+      e.overlap = std::move(o);
+      batch_.push_back(std::move(e));
+    }
+    overlaps_.clear();
+    if (it->second->empty()) meetings_.erase(it);
+  }
+  if (s.recording_ && !s.recording_->close() && !s.writeFailed_) {
+    Event e(Event::kError, s.identity());
+    e.code = "write_failed";
+    e.message = s.recording_->error();
+    batch_.push_back(std::move(e));
+  }
+  Event closed(Event::kClosed, s.identity());
+  closed.recordedBytes = s.recording_ ? s.recording_->dataBytes() : 0;
+  closed.endMs = s.analysis_.timeMs(s.analysis_.sampleIndex());
+  closed.overflowBytes = s.overflowBytes();
+  batch_.push_back(std::move(closed));
+}
+
+void Worker::flushRecordings() {
+  for (auto& s : streams_) {
+    if (!s->recording_ || s->writeFailed_) continue;
+    if (!s->recording_->flush()) {
+      s->writeFailed_ = true;
+      Event e(Event::kError, s->identity());
+      e.code = "write_failed";
+      e.message = s->recording_->error();
+      batch_.push_back(std::move(e));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- Engine
+
+Engine::Engine(const EngineConfig& config, Deliver deliver) : config_(config), deliver_(std::move(deliver)) {
+  const int n = std::max(1, config.threads);
+  for (int i = 0; i < n; i++) workers_.push_back(std::make_unique<Worker>(*this, i));
+}
+
+Engine::~Engine() { stop(); }
+
+std::shared_ptr<Stream> Engine::open(const StreamConfig& config) {
+  if (stopped_.load()) throw std::runtime_error("the audio engine is closed");
+  auto s = std::make_shared<Stream>(nextId_.fetch_add(1), config, config_.statsIntervalMs);
+  const size_t w = std::hash<std::string>{}(config.meetingId) % workers_.size();
+  workers_[w]->add(s);
+  return s;
+}
+
+EventBatch Engine::stop() {
+  if (stopped_.exchange(true)) return {};
+  for (auto& w : workers_) w->stop();
+  std::lock_guard<std::mutex> lock(finalMutex_);
+  return std::move(finalClosed_);
+}
+
+size_t Engine::streamCount() const {
+  size_t n = 0;
+  for (auto& w : workers_) n += w->streamCount();
+  return n;
+}
+
+void Engine::deliver(EventBatch&& batch, bool stopping) {
+  if (stopping) {
+    std::lock_guard<std::mutex> lock(finalMutex_);
+    for (auto& e : batch) {
+      if (e.type == Event::kClosed) finalClosed_.push_back(e);
+    }
+  }
+  if (!deliver_(std::move(batch))) dropped_.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace meetcore

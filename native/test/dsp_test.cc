@@ -1,0 +1,147 @@
+// Unit tests of native/dsp: levels, VAD, smoother, WAV header, ring buffer, overlap timeline.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "../dsp/analysis.h"
+#include "../dsp/level.h"
+#include "../dsp/overlap.h"
+#include "../dsp/ring_buffer.h"
+#include "../dsp/vad.h"
+#include "../dsp/wav.h"
+#include "check.h"
+
+using namespace meetcore;
+
+static std::vector<int16_t> sine(int n, double freq, double peakDbfs, int rate = 48000) {
+  std::vector<int16_t> s(n);
+  const double amp = 32767.0 * std::pow(10.0, peakDbfs / 20.0);
+  for (int i = 0; i < n; i++) s[i] = static_cast<int16_t>(std::lround(amp * std::sin(2 * M_PI * freq * i / rate)));
+  return s;
+}
+
+static void testLevels() {
+  auto full = sine(48000, 1000, 0);
+  LevelSums l = measureLevels(full.data(), full.size(), 1);
+  CHECK_NEAR(meanSquareToDbfs(double(l.sumSquares) / l.frames), -3.0103, 0.01);
+  CHECK(l.peak == 32767);
+  auto quiet = sine(48000, 1000, -20);
+  l = measureLevels(quiet.data(), quiet.size(), 1);
+  CHECK_NEAR(meanSquareToDbfs(double(l.sumSquares) / l.frames), -23.0103, 0.01);
+  CHECK(l.clipped == 0);
+  // Stereo: (L + R) / 2 of equal channels is the channel; a clipped sample in either channel counts.
+  std::vector<int16_t> st(2 * quiet.size());
+  for (size_t i = 0; i < quiet.size(); i++) st[2 * i] = st[2 * i + 1] = quiet[i];
+  st[0] = 32767;
+  st[3] = -32768;
+  l = measureLevels(st.data(), quiet.size(), 2);
+  CHECK(l.clipped == 2);
+  CHECK(l.frames == 48000);
+  CHECK(meanSquareToDbfs(0) == -120.0);
+}
+
+static void testVadNoise() {
+  Vad vad;
+  std::mt19937 rng(7);
+  std::normal_distribution<double> g(0, 32767.0 * std::pow(10.0, -40 / 20.0));
+  int voiced = 0;
+  for (int f = 0; f < 1000; f++) {
+    std::vector<int16_t> fr(480);
+    for (auto& v : fr) v = static_cast<int16_t>(std::lround(g(rng)));
+    LevelSums l = measureLevels(fr.data(), fr.size(), 1);
+    voiced += vad.process(meanSquareToDbfs(double(l.sumSquares) / l.frames));
+  }
+  CHECK(voiced == 0);
+  CHECK_NEAR(vad.noiseFloorDbfs(), -40.5, 1.0);
+}
+
+static void testSmoother() {
+  SpeechSmoother s;
+  // voiced pattern: isolated click, then speech with a 50 ms gap (bridged) and a 200 ms gap (kept)
+  std::vector<int> in = {0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1};
+  for (int i = 0; i < 20; i++) in.push_back(0);
+  in.push_back(1);
+  in.push_back(1);
+  for (int i = 0; i < 12; i++) in.push_back(0);
+  std::vector<int> out;
+  bool sp;
+  for (int v : in) if (s.push(v, sp)) out.push_back(sp);
+  while (s.drain(sp)) out.push_back(sp);
+  CHECK(out.size() == in.size());
+  CHECK(out[2] == 0);                                     // click dropped
+  for (int i = 12; i <= 23; i++) CHECK(out[i] == 1);      // bridged gap of 5 frames
+  for (int i = 24; i <= 43; i++) CHECK(out[i] == 0);      // 20-frame gap kept
+  CHECK(out[44] == 1 && out[45] == 1 && out[46] == 0);
+}
+
+static void testWavHeader() {
+  uint8_t h[kWavHeaderBytes];
+  writeWavHeader(h, 48000, 2, 1920);
+  CHECK(std::memcmp(h, "RIFF", 4) == 0 && std::memcmp(h + 8, "WAVE", 4) == 0 && std::memcmp(h + 36, "data", 4) == 0);
+  CHECK(h[4] == ((36 + 1920) & 0xff) && h[5] == ((36 + 1920) >> 8));
+  CHECK(h[22] == 2 && h[32] == 4 && h[34] == 16);
+  CHECK(h[24] == (48000 & 0xff) && h[25] == ((48000 >> 8) & 0xff));
+}
+
+static void testRing() {
+  RingBuffer r(100);  // rounds to 128
+  CHECK(r.capacity() == 128);
+  std::vector<uint8_t> in(300), out;
+  for (size_t i = 0; i < in.size(); i++) in[i] = static_cast<uint8_t>(i * 7);
+  size_t written = 0;
+  uint8_t buf[64];
+  while (written < in.size() || r.readable()) {  // wraps around twice without losing a byte
+    size_t n = std::min<size_t>(50, in.size() - written);
+    if (n && r.write(in.data() + written, n)) written += n;
+    size_t got = r.read(buf, 37);
+    out.insert(out.end(), buf, buf + got);
+  }
+  CHECK(out == in);
+  RingBuffer small(64);
+  CHECK(small.write(in.data(), 60));
+  CHECK(!small.write(in.data(), 5));  // all or nothing
+  CHECK(small.readable() == 60);
+}
+
+static void testOverlap() {
+  MeetingTimeline t(500);
+  std::vector<OverlapReport> out;
+  t.addStream(1, "alice");
+  t.addStream(2, "bob");
+  // Alice speaks slots 0..299; Bob from 200..399: overlap 100 slots = 1 s, Bob interrupts.
+  // Alice's stream is processed entirely first (faster than real time), then Bob's.
+  for (int s = 0; s < 400; s++) t.onFrame(1, 1000 + s, s < 300, out);
+  CHECK(out.empty());
+  for (int s = 0; s < 400; s++) t.onFrame(2, 1000 + s, s >= 200, out);
+  CHECK(out.size() == 2);
+  CHECK(out[0].phase == OverlapReport::kStart && out[0].second == "bob" && out[0].first == "alice");
+  CHECK_NEAR(out[0].startMs, 12000, 0.1);
+  CHECK(out[1].phase == OverlapReport::kEnd);
+  CHECK_NEAR(out[1].overlapMs, 1000, 0.1);
+  // A 200 ms backchannel gives nothing; an excluded stream gives nothing.
+  MeetingTimeline t2(500);
+  std::vector<OverlapReport> out2;
+  t2.addStream(1, "a");
+  t2.addStream(2, "b");
+  t2.addStream(3, "host");
+  t2.setExcluded(3, true);
+  for (int s = 0; s < 300; s++) {
+    t2.onFrame(1, s, true, out2);
+    t2.onFrame(2, s, s >= 100 && s < 120, out2);
+    t2.onFrame(3, s, true, out2);
+  }
+  t2.removeStream(1, out2);
+  CHECK(out2.empty());
+}
+
+int main() {
+  testLevels();
+  testVadNoise();
+  testSmoother();
+  testWavHeader();
+  testRing();
+  testOverlap();
+  TEST_MAIN_END();
+}

@@ -1,0 +1,162 @@
+/**
+ * The native audio engine (native/): per-stream ring buffers, 10 ms analysis (RMS, peak, clipping, VAD),
+ * rolling statistics, overlap detection per meeting, WAV recording and mono segments, on a fixed pool of
+ * worker threads. Results come back in batches on the JS thread through one bounded thread-safe function.
+ *
+ * Arguments are checked here and rejected with TypeError/RangeError before native code sees them (as
+ * better-sqlite3 does), so the addon is only ever called with valid primitives.
+ */
+import { loadAddon, type NativeEngine, type NativeStream } from './native.js';
+import { SAMPLE_RATES, type ClosedEvent, type EngineEvent, type EngineOptions, type EngineStats, type StreamOptions } from './types.js';
+
+function checkInt(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${name} must be an integer`);
+  if (v < min || v > max) throw new RangeError(`${name} must be in ${min}..${max}, got ${v}`);
+  return v;
+}
+
+function checkString(name: string, v: unknown, max = 256): string {
+  if (typeof v !== 'string' || v.length === 0) throw new TypeError(`${name} must be a non-empty string`);
+  if (v.length > max) throw new RangeError(`${name} must be at most ${max} characters`);
+  if (v.includes('\0')) throw new TypeError(`${name} must not contain NUL`);
+  return v;
+}
+
+/**
+ * A stream of interleaved PCM s16le into the engine. Created by AudioEngine.openStream.
+ * All methods are synchronous and cheap; the work happens on the stream's worker thread.
+ */
+export class AudioStream {
+  /** Resolves with the stream's `closed` event once its worker has finalized it. */
+  readonly closed: Promise<ClosedEvent>;
+  /** @internal */
+  resolveClosed!: (e: ClosedEvent) => void;
+  private isClosed = false;
+
+  /** @internal */
+  constructor(private readonly native: NativeStream, readonly options: Readonly<StreamOptions>) {
+    this.closed = new Promise((resolve) => { this.resolveClosed = resolve; });
+  }
+
+  /** Engine-wide stream id (also in every event of this stream). */
+  get id(): number {
+    return this.native.id;
+  }
+
+  /**
+   * Copy PCM bytes into the stream's ring buffer: exactly one memcpy, safe to call with a uWS message
+   * ArrayBuffer that is neutered when the handler returns. Any byte count: a partial sample carries over.
+   * Bytes that do not fit in the ring are dropped and counted (`overflowBytes`); the stream clock still
+   * advances over them. While muted, nothing is copied and the clock advances.
+   * @throws TypeError when `chunk` is not a Uint8Array/ArrayBuffer; Error after close().
+   */
+  push(chunk: Uint8Array | ArrayBuffer): void {
+    this.native.push(chunk);
+  }
+
+  /** Mute or unmute from this point of the input on (ordered with push). */
+  setMuted(muted: boolean): void {
+    this.native.setMuted(Boolean(muted));
+  }
+
+  /** Exclude from (or include in) overlap detection from this point on, e.g. for a meeting host. */
+  setExcluded(excluded: boolean): void {
+    this.native.setExcluded(Boolean(excluded));
+  }
+
+  /** Idempotent. The worker analyses what was pushed, finalizes the recording and emits `closed`. */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.native.close();
+  }
+}
+
+/** See the module comment. One per process is the intended use. */
+export class AudioEngine {
+  private native: NativeEngine | null;
+  private readonly streams = new Map<number, AudioStream>();
+
+  /**
+   * @param options threads 1..16; statsIntervalMs 50..1000 (default 250); overlapMinMs 50..10000 (default 500);
+   *   maxQueuedBatches 1..65536 (default 1024).
+   * @param onEvents called on the JS thread with each batch (a listener must not throw: errors are rethrown
+   *   asynchronously by Node as uncaught exceptions).
+   * @throws TypeError/RangeError for bad options; Error when the addon is not built.
+   */
+  constructor(options: EngineOptions, private readonly onEvents: (events: EngineEvent[]) => void) {
+    const threads = checkInt('threads', options.threads, 1, 16);
+    const statsIntervalMs = checkInt('statsIntervalMs', options.statsIntervalMs ?? 250, 50, 1000);
+    const overlapMinMs = checkInt('overlapMinMs', options.overlapMinMs ?? 500, 50, 10000);
+    const maxQueuedBatches = checkInt('maxQueuedBatches', options.maxQueuedBatches ?? 1024, 1, 65536);
+    if (typeof onEvents !== 'function') throw new TypeError('onEvents must be a function');
+    const addon = loadAddon();
+    this.native = new addon.AudioEngine({ threads, statsIntervalMs, overlapMinMs, maxQueuedBatches }, (events) => this.dispatch(events));
+  }
+
+  /**
+   * Open a stream (see StreamOptions for units and defaults).
+   * @throws TypeError/RangeError for bad options; Error when the recording file cannot be created or the engine is closed.
+   */
+  openStream(options: StreamOptions): AudioStream {
+    if (!this.native) throw new Error('the audio engine is closed');
+    checkString('meetingId', options.meetingId);
+    checkString('participantId', options.participantId);
+    if (!(SAMPLE_RATES as readonly number[]).includes(options.sampleRate)) throw new RangeError(`sampleRate must be one of ${SAMPLE_RATES.join(', ')}`);
+    if (options.channels !== 1 && options.channels !== 2) throw new RangeError('channels must be 1 or 2');
+    if (typeof options.groupSeconds !== 'number' || !(options.groupSeconds >= 0.5 && options.groupSeconds <= 5)) throw new RangeError('groupSeconds must be in 0.5..5');
+    if (typeof options.startedAtMs !== 'number' || !Number.isFinite(options.startedAtMs)) throw new TypeError('startedAtMs must be a finite number');
+    const ringSeconds = options.ringSeconds ?? 10;
+    if (typeof ringSeconds !== 'number' || !(ringSeconds >= 0.1 && ringSeconds <= 120)) throw new RangeError('ringSeconds must be in 0.1..120');
+    if (options.recordingPath !== undefined) checkString('recordingPath', options.recordingPath, 4096);
+    const native = this.native.openStream({
+      meetingId: options.meetingId, participantId: options.participantId, sampleRate: options.sampleRate,
+      channels: options.channels, groupSeconds: options.groupSeconds, segments: Boolean(options.segments),
+      startedAtMs: options.startedAtMs, recordingPath: options.recordingPath ?? '', ringSeconds,
+      excluded: Boolean(options.excluded),
+    });
+    const stream = new AudioStream(native, Object.freeze({ ...options }));
+    if (this.streams.size === 0) this.native.ref();
+    this.streams.set(stream.id, stream);
+    return stream;
+  }
+
+  /** Open streams, threads, dropped batches. */
+  stats(): EngineStats {
+    return this.native ? this.native.stats() : { streams: 0, threads: 0, droppedBatches: 0 };
+  }
+
+  /**
+   * Finalize every open stream (recordings complete), join the worker threads; idempotent. Returns the
+   * `closed` events of the streams it finalized; they also resolve each stream's `closed` promise, and are
+   * NOT delivered again through onEvents.
+   */
+  close(): ClosedEvent[] {
+    if (!this.native) return [];
+    const native = this.native;
+    this.native = null;
+    const closed = native.close();
+    for (const e of closed) this.settle(e);
+    return closed;
+  }
+
+  private dispatch(events: EngineEvent[]): void {
+    const out: EngineEvent[] = [];
+    for (const e of events) {
+      if (e.type === 'closed') {
+        if (!this.streams.has(e.streamId)) continue;  // already settled by close()
+        this.settle(e);
+      }
+      out.push(e);
+    }
+    if (out.length) this.onEvents(out);
+  }
+
+  private settle(e: ClosedEvent): void {
+    const s = this.streams.get(e.streamId);
+    if (!s) return;
+    this.streams.delete(e.streamId);
+    if (this.streams.size === 0) this.native?.unref();
+    s.resolveClosed(e);
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The committed speech fixtures of test/fixtures (mono PCM s16le 48 kHz + annotations, see its README) and
+ * small signal tools for tests: stereo interleaving, gain, mixing, noise, sines.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT } from './server.js';
+
+export const FIXTURES = ['en-male', 'en-female', 'pt-br'] as const;
+export type FixtureName = (typeof FIXTURES)[number];
+
+export interface Fixture {
+  /** Mono samples, 48 kHz. */
+  samples: Int16Array;
+  sampleRate: 48000;
+  durationMs: number;
+  /** Annotated speech segments [startMs, endMs). */
+  segments: [number, number][];
+}
+
+export function loadFixture(name: FixtureName): Fixture {
+  const dir = path.join(ROOT, 'test/fixtures');
+  const pcm = fs.readFileSync(path.join(dir, `${name}.s16`));
+  const samples = new Int16Array(pcm.buffer.slice(pcm.byteOffset, pcm.byteOffset + pcm.length));
+  const ann = JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8')) as { durationMs: number; segments: [number, number][] };
+  return { samples, sampleRate: 48000, durationMs: ann.durationMs, segments: ann.segments };
+}
+
+/** Interleave mono into stereo s16le bytes (both channels equal), as LiveKit egress sends. */
+export function toStereoBytes(mono: Int16Array): Buffer {
+  const out = Buffer.alloc(mono.length * 4);
+  for (let i = 0; i < mono.length; i++) {
+    out.writeInt16LE(mono[i]!, i * 4);
+    out.writeInt16LE(mono[i]!, i * 4 + 2);
+  }
+  return out;
+}
+
+/** Mono s16le bytes. */
+export function toMonoBytes(mono: Int16Array): Buffer {
+  return Buffer.from(mono.buffer, mono.byteOffset, mono.byteLength);
+}
+
+/** Multiply by 10^(db/20) with saturation at ±32767/-32768. */
+export function gain(mono: Int16Array, db: number): Int16Array {
+  const g = 10 ** (db / 20);
+  return mono.map((v) => Math.max(-32768, Math.min(32767, Math.round(v * g))));
+}
+
+/** Digital silence of `ms` milliseconds at 48 kHz. */
+export function silence(ms: number, sampleRate = 48000): Int16Array {
+  return new Int16Array(Math.round((ms * sampleRate) / 1000));
+}
+
+export function concat(...parts: Int16Array[]): Int16Array {
+  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+}
+
+/** Sum of signals (lengths may differ), saturated. */
+export function mix(...parts: Int16Array[]): Int16Array {
+  const out = new Int16Array(Math.max(...parts.map((p) => p.length)));
+  for (let i = 0; i < out.length; i++) {
+    let v = 0;
+    for (const p of parts) v += p[i] ?? 0;
+    out[i] = Math.max(-32768, Math.min(32767, v));
+  }
+  return out;
+}
+
+/** Deterministic white noise (xorshift32) with the given RMS in dBFS (re 32767). */
+export function whiteNoise(ms: number, rmsDbfs: number, seed = 12345, sampleRate = 48000): Int16Array {
+  const n = Math.round((ms * sampleRate) / 1000);
+  const out = new Int16Array(n);
+  let x = seed >>> 0 || 1;
+  // Uniform in [-a, a] has RMS a/sqrt(3).
+  const a = 32767 * 10 ** (rmsDbfs / 20) * Math.sqrt(3);
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    out[i] = Math.round(((x / 0xffffffff) * 2 - 1) * a);
+  }
+  return out;
+}
+
+/** A sine of `freq` Hz whose PEAK is `peakDbfs` (re 32767). */
+export function sine(ms: number, freq: number, peakDbfs: number, sampleRate = 48000): Int16Array {
+  const n = Math.round((ms * sampleRate) / 1000);
+  const amp = 32767 * 10 ** (peakDbfs / 20);
+  return Int16Array.from({ length: n }, (_, i) => Math.round(amp * Math.sin((2 * Math.PI * freq * i) / sampleRate)));
+}
+
+/** Per-10 ms-frame truth from annotated segments: 1 where a frame overlaps a segment. */
+export function truthFrames(segments: [number, number][], frames: number, offsetMs = 0): Uint8Array {
+  const t = new Uint8Array(frames);
+  for (const [a, b] of segments) {
+    for (let f = Math.floor((a + offsetMs) / 10); f < Math.ceil((b + offsetMs) / 10) && f < frames; f++) if (f >= 0) t[f] = 1;
+  }
+  return t;
+}

@@ -1,0 +1,245 @@
+/**
+ * The native audio engine through its TypeScript face (src/pipeline): levels, VAD on the committed speech
+ * fixtures, ring buffer behaviour, mute and the stream clock, recordings, segments and overlap detection.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { AudioEngine, type AudioStream } from '../../src/pipeline/engine.js';
+import { loadAddon } from '../../src/pipeline/native.js';
+import type { ClosedEvent, EngineEvent, OverlapEvent, SegmentEvent, StatsEvent, StreamOptions } from '../../src/pipeline/types.js';
+import { FIXTURES, concat, gain, loadFixture, silence, sine, toStereoBytes, truthFrames, whiteNoise } from '../helpers/fixtures.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meetcore-pipeline-'));
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** Parse a canonical 44-byte PCM WAV header. */
+function parseWav(file: Buffer) {
+  assert.is(file.toString('ascii', 0, 4), 'RIFF');
+  assert.is(file.toString('ascii', 8, 16), 'WAVEfmt ');
+  assert.is(file.toString('ascii', 36, 40), 'data');
+  return {
+    riffSize: file.readUInt32LE(4), format: file.readUInt16LE(20), channels: file.readUInt16LE(22),
+    sampleRate: file.readUInt32LE(24), bits: file.readUInt16LE(34), dataSize: file.readUInt32LE(40), data: file.subarray(44),
+  };
+}
+
+/** Run one engine over streams fed by `feed`, collect every event until all streams are closed. */
+async function run(feed: (open: (o: Partial<StreamOptions>) => AudioStream) => void, engineOptions = {}): Promise<EngineEvent[]> {
+  const events: EngineEvent[] = [];
+  const engine = new AudioEngine({ threads: 2, ...engineOptions }, (batch) => events.push(...batch));
+  const streams: AudioStream[] = [];
+  feed((o) => {
+    const s = engine.openStream({ meetingId: 'm1', participantId: 'p1', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 1_000_000, ...o });
+    streams.push(s);
+    return s;
+  });
+  for (const s of streams) s.close();
+  await Promise.all(streams.map((s) => s.closed));
+  engine.close();
+  return events;
+}
+
+function pushFrames(s: AudioStream, bytes: Uint8Array, frameBytes = 1920): void {
+  for (let o = 0; o < bytes.length; o += frameBytes) s.push(bytes.subarray(o, Math.min(o + frameBytes, bytes.length)));
+}
+
+test('RMS of a full-scale and a -20 dBFS sine within 0.1 dB of theory', async () => {
+  for (const [peak, expected] of [[0, -3.0103], [-20, -23.0103]] as const) {
+    const events = await run((open) => pushFrames(open({}), toStereoBytes(sine(3000, 1000, peak))));
+    const stats = events.filter((e): e is StatsEvent => e.type === 'stats' && e.samples > 0);
+    assert.ok(stats.length >= 8, 'stats at least every 250 ms of stream time');
+    for (const s of stats) assert.ok(Math.abs(s.rmsDbfs! - expected) < 0.1, `rms ${s.rmsDbfs} vs ${expected}`);
+  }
+});
+
+test('VAD agrees with the annotated speech of every fixture (≥ 90 %), also 30 dB quieter', () => {
+  const addon = loadAddon();
+  for (const name of FIXTURES) {
+    const f = loadFixture(name);
+    for (const db of [0, -30]) {
+      const r = addon.analyzeFrames(toStereoBytes(gain(f.samples, db)), 48000, 2);
+      const truth = truthFrames(f.segments, r.speaking.length);
+      let agree = 0;
+      for (let i = 0; i < truth.length; i++) agree += Number(truth[i] === r.speaking[i]);
+      const ratio = agree / truth.length;
+      assert.ok(ratio >= 0.9, `${name} at ${db} dB: agreement ${ratio.toFixed(3)}`);
+      assert.ok(r.speaking.reduce((a, v) => a + v, 0) > 100, `${name} at ${db} dB: speech found`);
+    }
+  }
+});
+
+test('VAD stays quiet on digital silence and on white noise at -40 dBFS', () => {
+  const addon = loadAddon();
+  const quiet = addon.analyzeFrames(toStereoBytes(silence(5000)), 48000, 2);
+  assert.is(quiet.speaking.reduce((a, v) => a + v, 0), 0);
+  const noise = addon.analyzeFrames(toStereoBytes(whiteNoise(10_000, -40)), 48000, 2);
+  assert.is(noise.speaking.reduce((a, v) => a + v, 0), 0);
+  assert.ok(Math.abs(noise.noiseFloorDbfs[500]! + 40) < 1.5, `floor ${noise.noiseFloorDbfs[500]}`);
+  // Noise that starts abruptly after silence is taken for speech for about a second at most.
+  const step = addon.analyzeFrames(toStereoBytes(concat(silence(1000), whiteNoise(10_000, -40))), 48000, 2);
+  assert.ok(step.speaking.reduce((a, v) => a + v, 0) <= 110);
+  assert.is(step.speaking.slice(300).reduce((a, v) => a + v, 0), 0);
+});
+
+test('odd byte counts and 4097-byte pushes give the same recording and analysis as 10 ms frames', async () => {
+  const pcm = toStereoBytes(loadFixture('en-male').samples);
+  const results: { file: Buffer; speech: number; closed: ClosedEvent }[] = [];
+  for (const sizes of [[1920], [4097], [1, 3, 7, 4096, 999]]) {
+    const file = path.join(tmp, `chunks-${sizes.join('-')}.wav`);
+    let closed!: ClosedEvent;
+    const events = await run((open) => {
+      const s = open({ recordingPath: file });
+      let o = 0;
+      for (let i = 0; o < pcm.length; i++) {
+        const n = sizes[i % sizes.length]!;
+        s.push(pcm.subarray(o, o + n));
+        o += n;
+      }
+      void s.closed.then((c) => { closed = c; });
+    });
+    const speech = events.filter((e): e is StatsEvent => e.type === 'stats').reduce((a, e) => a + e.speechMs3s, 0);
+    results.push({ file: fs.readFileSync(file), speech, closed });
+  }
+  for (const r of results) {
+    const wav = parseWav(r.file);
+    assert.is(sha(wav.data), sha(pcm));
+    assert.is(wav.dataSize, pcm.length);
+    assert.is(wav.riffSize, pcm.length + 36);
+    assert.is(r.closed.recordedBytes, pcm.length);
+    assert.is(r.speech, results[0]!.speech);
+  }
+});
+
+test('ring buffer: a push larger than the free space is dropped and counted exactly; the clock still advances', async () => {
+  const chunk = new Uint8Array(48000 * 4);  // 1 s of stereo
+  let closed!: ClosedEvent;
+  await run((open) => {
+    const s = open({ ringSeconds: 0.5 });  // 96000 bytes, rounded up to a power of two (131072)
+    s.push(chunk);  // 192000 bytes never fit
+    s.push(chunk.subarray(0, 1920));
+    void s.closed.then((c) => { closed = c; });
+  });
+  assert.is(closed.overflowBytes, chunk.length);
+  assert.is(closed.endMs, 1_000_000 + 1010);
+});
+
+test('ring wrap-around: many pushes totalling far more than the ring lose nothing when the worker keeps up', async () => {
+  const pcm = toStereoBytes(concat(loadFixture('pt-br').samples, loadFixture('en-female').samples));
+  const file = path.join(tmp, 'wrap.wav');
+  const events: EngineEvent[] = [];
+  const engine = new AudioEngine({ threads: 1 }, (b) => events.push(...b));
+  const s = engine.openStream({ meetingId: 'm', participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0, recordingPath: file, ringSeconds: 0.25 });
+  for (let o = 0; o < pcm.length; o += 19200) {
+    s.push(pcm.subarray(o, o + 19200));
+    await new Promise((r) => setTimeout(r, 12));  // let the worker drain (it wakes every 10 ms)
+  }
+  s.close();
+  const closed = await s.closed;
+  engine.close();
+  assert.is(closed.overflowBytes, 0);
+  assert.ok(pcm.length > 10 * 65536, 'input is many times the ring');
+  assert.is(sha(parseWav(fs.readFileSync(file)).data), sha(pcm));
+});
+
+test('mute: bytes pushed while muted are not recorded, the stream clock advances over them', async () => {
+  const pcm = toStereoBytes(loadFixture('en-male').samples);
+  const third = Math.floor(pcm.length / 3 / 4) * 4;
+  const file = path.join(tmp, 'mute.wav');
+  let closed!: ClosedEvent;
+  const events = await run((open) => {
+    const s = open({ recordingPath: file });
+    pushFrames(s, pcm.subarray(0, third));
+    s.setMuted(true);
+    pushFrames(s, pcm.subarray(third, 2 * third));
+    s.setMuted(false);
+    pushFrames(s, pcm.subarray(2 * third));
+    void s.closed.then((c) => { closed = c; });
+  });
+  const wav = parseWav(fs.readFileSync(file));
+  assert.is(sha(wav.data), sha(Buffer.concat([pcm.subarray(0, third), pcm.subarray(2 * third)])));
+  assert.is(closed.endMs, 1_000_000 + (pcm.length / 4 / 48));
+  const muted = events.filter((e): e is StatsEvent => e.type === 'stats' && e.muted);
+  assert.ok(muted.length > 0, 'stats flow while muted');
+  assert.ok(muted.every((e) => !e.speaking && e.speechStartedAtMs === null));
+  const ffprobe = (() => { try { return execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=sample_rate,channels,codec_name', '-of', 'json', file], { encoding: 'utf8' }); } catch { return null; } })();
+  if (ffprobe) assert.equal(JSON.parse(ffprobe).streams[0], { codec_name: 'pcm_s16le', sample_rate: '48000', channels: 2 });
+});
+
+test('segments: mono WAVs of groupSeconds with stream-clock times', async () => {
+  const events = await run((open) => pushFrames(open({ segments: true, groupSeconds: 1.5, channels: 2 }), toStereoBytes(loadFixture('en-female').samples)));
+  const segs = events.filter((e): e is SegmentEvent => e.type === 'segment');
+  assert.ok(segs.length >= 5);
+  segs.forEach((s, i) => {
+    assert.is(s.index, i);
+    const wav = parseWav(Buffer.from(s.wav));
+    assert.is(wav.channels, 1);
+    assert.is(wav.sampleRate, 48000);
+    if (i < segs.length - 1) {
+      assert.is(wav.dataSize, 1.5 * 48000 * 2);
+      assert.is(s.endMs - s.startMs, 1500);
+    }
+  });
+  assert.is(segs[0]!.startMs, 1_000_000);
+});
+
+test('overlap: an interruption of ~1 s is reported once with the interrupter; a 200 ms backchannel and a host are not', async () => {
+  const a = loadFixture('en-male').samples;   // speech 300..7900 ms
+  const b = loadFixture('en-female').samples;
+  // Bob starts 1 s before the end of Alice's last phrase (7420..7900 → Alice speaks until 7900).
+  const bobStartMs = 6900;
+  const alice = concat(a, silence(6000));
+  const bob = concat(silence(bobStartMs - 300), b.subarray(300 * 48));
+  const events = await run((open) => {
+    const sa = open({ participantId: 'alice' });
+    const sb = open({ participantId: 'bob' });
+    const host = open({ participantId: 'host', excluded: true });
+    // Uneven, faster than real time: all of Alice first, then Bob and the host.
+    pushFrames(sa, toStereoBytes(alice));
+    pushFrames(sb, toStereoBytes(bob));
+    pushFrames(host, toStereoBytes(bob));
+  });
+  const overlaps = events.filter((e): e is OverlapEvent => e.type === 'overlap');
+  const starts = overlaps.filter((e) => e.phase === 'start');
+  assert.is(starts.length, 1, JSON.stringify(overlaps));
+  assert.is(starts[0]!.laterParticipantId, 'bob');
+  assert.equal(starts[0]!.participants, ['alice', 'bob']);
+  const end = overlaps.find((e) => e.phase === 'end')!;
+  // Truth from the annotations: Bob's fixture time τ ≥ 300 ms plays at τ + bobStartMs - 600.
+  const fa = loadFixture('en-male').segments, fb = loadFixture('en-female').segments;
+  let truth = 0;
+  for (const [s1, e1] of fa) for (const [s2, e2] of fb) truth += Math.max(0, Math.min(e1, e2 - 600 + bobStartMs) - Math.max(s1, s2 - 600 + bobStartMs));
+  assert.ok(Math.abs(end.overlapMs - truth) <= 150, `overlapMs ${end.overlapMs} vs truth ${truth}`);
+
+  const short = await run((open) => {
+    const sa = open({ participantId: 'alice' });
+    const sb = open({ participantId: 'bob' });
+    pushFrames(sa, toStereoBytes(concat(a, silence(1000))));
+    pushFrames(sb, toStereoBytes(concat(silence(2000), sine(200, 220, -10), silence(7000))));
+  });
+  assert.is(short.filter((e) => e.type === 'overlap').length, 0);
+});
+
+test('argument checks throw TypeError/RangeError before native code', () => {
+  const engine = new AudioEngine({ threads: 1 }, () => {});
+  const base = { meetingId: 'm', participantId: 'p', sampleRate: 48000 as const, channels: 2 as const, groupSeconds: 2, startedAtMs: 0 };
+  assert.throws(() => engine.openStream({ ...base, sampleRate: 44101 as 48000 }), RangeError);
+  assert.throws(() => engine.openStream({ ...base, channels: 3 as 2 }), RangeError);
+  assert.throws(() => engine.openStream({ ...base, groupSeconds: 60 }), RangeError);
+  assert.throws(() => engine.openStream({ ...base, meetingId: '' }), TypeError);
+  assert.throws(() => engine.openStream({ ...base, recordingPath: '/nonexistent-dir/x.wav' }), /cannot create recording/);
+  const s = engine.openStream(base);
+  assert.throws(() => s.push('abc' as unknown as Uint8Array), TypeError);
+  s.close();
+  s.close();
+  assert.throws(() => s.push(new Uint8Array(4)), /closed/);
+  assert.throws(() => new AudioEngine({ threads: 0 }, () => {}), RangeError);
+  engine.close();
+  assert.throws(() => engine.openStream(base), /closed/);
+});
+
+test.run();
