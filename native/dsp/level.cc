@@ -33,7 +33,7 @@ static LevelSums measureStereo(const int16_t* s, size_t n) {
   int32_t peak = 0, clipped = 0;
   for (size_t i = 0; i < n; i++) {
     const int32_t l = s[2 * i], r = s[2 * i + 1];
-    const int32_t m = (l + r) / 2;
+    const int32_t m = (l + r) >> 1;  // floor of the mean: the sign fix of / 2 blocks vectorization
     sum += m * m;
     const int32_t a = m < 0 ? -m : m;
     peak = a > peak ? a : peak;
@@ -57,7 +57,7 @@ void downmixToMono(const int16_t* samples, size_t frames, int channels, int16_t*
     for (size_t i = 0; i < frames; i++) out[i] = samples[i];
     return;
   }
-  for (size_t i = 0; i < frames; i++) out[i] = static_cast<int16_t>((samples[2 * i] + samples[2 * i + 1]) / 2);
+  for (size_t i = 0; i < frames; i++) out[i] = static_cast<int16_t>((samples[2 * i] + samples[2 * i + 1]) >> 1);
 }
 
 }  // namespace meetcore
