@@ -56,8 +56,10 @@ export interface StatsEvent {
   participantId: string;
   /** Stream time of the end of the last analysed frame. */
   tMs: number;
-  /** VAD decision of the last frame (after hangover smoothing). */
+  /** Speech decision of the last decided frame (decisions lag the input by the VAD's 100 ms lookahead). */
   speaking: boolean;
+  /** The stream is muted ({"muted":true} from LiveKit): nothing is analysed, the clock still advances. */
+  muted: boolean;
   /** RMS over the frames of this interval (dBFS). */
   rmsDbfs: number | null;
   /** Peak absolute sample of this interval (dBFS). */
