@@ -6,6 +6,8 @@
 import { parseArgs } from 'node:util';
 import type { Config } from './config.js';
 import { signedUrl, wsBase } from './egress/signing.js';
+import { egressAudioUrl } from './egress/query.js';
+import type { SampleRate } from './pipeline/types.js';
 
 const USAGE = `usage: meetcore [serve]
        meetcore egress-url --room NAME [--participant ID] [--track ID] [--meeting ID]
@@ -43,11 +45,22 @@ export async function runCli(config: Config, argv: string[]): Promise<number> {
     process.stderr.write(`meetcore: --ttl must be a positive number of seconds\n`);
     return 2;
   }
-  const path = values.video ? '/egress-video' : '/egress-audio';
-  const params = values.video
-    ? { roomName: values.room, participant: values.participant, trackId: values.track, meetingId: values.meeting, codec: values.codec ?? 'h264' }
-    : { roomName: values.room, participant: values.participant, trackId: values.track, meetingId: values.meeting,
-        sampleRate: values['sample-rate'], channels: values.channels, groupSeconds: values['group-seconds'] };
-  process.stdout.write(`${signedUrl(config.EGRESS_SECRET, wsBase(config.PUBLIC_URL), path, params, ttl)}\n`);
+  if (values.video) {
+    const params = { roomName: values.room, participant: values.participant, trackId: values.track, meetingId: values.meeting, codec: values.codec ?? 'h264' };
+    process.stdout.write(`${signedUrl(config.EGRESS_SECRET, wsBase(config.PUBLIC_URL), '/egress-video', params, ttl)}\n`);
+    return 0;
+  }
+  const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  try {
+    // The same function and checks as POST /api/egress/url, so the URL is one /egress-audio accepts.
+    process.stdout.write(`${egressAudioUrl(config, {
+      roomName: values.room, participant: values.participant, trackId: values.track, meetingId: values.meeting,
+      sampleRate: num(values['sample-rate']) as SampleRate | undefined, channels: num(values.channels) as 1 | 2 | undefined,
+      groupSeconds: num(values['group-seconds']), ttlSec: Math.round(ttl),
+    })}\n`);
+  } catch (err) {
+    process.stderr.write(`meetcore: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
   return 0;
 }

@@ -1,0 +1,464 @@
+/**
+ * `/egress-audio`: the LiveKit Track Egress WebSocket target of PROTOCOL.md §4.
+ *
+ * Per socket: the query is validated (and its signature checked) in `upgrade`, before anything is created.
+ * The first binary frame starts the stream: its arrival is `startedAt` (the stream clock origin), the meeting
+ * is resolved, the participant upserted, the native AudioStream opened with its recording path and a
+ * `recordings` row inserted (RECORDING). Every binary frame, whatever its byte count, goes to
+ * `stream.push` as a view of uWS's ArrayBuffer (one memcpy, in native code). Text frames `{"muted":bool}`
+ * mute/unmute the stream on the stream clock; anything else is logged and ignored. When the socket closes
+ * (1005 at the end of the track, 1006 when the client vanished, 1009 for a frame over 1 MiB, 1001 at
+ * shutdown) the stream is closed; its `closed` engine event finalizes the row (COMPLETE, bytes, endedAt,
+ * close reason, muted intervals).
+ *
+ * Teardown (see `shutdown`): sockets are ended with 1001 (uWS calls `close` at once, which closes each
+ * stream), then `engine.close()` drains and finalizes every stream and its ClosedEvents finalize the rows.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_socket_context_t } from 'uWebSockets.js';
+import { z } from 'zod';
+import type { AppContext, BusEvents, EgressStreamInfo } from '../context.js';
+import type { Logger } from '../log.js';
+import { HttpError, errorBody, statusLine } from '../http/errors.js';
+import type { AudioEngine, AudioStream } from '../pipeline/engine.js';
+import type { ClosedEvent, EngineEvent, ErrorEvent, SegmentEvent, StatsEvent } from '../pipeline/types.js';
+import type { MutedInterval, RecordingStore } from '../store/recordings.js';
+import { audioMeetingDir, recordingFileName, resolveUnder, segmentPath } from './names.js';
+import type { PipelineLogs } from './pipeline-log.js';
+import { EGRESS_AUDIO_PATH, checkEgressAudioQuery, type EgressAudioQuery } from './query.js';
+import type { StatsSummaries } from './stats.js';
+import { WAV_HEADER_BYTES } from './wav.js';
+
+/** Largest frame accepted (PROTOCOL.md §4); a bigger one is not written and the socket is closed with 1009. */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+/**
+ * uWS's own message limit. uWS does not send a close frame when it is exceeded (it drops the TCP connection
+ * and reports 1006 "Received too big message"), so it is set above MAX_FRAME_BYTES and the handler sends the
+ * 1009 itself; only frames over this hard limit end with a dropped connection.
+ */
+export const HARD_FRAME_LIMIT = 4 * 1024 * 1024;
+/** Seconds without any frame before uWS closes the socket; LiveKit pings every 30 s and streams silence while muted. */
+export const IDLE_TIMEOUT_SEC = 60;
+
+/** Per-socket state (uWS UserData). */
+interface SocketData {
+  query: EgressAudioQuery;
+  /** Remote address, for logs. */
+  remote: string;
+  connId: number;
+  /** The stream, from the first binary frame on. */
+  live: LiveStream | null;
+  /** Mute state announced before the first binary frame. */
+  mutedBeforeStart: boolean;
+  badTextFrames: number;
+}
+
+/** A stream opened in the engine and not yet finalized. */
+interface LiveStream {
+  info: EgressStreamInfo;
+  stream: AudioStream;
+  sampleRate: number;
+  /** Bytes per sample frame (all channels). */
+  frameBytes: number;
+  /** Bytes received so far (muted ones included): the stream clock. */
+  bytesIn: number;
+  muted: boolean;
+  mutedIntervals: MutedInterval[];
+  /** Why the socket closed; null while it is open. */
+  closeReason: string | null;
+  /** Wall clock of the socket close, Unix ms. */
+  socketClosedAt: number | null;
+  /** First write failure reported by the engine (the row ends FAILED). */
+  writeError: string | null;
+  ws: WebSocket<SocketData> | null;
+}
+
+/** What one pipeline log `flush` line reports for a meeting. */
+interface MeetingFigures {
+  stats: number;
+  segments: number;
+  overlaps: number;
+  errors: number;
+  /** The latest stats event of each stream. */
+  streams: Map<number, StatsEvent>;
+}
+
+/** Period of the participant_stats writes and pipeline log lines, ms (the native writer flushes ≤ 1 s apart). */
+export const FLUSH_INTERVAL_MS = 1000;
+
+const muteMessage = z.object({ muted: z.boolean() });
+
+/** Close codes as written into `recordings.close_reason`. */
+function describeClose(code: number, message: ArrayBuffer): string {
+  const text = Buffer.from(message).toString('utf8').slice(0, 120);
+  if (code === 1006 && text === 'Received too big message') return `1009 frame over ${HARD_FRAME_LIMIT} bytes (connection dropped by uWS)`;
+  const name: Record<number, string> = {
+    1000: 'normal closure', 1001: 'going away', 1005: 'end of track (no close code)', 1006: 'connection lost',
+    1008: 'policy violation', 1009: 'frame over 1 MiB', 1011: 'server error',
+  };
+  return `${code} ${name[code] ?? 'closed'}${text ? `: ${text}` : ''}`;
+}
+
+export interface AudioEgressDeps {
+  ctx: AppContext;
+  recordings: RecordingStore;
+  stats: StatsSummaries;
+  pipelineLogs: PipelineLogs;
+  log: Logger;
+}
+
+/** The `/egress-audio` handler and the bookkeeping of its streams. */
+export class AudioEgress {
+  private engine: AudioEngine | null = null;
+  private readonly sockets = new Set<WebSocket<SocketData>>();
+  private readonly streams = new Map<number, LiveStream>();
+  /** Absolute recording paths of live streams (two streams never share a file). */
+  private readonly pathsInUse = new Set<string>();
+  private readonly pendingWrites = new Set<Promise<void>>();
+  /** Pipeline log figures gathered since the last flush, by meeting. */
+  private readonly pendingFigures = new Map<string, MeetingFigures>();
+  private flushTimer: NodeJS.Timeout | null = null;
+  private nextConnId = 1;
+  /** False once shutdown began: upgrades get 503. */
+  private accepting = true;
+  /** True once shutdown finished: late engine batches are ignored (the database is closing). */
+  private finished = false;
+
+  constructor(private readonly deps: AudioEgressDeps) {}
+
+  /** The engine is created by the caller with `onEngineEvents` as its callback; null = unavailable (503). */
+  setEngine(engine: AudioEngine | null): void {
+    this.engine = engine;
+  }
+
+  /** Streams open in the engine (for /health `egressStreams`). */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** Register the WebSocket route on the uWS app and start the once-a-second flush. */
+  register(app: TemplatedApp): void {
+    this.flushTimer = setInterval(() => this.flush(), FLUSH_INTERVAL_MS);
+    this.flushTimer.unref();
+    app.ws<SocketData>(EGRESS_AUDIO_PATH, {
+      maxPayloadLength: HARD_FRAME_LIMIT,
+      idleTimeout: IDLE_TIMEOUT_SEC,
+      sendPingsAutomatically: true,
+      maxBackpressure: 64 * 1024,
+      closeOnBackpressureLimit: 1,
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      open: (ws) => { this.sockets.add(ws); },
+      message: (ws, message, isBinary) => this.message(ws, message, isBinary),
+      close: (ws, code, message) => this.close(ws, code, message),
+    });
+  }
+
+  /** Validate before upgrading; everything here is synchronous, so no onAborted is needed. */
+  private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+    const rawQuery = req.getQuery() ?? '';
+    const key = req.getHeader('sec-websocket-key');
+    const protocol = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+    let query: EgressAudioQuery;
+    try {
+      if (!this.accepting) throw new HttpError('unavailable', 'server is shutting down');
+      if (!this.engine) throw new HttpError('unavailable', 'the native audio engine is not available');
+      query = checkEgressAudioQuery(rawQuery, { secret: this.deps.ctx.config.EGRESS_SECRET, allowUnsigned: this.deps.ctx.config.EGRESS_ALLOW_UNSIGNED });
+    } catch (err) {
+      const e = err instanceof HttpError ? err : new HttpError('internal', 'internal error');
+      if (!(err instanceof HttpError)) this.deps.log.error({ err }, 'egress upgrade failed');
+      else this.deps.log.warn({ remote, status: e.status, reason: e.message }, 'egress upgrade refused');
+      res.cork(() => {
+        res.writeStatus(statusLine(e.status)).writeHeader('Content-Type', 'application/json').end(errorBody(e.code, e.message));
+      });
+      return;
+    }
+    const data: SocketData = { query, remote, connId: this.nextConnId++, live: null, mutedBeforeStart: false, badTextFrames: 0 };
+    res.cork(() => { res.upgrade<SocketData>(data, key, protocol, extensions, context); });
+  }
+
+  private message(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
+    const d = ws.getUserData();
+    if (message.byteLength > MAX_FRAME_BYTES) {
+      this.deps.log.warn({ remote: d.remote, room: d.query.roomName, bytes: message.byteLength }, 'egress frame over 1 MiB: closing with 1009');
+      ws.end(1009, 'frame over 1 MiB');
+      return;
+    }
+    if (isBinary) {
+      const live = d.live ?? this.start(ws, d);
+      if (!live) return;
+      live.stream.push(new Uint8Array(message));
+      live.bytesIn += message.byteLength;
+      return;
+    }
+    this.text(d, message);
+  }
+
+  /** Stream clock of the next sample to arrive, Unix ms. */
+  private clockMs(live: LiveStream): number {
+    return live.info.startedAt + Math.round((Math.floor(live.bytesIn / live.frameBytes) * 1000) / live.sampleRate);
+  }
+
+  /** Open the stream on the first binary frame. Returns null (and ends the socket with 1011) on failure. */
+  private start(ws: WebSocket<SocketData>, d: SocketData): LiveStream | null {
+    const { ctx, recordings, log } = this.deps;
+    const q = d.query;
+    const startedAt = Date.now();
+    let stream: AudioStream | null = null;
+    try {
+      const session = ctx.sessions.resolve(q.roomName, q.meetingId);
+      const participantId = q.participant ?? q.trackId ?? `anonymous-${d.connId}`;
+      const trackId = q.trackId ?? 'audio';
+      const participant = ctx.sessions.upsertParticipant({ meetingId: session.meetingId, identity: participantId });
+      const dir = audioMeetingDir(ctx.config.STORAGE_DIR, session.meetingId);
+      fs.mkdirSync(dir, { recursive: true });
+      let file = '';
+      for (let n = 0; ; n++) {
+        file = resolveUnder(dir, recordingFileName(startedAt, q.roomName, participantId, trackId, n));
+        if (!this.pathsInUse.has(file) && !fs.existsSync(file)) break;
+      }
+      stream = this.engine!.openStream({
+        meetingId: session.meetingId, participantId, sampleRate: q.sampleRate, channels: q.channels,
+        groupSeconds: q.groupSeconds, segments: ctx.config.SEGMENT_FILES || Boolean(ctx.config.HUME_API_KEY),
+        startedAtMs: startedAt, recordingPath: file, excluded: participant.isHost,
+      });
+      const mutedIntervals: MutedInterval[] = d.mutedBeforeStart ? [{ startMs: startedAt, endMs: null }] : [];
+      if (d.mutedBeforeStart) stream.setMuted(true);
+      const relPath = path.relative(ctx.config.STORAGE_DIR, file).split(path.sep).join('/');
+      const row = recordings.insert({
+        meetingId: session.meetingId, participant: participantId, trackId, kind: 'audio', codec: 'pcm_s16le', path: relPath,
+        sampleRate: q.sampleRate, channels: q.channels, startedAt, mutedIntervals,
+      });
+      const info: EgressStreamInfo = {
+        streamId: stream.id, kind: 'audio', meetingId: session.meetingId, roomName: q.roomName, participant: participantId,
+        trackId, startedAt, recordingId: row.id, path: file,
+      };
+      const live: LiveStream = {
+        info, stream, sampleRate: q.sampleRate, frameBytes: q.channels * 2, bytesIn: 0, muted: d.mutedBeforeStart,
+        mutedIntervals, closeReason: null, socketClosedAt: null, writeError: null, ws,
+      };
+      d.live = live;
+      this.streams.set(stream.id, live);
+      this.pathsInUse.add(file);
+      this.deps.stats.addStream(stream.id, q.sampleRate, startedAt);
+      this.deps.pipelineLogs.write(info.meetingId, {
+        event: 'opened', streamId: info.streamId, participantId, trackId, recordingId: row.id, path: relPath,
+        sampleRate: q.sampleRate, channels: q.channels, groupSeconds: q.groupSeconds, startedAt,
+      });
+      log.info({ streamId: info.streamId, meetingId: info.meetingId, room: q.roomName, participantId, trackId, path: relPath, remote: d.remote }, 'egress stream opened');
+      this.emit('egress.opened', info);
+      return live;
+    } catch (err) {
+      log.error({ err, room: q.roomName, participant: q.participant, remote: d.remote }, 'cannot start the egress stream');
+      stream?.close();
+      ws.end(1011, 'cannot start recording');
+      return null;
+    }
+  }
+
+  private text(d: SocketData, message: ArrayBuffer): void {
+    const raw = Buffer.from(message).toString('utf8');
+    let parsed: unknown;
+    try { parsed = JSON.parse(raw); } catch { parsed = undefined; }
+    const r = muteMessage.safeParse(parsed);
+    if (!r.success) {
+      d.badTextFrames++;
+      if (d.badTextFrames <= 5 || d.badTextFrames % 100 === 0) {
+        this.deps.log.warn({ remote: d.remote, room: d.query.roomName, count: d.badTextFrames, frame: raw.slice(0, 200) }, 'ignored egress text frame (expected {"muted":true|false})');
+      }
+      return;
+    }
+    if (!d.live) { d.mutedBeforeStart = r.data.muted; return; }
+    this.setMuted(d.live, r.data.muted);
+  }
+
+  private setMuted(live: LiveStream, muted: boolean): void {
+    if (live.muted === muted) return;
+    const at = this.clockMs(live);
+    live.muted = muted;
+    live.stream.setMuted(muted);
+    if (muted) live.mutedIntervals.push({ startMs: at, endMs: null });
+    else live.mutedIntervals[live.mutedIntervals.length - 1]!.endMs = at;
+    this.deps.recordings.setMutedIntervals(live.info.recordingId, live.mutedIntervals);
+    this.deps.pipelineLogs.write(live.info.meetingId, { event: muted ? 'muted' : 'unmuted', streamId: live.info.streamId, atMs: at });
+    this.emit('egress.muted', live.info, muted, at);
+  }
+
+  private close(ws: WebSocket<SocketData>, code: number, message: ArrayBuffer): void {
+    this.sockets.delete(ws);
+    const d = ws.getUserData();
+    const reason = describeClose(code, message);
+    const live = d.live;
+    if (!live) {
+      this.deps.log.info({ remote: d.remote, room: d.query.roomName, reason }, 'egress socket closed before any audio');
+      return;
+    }
+    live.ws = null;
+    live.closeReason = reason;
+    live.socketClosedAt = Date.now();
+    this.deps.log.info({ streamId: live.info.streamId, meetingId: live.info.meetingId, bytesIn: live.bytesIn, reason }, 'egress socket closed');
+    live.stream.close();
+  }
+
+  /**
+   * The engine's batch callback: forwards the batch on the bus ('audio.events'), folds stats into the
+   * participant summaries and this second's pipeline log figures (both written by `flush`, once a second),
+   * writes segment files (SEGMENT_FILES) and finalizes closed streams.
+   */
+  onEngineEvents(events: EngineEvent[]): void {
+    if (this.finished) return;
+    this.emit('audio.events', events);
+    try {
+      this.handleEvents(events);
+    } catch (err) {
+      // The engine rethrows a listener's exception as an uncaught one: log instead of taking the server down.
+      this.deps.log.error({ err }, 'failed to handle an audio engine batch');
+    }
+  }
+
+  private handleEvents(events: EngineEvent[]): void {
+    let closed: ClosedEvent[] | null = null;
+    for (const e of events) {
+      switch (e.type) {
+        case 'stats': {
+          this.deps.stats.fold(e);
+          const t = this.figures(e.meetingId);
+          t.stats++;
+          t.streams.set(e.streamId, e);
+          break;
+        }
+        case 'segment':
+          this.figures(e.meetingId).segments++;
+          if (this.deps.ctx.config.SEGMENT_FILES) this.writeSegment(e);
+          break;
+        case 'overlap': this.figures(e.meetingId).overlaps++; break;
+        case 'error': this.figures(e.meetingId).errors++; this.engineError(e); break;
+        case 'closed': (closed ??= []).push(e); break;
+      }
+    }
+    if (closed) {
+      this.flushStats();
+      for (const e of closed) this.finalize(e);
+    }
+  }
+
+  /** This second's pipeline log figures of a meeting. */
+  private figures(meetingId: string): MeetingFigures {
+    let t = this.pendingFigures.get(meetingId);
+    if (!t) this.pendingFigures.set(meetingId, (t = { stats: 0, segments: 0, overlaps: 0, errors: 0, streams: new Map() }));
+    return t;
+  }
+
+  /** Write the pending participant summaries (one transaction) and one pipeline log line per meeting. */
+  flush(): void {
+    this.flushStats();
+    for (const meetingId of [...this.pendingFigures.keys()]) this.flushFigures(meetingId);
+  }
+
+  private flushStats(): void {
+    try {
+      this.deps.stats.flush();
+    } catch (err) {
+      this.deps.log.error({ err }, 'cannot store participant stats (kept for the next flush)');
+    }
+  }
+
+  private flushFigures(meetingId: string): void {
+    const t = this.pendingFigures.get(meetingId);
+    if (!t) return;
+    this.pendingFigures.delete(meetingId);
+    this.deps.pipelineLogs.write(meetingId, {
+      event: 'flush', stats: t.stats, segments: t.segments, overlaps: t.overlaps, errors: t.errors,
+      streams: [...t.streams.values()].map((e) => ({
+        streamId: e.streamId, participantId: e.participantId, tMs: e.tMs, recordedBytes: e.recordedBytes,
+        overflowBytes: e.overflowBytes, speaking: e.speaking, rmsDbfs: e.rmsDbfs,
+      })),
+    });
+  }
+
+  private engineError(e: ErrorEvent): void {
+    const live = this.streams.get(e.streamId);
+    this.deps.log.error({ streamId: e.streamId, meetingId: e.meetingId, code: e.code, message: e.message }, 'audio engine error');
+    if (live && e.code === 'write_failed') live.writeError ??= e.message;
+  }
+
+  private writeSegment(e: SegmentEvent): void {
+    const live = this.streams.get(e.streamId);
+    if (!live) return;
+    const file = segmentPath(live.info.path, e.index);
+    const p = fs.promises.writeFile(file, e.wav).catch((err: unknown) => {
+      this.deps.log.error({ err, file }, 'cannot write segment file');
+    }).finally(() => { this.pendingWrites.delete(p); });
+    this.pendingWrites.add(p);
+  }
+
+  /** Close a stream's row once the engine reports it closed (idempotent per stream). */
+  private finalize(e: ClosedEvent): void {
+    const live = this.streams.get(e.streamId);
+    if (!live) return;
+    this.streams.delete(e.streamId);
+    this.pathsInUse.delete(live.info.path);
+    this.deps.stats.removeStream(e.streamId);
+    const open = live.mutedIntervals[live.mutedIntervals.length - 1];
+    if (open && open.endMs === null) open.endMs = Math.max(open.startMs, Math.round(e.endMs));
+    const reason = live.closeReason ?? 'closed by the engine';
+    if (live.ws) live.ws.end(1011, 'stream closed');
+    try {
+      this.deps.recordings.finish(live.info.recordingId, {
+        bytes: e.recordedBytes, endedAt: live.socketClosedAt ?? Date.now(), status: live.writeError ? 'FAILED' : 'COMPLETE',
+        closeReason: live.writeError ? `${reason}; write failed: ${live.writeError}` : reason, mutedIntervals: live.mutedIntervals,
+      });
+    } catch (err) {
+      this.deps.log.error({ err, recordingId: live.info.recordingId }, 'cannot close the recording row');
+    }
+    const meetingId = live.info.meetingId;
+    this.flushFigures(meetingId);
+    this.deps.pipelineLogs.write(meetingId, {
+      event: 'closed', streamId: e.streamId, participantId: e.participantId, recordedBytes: e.recordedBytes, endMs: e.endMs,
+      overflowBytes: e.overflowBytes, bytesIn: live.bytesIn, reason,
+    });
+    this.deps.log.info({ streamId: e.streamId, meetingId, recordedBytes: e.recordedBytes, bytesIn: live.bytesIn, overflowBytes: e.overflowBytes, reason }, 'egress recording closed');
+    this.emit('egress.closed', live.info, reason);
+    if (![...this.streams.values()].some((s) => s.info.meetingId === meetingId)) {
+      this.deps.stats.forgetMeeting(meetingId);
+      const p = this.deps.pipelineLogs.close(meetingId).finally(() => { this.pendingWrites.delete(p); });
+      this.pendingWrites.add(p);
+    }
+  }
+
+  /**
+   * Graceful shutdown: refuse new upgrades, end every socket with 1001 (uWS runs `close` at once, which
+   * closes each stream), drain and finalize every stream through `engine.close()`, then wait for segment and
+   * pipeline log writes. A stream the engine did not report is closed from its file size.
+   */
+  async shutdown(): Promise<void> {
+    this.accepting = false;
+    for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
+    const closed = this.engine?.close() ?? [];
+    for (const e of closed) this.finalize(e);
+    for (const live of [...this.streams.values()]) {
+      let recordedBytes = 0;
+      try { recordedBytes = Math.max(0, fs.statSync(live.info.path).size - WAV_HEADER_BYTES); } catch { /* missing file: 0 */ }
+      this.finalize({
+        type: 'closed', streamId: live.info.streamId, meetingId: live.info.meetingId, participantId: live.info.participant,
+        recordedBytes, endMs: this.clockMs(live), overflowBytes: 0,
+      });
+    }
+    this.flush();
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    this.finished = true;
+    while (this.pendingWrites.size > 0) await Promise.all([...this.pendingWrites]);
+    await this.deps.pipelineLogs.closeAll();
+  }
+
+  /** Emit on the bus; a throwing listener is logged, never propagated into uWS or the engine callback. */
+  private emit<K extends keyof BusEvents>(name: K, ...args: BusEvents[K]): void {
+    try {
+      (this.deps.ctx.bus.emit as (n: string, ...a: unknown[]) => boolean)(name, ...args);
+    } catch (err) {
+      this.deps.log.error({ err, event: name }, 'a bus listener threw');
+    }
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The egress area: `/egress-audio` (LiveKit Track Egress target, PROTOCOL.md §4), `POST /api/egress/url`,
+ * `GET /api/sessions[/:meetingId]`, start-up repair of recordings cut by a crash, and graceful shutdown of
+ * every egress stream.
+ *
+ * `registerEgress(ctx)` creates the native AudioEngine (src/pipeline/engine.ts) with one callback that
+ * forwards each event batch on `ctx.bus` ('audio.events') and keeps recordings, participant_stats and the
+ * pipeline logs up to date. When the addon cannot be loaded the rest of the server still runs and
+ * `/egress-audio` answers 503 `unavailable`.
+ */
+import type { AppContext } from '../context.js';
+import { registerSessionsApi } from '../http/sessions.js';
+import { RecordingStore } from '../store/recordings.js';
+import { StatsStore } from '../store/stats.js';
+import { AudioEgress } from './audio.js';
+import { PipelineLogs } from './pipeline-log.js';
+import { egressAudioUrl, type EgressUrlRequest } from './query.js';
+import { repairRecordings } from './repair.js';
+import { StatsSummaries } from './stats.js';
+import { AudioEngine } from '../pipeline/engine.js';
+import type { EngineEvent } from '../pipeline/types.js';
+
+export { egressAudioUrl } from './query.js';
+
+/**
+ * Wire the egress area into the server. Runs the start-up repair synchronously before accepting streams.
+ * @throws nothing: an engine that cannot be created is logged and leaves `/egress-audio` at 503.
+ */
+export function registerEgress(ctx: AppContext): void {
+  const log = ctx.log.child({ area: 'egress' });
+  const recordings = new RecordingStore(ctx.db);
+  const statsStore = new StatsStore(ctx.db);
+
+  const report = repairRecordings(ctx.config.STORAGE_DIR, recordings, log);
+  if (report.repaired || report.failed || report.orphansFixed || report.unreadable) log.warn(report, 'start-up repair of egress recordings');
+
+  const egress = new AudioEgress({
+    ctx, recordings, stats: new StatsSummaries(statsStore), pipelineLogs: new PipelineLogs(ctx.config.STORAGE_DIR, log), log,
+  });
+  egress.setEngine(createEngine(ctx, (events) => egress.onEngineEvents(events), log));
+  egress.register(ctx.app);
+  ctx.setCounter('egressStreams', () => egress.streamCount);
+  ctx.onShutdown('sockets', () => egress.shutdown());
+
+  ctx.router.post('/api/egress/url', (req) => ({ json: { url: egressAudioUrl(ctx.config, req.body as EgressUrlRequest) } }), { body: 'json', auth: 'bearer' });
+  registerSessionsApi(ctx, recordings, statsStore);
+}
+
+/** Create the native engine; null (logged) when the addon cannot be loaded. */
+function createEngine(ctx: AppContext, onEvents: (events: EngineEvent[]) => void, log: AppContext['log']): AudioEngine | null {
+  try {
+    return new AudioEngine({ threads: ctx.config.AUDIO_THREADS, overlapMinMs: ctx.config.FEEDBACK_OVERLAP_MS }, onEvents);
+  } catch (err) {
+    log.error({ err }, 'native audio engine unavailable: /egress-audio answers 503 (build it with `npm install` or `npx node-gyp rebuild`)');
+    return null;
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * Folds the native engine's per-stream `stats` events (src/pipeline/types.ts StatsEvent) into the
+ * per-participant summaries of `participant_stats`: `fold` updates them in memory per event, `flush`
+ * writes the ones that changed in one transaction (the egress flushes once a second and when a stream ends).
+ *
+ * Cumulative fields: `analysedMs` adds each interval's samples / sampleRate; `clippedSamples` adds each
+ * interval's count; `peakDbfs` keeps the maximum. `speechMs` is rebuilt from the engine's 10 s window:
+ * `speechCoverage10s` × 10 000 ms is the speech (VAD-smoothed 10 ms frames) in the 10 s of stream time
+ * ending at `tMs`, so the speech since the stream start is S(t) = window(t) + S(t − 10 s), with S(t − 10 s)
+ * taken from an earlier report (exact on the regular report grid, interpolated after a mute shifted it;
+ * 0 before the stream start). The other fields are the latest values. Summaries resume from the stored row,
+ * so a participant who reconnects keeps accumulating.
+ */
+import type { StatsEvent } from '../pipeline/types.js';
+import type { ParticipantStats, StatsStore } from '../store/stats.js';
+
+/** A summary with the unrounded cumulative times. */
+type Summary = ParticipantStats & { analysedExact: number; speechExact: number };
+
+/** Length of the engine's speech coverage window, ms (StatsEvent.speechCoverage10s). */
+const COVERAGE_WINDOW_MS = 10_000;
+/** 10 ms analysis frames in that window. */
+const COVERAGE_FRAMES = 1000;
+
+interface StreamClock {
+  sampleRate: number;
+  /** Cumulative speech of this stream at its reports, oldest first (from the stream start, S = 0). */
+  history: { tMs: number; speechMs: number }[];
+}
+
+/** Accumulates stats events into summaries and writes the touched ones per batch. */
+export class StatsSummaries {
+  private readonly streams = new Map<number, StreamClock>();
+  private readonly summaries = new Map<string, Summary>();
+  /** Summaries changed since the last flush. */
+  private readonly touched = new Set<Summary>();
+
+  constructor(private readonly store: StatsStore) {}
+
+  /** Start following a stream (its sample rate converts sample counts to ms). */
+  addStream(streamId: number, sampleRate: number, startedAtMs: number): void {
+    this.streams.set(streamId, { sampleRate, history: [{ tMs: startedAtMs, speechMs: 0 }] });
+  }
+
+  /** Stop following a stream; the participant's summary stays cached while the meeting is live. */
+  removeStream(streamId: number): void {
+    this.streams.delete(streamId);
+  }
+
+  /** Forget the cached summaries of a meeting (after its last stream closed). */
+  forgetMeeting(meetingId: string): void {
+    for (const key of this.summaries.keys()) if (key.startsWith(`${meetingId}\u0000`)) this.summaries.delete(key);
+  }
+
+  /** Fold one stats event into its participant's summary (in memory). Events of unknown streams are ignored. */
+  fold(e: StatsEvent, nowMs = Date.now()): void {
+    const clock = this.streams.get(e.streamId);
+    if (!clock) return;
+    const s = this.summary(e.meetingId, e.participantId);
+    s.analysedExact += (e.samples / clock.sampleRate) * 1000;
+    s.analysedMs = Math.round(s.analysedExact);
+    s.speechExact += speechSinceLastReport(clock, e);
+    s.speechMs = Math.round(s.speechExact);
+    s.clippedSamples += e.clippedSamples;
+    if (e.peakDbfs !== null) s.peakDbfs = s.peakDbfs === null ? e.peakDbfs : Math.max(s.peakDbfs, e.peakDbfs);
+    s.speechCoverage10s = e.speechCoverage10s;
+    s.rmsDbfs3s = e.rmsDbfs3s;
+    s.rmsEmaDbfs = e.rmsEmaDbfs;
+    s.noiseFloorDbfs = e.noiseFloorDbfs;
+    if (e.lastSpokeAtMs !== null) s.lastSpokeAt = Math.round(e.lastSpokeAtMs);
+    s.updatedAt = nowMs;
+    this.touched.add(s);
+  }
+
+  /**
+   * Write every summary changed since the last flush, in one transaction.
+   * @returns the rows written.
+   * @throws the SQLite error (the changes stay pending for the next flush).
+   */
+  flush(): ParticipantStats[] {
+    if (this.touched.size === 0) return [];
+    const rows = [...this.touched].map(({ analysedExact: _a, speechExact: _s, ...row }) => row);
+    this.store.upsertMany(rows);
+    this.touched.clear();
+    return rows;
+  }
+
+  /** Fold a batch of events and flush (convenience for tests and one-shot callers). */
+  applyBatch(events: readonly StatsEvent[], nowMs = Date.now()): ParticipantStats[] {
+    for (const e of events) this.fold(e, nowMs);
+    return this.flush();
+  }
+
+  private summary(meetingId: string, participant: string): Summary {
+    const key = `${meetingId}\u0000${participant}`;
+    let s = this.summaries.get(key);
+    if (!s) {
+      const stored = this.store.get(meetingId, participant);
+      s = stored
+        ? { ...stored, analysedExact: stored.analysedMs, speechExact: stored.speechMs }
+        : {
+            meetingId, participant, updatedAt: 0, speechMs: 0, analysedMs: 0, analysedExact: 0, speechExact: 0, speechCoverage10s: null,
+            rmsDbfs3s: null, rmsEmaDbfs: null, peakDbfs: null, clippedSamples: 0, noiseFloorDbfs: null, lastSpokeAt: null,
+          };
+      this.summaries.set(key, s);
+    }
+    return s;
+  }
+}
+
+/** Speech (ms) of a stream between its previous report and `e`, recording `e` in the stream's history. */
+function speechSinceLastReport(clock: StreamClock, e: StatsEvent): number {
+  const h = clock.history;
+  const last = h[h.length - 1]!;
+  const inWindow = Math.round(e.speechCoverage10s * COVERAGE_FRAMES) * (COVERAGE_WINDOW_MS / COVERAGE_FRAMES);
+  const total = Math.max(last.speechMs, inWindow + speechAt(h, e.tMs - COVERAGE_WINDOW_MS));
+  h.push({ tMs: e.tMs, speechMs: total });
+  // Keep what a later lookup (at most 10 s back) can need.
+  while (h.length > 2 && h[1]!.tMs <= e.tMs - COVERAGE_WINDOW_MS) h.shift();
+  return total - last.speechMs;
+}
+
+/** Cumulative speech at stream time `t`: a report at `t` (±0.5 ms), else interpolated between neighbours. */
+function speechAt(h: readonly { tMs: number; speechMs: number }[], t: number): number {
+  if (t <= h[0]!.tMs) return h[0]!.speechMs;
+  for (let i = h.length - 1; i >= 0; i--) {
+    const a = h[i]!;
+    if (Math.abs(a.tMs - t) < 0.5) return a.speechMs;
+    if (a.tMs < t) {
+      const b = h[i + 1];
+      if (!b) return a.speechMs;
+      return a.speechMs + ((b.speechMs - a.speechMs) * (t - a.tMs)) / (b.tMs - a.tMs);
+    }
+  }
+  return h[0]!.speechMs;
+}

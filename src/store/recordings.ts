@@ -1,0 +1,150 @@
+/**
+ * Repository of the `recordings` table: one row per egress recording file. Paths are stored relative to
+ * STORAGE_DIR (so the storage folder can move); muted intervals are a JSON array of {startMs, endMs} on the
+ * stream clock (Unix ms, PROTOCOL.md §4), `endMs` null while a mute is still open.
+ */
+import type { Db } from './db.js';
+
+export type RecordingStatus = 'RECORDING' | 'COMPLETE' | 'REPAIRED' | 'FAILED';
+
+/** A muted span on the stream clock, Unix ms; `endMs` is null while the mute lasts. */
+export interface MutedInterval {
+  startMs: number;
+  endMs: number | null;
+}
+
+export interface Recording {
+  id: number;
+  meetingId: string;
+  participant: string;
+  trackId: string;
+  kind: 'audio' | 'video';
+  /** 'pcm_s16le' for audio. */
+  codec: string;
+  /** Relative to STORAGE_DIR, '/'-separated. */
+  path: string;
+  sampleRate: number | null;
+  channels: number | null;
+  /** Data bytes in the file (the WAV header not counted). */
+  bytes: number;
+  /** Stream clock origin, Unix ms. */
+  startedAt: number;
+  /** Wall clock when the stream ended (file mtime for a repaired file), Unix ms. */
+  endedAt: number | null;
+  status: RecordingStatus;
+  closeReason: string | null;
+  mutedIntervals: MutedInterval[];
+  egressId: string | null;
+}
+
+interface RecordingRow {
+  id: number; meeting_id: string; participant: string; track_id: string; kind: 'audio' | 'video'; codec: string; path: string;
+  sample_rate: number | null; channels: number | null; bytes: number; started_at: number; ended_at: number | null;
+  status: RecordingStatus; close_reason: string | null; muted_intervals: string; egress_id: string | null;
+}
+
+const toRecording = (r: RecordingRow): Recording => ({
+  id: r.id, meetingId: r.meeting_id, participant: r.participant, trackId: r.track_id, kind: r.kind, codec: r.codec,
+  path: r.path, sampleRate: r.sample_rate, channels: r.channels, bytes: r.bytes, startedAt: r.started_at, endedAt: r.ended_at,
+  status: r.status, closeReason: r.close_reason, mutedIntervals: parseIntervals(r.muted_intervals), egressId: r.egress_id,
+});
+
+function parseIntervals(text: string): MutedInterval[] {
+  try {
+    const v: unknown = JSON.parse(text);
+    return Array.isArray(v) ? (v as MutedInterval[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+export interface NewRecording {
+  meetingId: string;
+  participant: string;
+  trackId: string;
+  kind: 'audio' | 'video';
+  codec: string;
+  path: string;
+  sampleRate?: number | null;
+  channels?: number | null;
+  startedAt: number;
+  mutedIntervals?: MutedInterval[];
+  egressId?: string | null;
+}
+
+/** The end of a recording: final sizes and status. */
+export interface RecordingEnd {
+  bytes: number;
+  endedAt: number;
+  status: Exclude<RecordingStatus, 'RECORDING'>;
+  closeReason: string | null;
+  /** Replaces the stored intervals when given. */
+  mutedIntervals?: MutedInterval[];
+}
+
+/** All methods are synchronous (better-sqlite3). */
+export class RecordingStore {
+  private readonly q;
+
+  constructor(db: Db) {
+    this.q = {
+      insert: db.prepare(`INSERT INTO recordings (meeting_id, participant, track_id, kind, codec, path, sample_rate, channels, started_at, status, muted_intervals, egress_id)
+        VALUES (@meetingId, @participant, @trackId, @kind, @codec, @path, @sampleRate, @channels, @startedAt, 'RECORDING', @muted, @egressId)`),
+      get: db.prepare<[number], RecordingRow>('SELECT * FROM recordings WHERE id = ?'),
+      byPath: db.prepare<[string], RecordingRow>('SELECT * FROM recordings WHERE path = ?'),
+      byStatus: db.prepare<[string], RecordingRow>('SELECT * FROM recordings WHERE status = ? ORDER BY id'),
+      byMeeting: db.prepare<[string], RecordingRow>('SELECT * FROM recordings WHERE meeting_id = ? ORDER BY started_at, id'),
+      muted: db.prepare('UPDATE recordings SET muted_intervals = ? WHERE id = ?'),
+      progress: db.prepare("UPDATE recordings SET bytes = ? WHERE id = ? AND status = 'RECORDING'"),
+      finish: db.prepare(`UPDATE recordings SET bytes = @bytes, ended_at = @endedAt, status = @status, close_reason = @closeReason,
+        muted_intervals = COALESCE(@muted, muted_intervals) WHERE id = @id`),
+    };
+  }
+
+  /** Insert a row with status RECORDING. @throws SqliteError on a duplicate path or unknown meeting. */
+  insert(r: NewRecording): Recording {
+    const info = this.q.insert.run({
+      meetingId: r.meetingId, participant: r.participant, trackId: r.trackId, kind: r.kind, codec: r.codec, path: r.path,
+      sampleRate: r.sampleRate ?? null, channels: r.channels ?? null, startedAt: r.startedAt,
+      muted: JSON.stringify(r.mutedIntervals ?? []), egressId: r.egressId ?? null,
+    });
+    return this.get(Number(info.lastInsertRowid))!;
+  }
+
+  get(id: number): Recording | null {
+    const r = this.q.get.get(id);
+    return r ? toRecording(r) : null;
+  }
+
+  byPath(relPath: string): Recording | null {
+    const r = this.q.byPath.get(relPath);
+    return r ? toRecording(r) : null;
+  }
+
+  byStatus(status: RecordingStatus): Recording[] {
+    return this.q.byStatus.all(status).map(toRecording);
+  }
+
+  /** Oldest first. */
+  byMeeting(meetingId: string): Recording[] {
+    return this.q.byMeeting.all(meetingId).map(toRecording);
+  }
+
+  /** Store the muted intervals so far (called on every mute change, so a crash keeps them). */
+  setMutedIntervals(id: number, intervals: readonly MutedInterval[]): void {
+    this.q.muted.run(JSON.stringify(intervals), id);
+  }
+
+  /** Record the data bytes written so far of a row still RECORDING. */
+  setProgress(id: number, bytes: number): void {
+    this.q.progress.run(bytes, id);
+  }
+
+  /** Close a recording (COMPLETE, REPAIRED or FAILED). */
+  finish(id: number, end: RecordingEnd): void {
+    this.q.finish.run({
+      id, bytes: end.bytes, endedAt: end.endedAt, status: end.status, closeReason: end.closeReason,
+      muted: end.mutedIntervals ? JSON.stringify(end.mutedIntervals) : null,
+    });
+  }
+}
