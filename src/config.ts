@@ -69,6 +69,14 @@ const spec = {
   FEEDBACK_COOLDOWN_SEC: [num(0, 3600), '15'],
   AUDIO_THREADS: [int(1, 16), String(Math.min(4, os.availableParallelism()))],
   METRICS_LOCAL_ONLY: [bool, 'false'],
+  ROOM_MAX_PARTICIPANTS: [int(2, 1000), '50'],
+  WS_MAX_MESSAGE_BYTES: [int(1024, 16 * 1024 * 1024), '65536'],
+  WS_RATE_PER_SEC: [num(1, 100000), '50'],
+  WS_RATE_BURST: [int(1, 100000), '200'],
+  WS_MAX_BACKPRESSURE_BYTES: [int(16 * 1024, 1024 * 1024 * 1024), '1048576'],
+  WS_IDLE_TIMEOUT_SEC: [int(8, 3600), '60'],
+  CALL_RING_TIMEOUT_SEC: [num(0.1, 600), '30'],
+  CHAT_HISTORY: [int(0, 10000), '100'],
   LOG_LEVEL: [z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'],
 } as const satisfies Record<string, readonly [z.ZodType, string | undefined]>;
 

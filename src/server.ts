@@ -16,6 +16,7 @@ import { SessionStore } from './store/sessions.js';
 import { Router } from './http/router.js';
 import { errorBody, statusLine } from './http/errors.js';
 import { registerHealth } from './http/health.js';
+import { registerSignaling } from './signaling/index.js';
 import { registerEgress } from './egress/index.js';
 
 const require = createRequire(import.meta.url);
@@ -51,6 +52,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   };
 
   registerHealth(ctx);
+  registerSignaling(ctx);
   registerEgress(ctx);
   app.any('/*', (res, req) => {
     const url = req.getUrl();

@@ -3,6 +3,7 @@
  * add a new one. Each lives in its own module, listed here.
  */
 import m001 from './001_sessions.js';
+import m002 from './002_rooms.js';
 
 export interface Migration {
   version: number;
@@ -10,4 +11,4 @@ export interface Migration {
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [m001];
+export const migrations: readonly Migration[] = [m001, m002];

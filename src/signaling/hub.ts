@@ -1,0 +1,420 @@
+/**
+ * The transport-neutral core of signaling (PROTOCOL.md §2–3): rooms and participants, offer/answer/ICE relay,
+ * chat with history, heartbeats, 1:1 and group calls, rate limits. Transports (/ws on uWS, Socket.IO) turn
+ * sockets into Peers and hand every decoded message to `handle`; the hub answers through `peer.send` and
+ * room broadcasts through each transport's `broadcast` (uWS pub/sub topics, Socket.IO rooms), so one room can
+ * hold clients of both kinds.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Principal } from '../http/router.js';
+import type { JoinDecision } from '../context.js';
+import type { Logger } from '../log.js';
+import { clientMessage, MESSAGE_TYPES, type ClientMessage, type ServerMessage, type SignalingErrorCode } from './schema.js';
+
+/** A connected socket as the hub sees it. */
+export interface Peer {
+  /** participantId: unique per socket. */
+  readonly id: string;
+  readonly transport: string;
+  name: string | null;
+  role: string;
+  /** Bound by `user:join` (or from the token): the id calls are addressed to. */
+  userId: string | null;
+  principal: Principal | null;
+  readonly rooms: Set<string>;
+  /** Token bucket of the rate limit. */
+  tokens: number;
+  refilledAt: number;
+  /** Messages refused by the rate limit in a row (persistent flooding closes with 1008). */
+  refusedInRow: number;
+  lastHeartbeatBroadcast: number;
+  send(message: ServerMessage): void;
+  close(code: number, reason: string): void;
+  /** Start/stop receiving the room's broadcasts. */
+  subscribe(roomId: string): void;
+  unsubscribe(roomId: string): void;
+}
+
+/** Delivers a room broadcast to the transport's own sockets (except one). */
+export interface Transport {
+  broadcast(roomId: string, message: ServerMessage, except: Peer | null): void;
+}
+
+export interface HubOptions {
+  maxParticipants: number;
+  ratePerSec: number;
+  rateBurst: number;
+  ringTimeoutMs: number;
+  chatHistory: number;
+  /** How often a peer's heartbeat is forwarded to its rooms, ms (PROTOCOL.md: at most every 10 s). */
+  heartbeatBroadcastMs: number;
+  iceServers(userId: string): unknown[];
+  log: Logger;
+}
+
+interface Member { participantId: string; name: string | null; role: string }
+type ChatMessage = { type: 'chat'; id: string; roomId: string; from: string; name: string | null; text: string; ts: number };
+interface Room { id: string; members: Map<string, Peer>; chat: ChatMessage[]; createdAt: number }
+interface Call {
+  callId: string;
+  roomName: string;
+  callType: 'audio' | 'video';
+  callerId: string;
+  groupId?: string;
+  /** userIds taking part (caller included) once accepted; invitees while ringing. */
+  accepted: Set<string>;
+  invited: Set<string>;
+  timer: NodeJS.Timeout | null;
+}
+
+/** A request that must get a `type:"error"` reply. */
+class SignalingError extends Error {
+  constructor(readonly code: SignalingErrorCode, message: string) { super(message); }
+}
+
+/** Close codes (RFC 6455). */
+export const CLOSE_POLICY = 1008;
+export const CLOSE_TOO_LARGE = 1009;
+export const CLOSE_GOING_AWAY = 1001;
+
+export class SignalingHub {
+  private readonly peers = new Map<string, Peer>();
+  private readonly rooms = new Map<string, Room>();
+  /** userId → its sockets. */
+  private readonly users = new Map<string, Set<Peer>>();
+  /** Calls by roomName. */
+  private readonly calls = new Map<string, Call>();
+  private readonly transports: Transport[] = [];
+  private joinGuard: ((roomId: string, principal: Principal | null) => JoinDecision | Promise<JoinDecision>) | null = null;
+
+  constructor(private readonly opts: HubOptions) {}
+
+  addTransport(t: Transport): void { this.transports.push(t); }
+  setJoinGuard(guard: (roomId: string, principal: Principal | null) => JoinDecision | Promise<JoinDecision>): void { this.joinGuard = guard; }
+
+  get roomCount(): number { return this.rooms.size; }
+  get peerCount(): number { return this.peers.size; }
+  get callCount(): number { return this.calls.size; }
+
+  /** A new participant id (opaque, unique). */
+  newPeerId(): string { return randomUUID(); }
+
+  connected(peer: Peer): void {
+    this.peers.set(peer.id, peer);
+    if (peer.userId) this.bindUser(peer, peer.userId);
+  }
+
+  /** The socket is gone: leave every room (the room is told at once) and end its calls. */
+  disconnected(peer: Peer): void {
+    if (!this.peers.delete(peer.id)) return;
+    for (const roomId of [...peer.rooms]) this.leave(peer, roomId, false);
+    if (peer.userId) {
+      const set = this.users.get(peer.userId);
+      set?.delete(peer);
+      if (set && set.size === 0) {
+        this.users.delete(peer.userId);
+        for (const call of [...this.calls.values()]) {
+          if (call.callerId === peer.userId || call.accepted.has(peer.userId) || call.invited.has(peer.userId)) this.endCall(call, peer.userId, 'disconnected');
+        }
+      }
+    }
+  }
+
+  /** Send to everyone in a room (all transports), except one peer. */
+  broadcast(roomId: string, message: ServerMessage, except: Peer | null = null): void {
+    for (const t of this.transports) t.broadcast(roomId, message, except);
+  }
+
+  /** Rooms with their participants, for /api/stats. */
+  roomStats(): { roomId: string; participants: number }[] {
+    return [...this.rooms.values()].map((r) => ({ roomId: r.id, participants: r.members.size }));
+  }
+
+  /** Live calls for /api/admin/calls/stats. */
+  callStats(now = Date.now()): { callId: string; roomName: string; participants: number; callType: string; state: string }[] {
+    void now;
+    return [...this.calls.values()].map((c) => ({ callId: c.callId, roomName: c.roomName, participants: c.accepted.size, callType: c.callType, state: c.accepted.size > 1 ? 'active' : 'ringing' }));
+  }
+
+  /** Members of a live room (participantId, name, role), or null. */
+  roomMembers(roomId: string): Member[] | null {
+    const room = this.rooms.get(roomId);
+    return room ? [...room.members.values()].map(member) : null;
+  }
+
+  /**
+   * Handle one decoded inbound message. Never throws: protocol errors are replied as
+   * `{type:"error", rid?, code, message}`; persistent flooding closes the socket with 1008.
+   */
+  async handle(peer: Peer, raw: unknown): Promise<void> {
+    if (!this.takeToken(peer)) return;
+    const ridOf = (v: unknown) => (v && typeof v === 'object' && 'rid' in v && (typeof v.rid === 'string' || typeof v.rid === 'number') ? v.rid : undefined);
+    const rid = ridOf(raw);
+    try {
+      if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new SignalingError('bad_request', 'a message is one JSON object');
+      const type = (raw as { type?: unknown }).type;
+      if (typeof type !== 'string') throw new SignalingError('bad_request', 'type is required');
+      if (!MESSAGE_TYPES.has(type)) throw new SignalingError('unknown_type', `unknown type ${JSON.stringify(type.slice(0, 64))}`);
+      const parsed = clientMessage.safeParse(raw);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw new SignalingError('bad_request', `${issue.path.join('.') || 'message'}: ${issue.message}`);
+      }
+      await this.dispatch(peer, parsed.data);
+    } catch (err) {
+      if (err instanceof SignalingError) {
+        peer.send({ type: 'error', ...(rid !== undefined ? { rid } : {}), code: err.code, message: err.message });
+      } else {
+        this.opts.log.error({ err }, 'signaling handler failed');
+        peer.send({ type: 'error', ...(rid !== undefined ? { rid } : {}), code: 'bad_request', message: 'internal error' });
+      }
+    }
+  }
+
+  /** Reply an error for input that could not even be decoded (invalid JSON or msgpack). */
+  undecodable(peer: Peer, what: string): void {
+    if (!this.takeToken(peer)) return;
+    peer.send({ type: 'error', code: 'bad_request', message: what });
+  }
+
+  private takeToken(peer: Peer): boolean {
+    const now = Date.now();
+    peer.tokens = Math.min(this.opts.rateBurst, peer.tokens + ((now - peer.refilledAt) / 1000) * this.opts.ratePerSec);
+    peer.refilledAt = now;
+    if (peer.tokens >= 1) {
+      peer.tokens -= 1;
+      peer.refusedInRow = 0;
+      return true;
+    }
+    peer.refusedInRow++;
+    if (peer.refusedInRow > this.opts.rateBurst) {
+      peer.close(CLOSE_POLICY, 'flooding');
+    } else if (peer.refusedInRow === 1 || peer.refusedInRow % 50 === 0) {
+      peer.send({ type: 'error', code: 'rate_limited', message: `more than ${this.opts.ratePerSec} messages/s` });
+    }
+    return false;
+  }
+
+  private async dispatch(peer: Peer, m: ClientMessage): Promise<void> {
+    const reply = (msg: ServerMessage) => peer.send(m.rid !== undefined ? { ...msg, rid: m.rid } : msg);
+    switch (m.type) {
+      case 'join-room': return this.join(peer, m, reply);
+      case 'leave-room':
+        if (!peer.rooms.has(m.roomId)) throw new SignalingError('not_in_room', `not in room ${m.roomId}`);
+        this.leave(peer, m.roomId, true);
+        reply({ type: 'room-left', roomId: m.roomId });
+        return;
+      case 'offer':
+      case 'answer': {
+        const target = this.sameRoomPeer(peer, m.to);
+        target.send({ type: m.type, from: peer.id, sdp: m.sdp });
+        return;
+      }
+      case 'ice': {
+        const target = this.sameRoomPeer(peer, m.to);
+        const c = m.candidate;
+        const sdpMid = m.sdpMid ?? (c && typeof c === 'object' ? c.sdpMid : undefined) ?? null;
+        const sdpMLineIndex = m.sdpMLineIndex ?? (c && typeof c === 'object' ? c.sdpMLineIndex : undefined) ?? null;
+        target.send({ type: 'ice', from: peer.id, candidate: c, sdpMid, sdpMLineIndex });
+        return;
+      }
+      case 'chat': {
+        const room = this.rooms.get(m.roomId);
+        if (!room || !peer.rooms.has(m.roomId)) throw new SignalingError('not_in_room', `not in room ${m.roomId}`);
+        const msg: ChatMessage = { type: 'chat', id: randomUUID(), roomId: m.roomId, from: peer.id, name: peer.name, text: m.text, ts: Date.now() };
+        if (this.opts.chatHistory > 0) {
+          room.chat.push(msg);
+          if (room.chat.length > this.opts.chatHistory) room.chat.splice(0, room.chat.length - this.opts.chatHistory);
+        }
+        this.broadcast(m.roomId, msg);
+        return;
+      }
+      case 'heartbeat': {
+        const ts = Date.now();
+        reply({ type: 'heartbeat', ts });
+        if (ts - peer.lastHeartbeatBroadcast >= this.opts.heartbeatBroadcastMs) {
+          peer.lastHeartbeatBroadcast = ts;
+          for (const roomId of peer.rooms) this.broadcast(roomId, { type: 'user-heartbeat', roomId, participantId: peer.id, ts }, peer);
+        }
+        return;
+      }
+      case 'user:join':
+        if (peer.principal?.userId && peer.principal.userId !== m.userId) throw new SignalingError('forbidden', 'userId differs from the token');
+        if (peer.userId && peer.userId !== m.userId) this.unbindUser(peer);
+        this.bindUser(peer, m.userId);
+        reply({ type: 'user:joined', userId: m.userId });
+        return;
+      case 'call:initiate': return this.initiate(peer, m);
+      case 'group_call:initiate': return this.initiateGroup(peer, m);
+      case 'call:accept': {
+        const { call, userId } = this.callOf(peer, m.roomName);
+        call.invited.delete(userId);
+        call.accepted.add(userId);
+        if (call.timer) { clearTimeout(call.timer); call.timer = null; }
+        this.sendToUser(call.callerId, { type: 'call:answer', roomName: call.roomName, callId: call.callId, fromId: userId, sdpAnswer: m.sdpAnswer, iceServers: this.opts.iceServers(call.callerId) });
+        return;
+      }
+      case 'call:reject': {
+        const { call, userId } = this.callOf(peer, m.roomName);
+        call.invited.delete(userId);
+        this.sendToUser(call.callerId, { type: 'call:rejected', roomName: call.roomName, callId: call.callId, fromId: userId, reason: m.reason ?? 'rejected' });
+        if (call.invited.size === 0 && call.accepted.size <= 1) this.removeCall(call);
+        return;
+      }
+      case 'ice:candidate': {
+        const { call, userId } = this.callOf(peer, m.roomName);
+        const msg = { type: 'ice:candidate', roomName: call.roomName, fromId: userId, candidate: m.candidate, sdpMLineIndex: m.sdpMLineIndex ?? null, sdpMid: m.sdpMid ?? null };
+        for (const u of new Set([call.callerId, ...call.accepted, ...call.invited])) if (u !== userId) this.sendToUser(u, msg);
+        return;
+      }
+      case 'call:end': {
+        const { call, userId } = this.callOf(peer, m.roomName);
+        this.endCall(call, userId, m.reason ?? 'ended');
+        return;
+      }
+    }
+  }
+
+  private async join(peer: Peer, m: Extract<ClientMessage, { type: 'join-room' }>, reply: (msg: ServerMessage) => void): Promise<void> {
+    if (m.roomId.startsWith('feedback:') || this.joinGuard) {
+      const decision = this.joinGuard ? await this.joinGuard(m.roomId, peer.principal) : null;
+      if (decision) throw new SignalingError(decision.code, decision.message);
+    }
+    if (!this.peers.has(peer.id)) return;  // closed while the guard ran
+    let room = this.rooms.get(m.roomId);
+    if (!room?.members.has(peer.id) && room && room.members.size >= this.opts.maxParticipants) {
+      throw new SignalingError('room_full', `room ${m.roomId} has ${this.opts.maxParticipants} participants`);
+    }
+    if (m.name !== undefined) peer.name = m.name;
+    if (m.role !== undefined) peer.role = m.role;
+    if (!room) {
+      room = { id: m.roomId, members: new Map(), chat: [], createdAt: Date.now() };
+      this.rooms.set(room.id, room);
+    }
+    const isNew = !room.members.has(peer.id);
+    room.members.set(peer.id, peer);
+    peer.rooms.add(room.id);
+    peer.subscribe(room.id);
+    const participants = [...room.members.values()].map(member);
+    reply({ type: 'room-joined', roomId: room.id, participantId: peer.id, participants, chat: room.chat });
+    peer.send({ type: 'ice-servers', iceServers: this.opts.iceServers(peer.userId ?? peer.id) });
+    if (isNew) this.broadcast(room.id, { type: 'user-connected', roomId: room.id, ...member(peer) }, peer);
+    this.broadcast(room.id, { type: 'room-participants', roomId: room.id, participants });
+  }
+
+  private leave(peer: Peer, roomId: string, stillConnected: boolean): void {
+    const room = this.rooms.get(roomId);
+    peer.rooms.delete(roomId);
+    if (stillConnected) peer.unsubscribe(roomId);
+    if (!room || !room.members.delete(peer.id)) return;
+    if (room.members.size === 0) {
+      this.rooms.delete(roomId);
+      return;
+    }
+    this.broadcast(roomId, { type: 'user-disconnected', roomId, participantId: peer.id }, peer);
+    this.broadcast(roomId, { type: 'room-participants', roomId, participants: [...room.members.values()].map(member) }, peer);
+  }
+
+  private sameRoomPeer(peer: Peer, to: string): Peer {
+    const target = this.peers.get(to);
+    if (!target || target === peer || ![...peer.rooms].some((r) => target.rooms.has(r))) {
+      throw new SignalingError('peer_not_found', `no participant ${to.slice(0, 128)} in your rooms`);
+    }
+    return target;
+  }
+
+  private bindUser(peer: Peer, userId: string): void {
+    peer.userId = userId;
+    let set = this.users.get(userId);
+    if (!set) this.users.set(userId, (set = new Set()));
+    set.add(peer);
+  }
+
+  private unbindUser(peer: Peer): void {
+    const set = this.users.get(peer.userId!);
+    set?.delete(peer);
+    if (set && set.size === 0) this.users.delete(peer.userId!);
+    peer.userId = null;
+  }
+
+  private userOf(peer: Peer): string {
+    return peer.userId ?? peer.id;
+  }
+
+  private sendToUser(userId: string, message: ServerMessage): boolean {
+    const set = this.users.get(userId) ?? (this.peers.has(userId) ? new Set([this.peers.get(userId)!]) : null);
+    if (!set || set.size === 0) return false;
+    for (const p of set) p.send(message);
+    return true;
+  }
+
+  private online(userId: string): boolean {
+    return (this.users.get(userId)?.size ?? 0) > 0 || this.peers.has(userId);
+  }
+
+  private initiate(peer: Peer, m: Extract<ClientMessage, { type: 'call:initiate' }>): void {
+    const from = this.userOf(peer);
+    const existing = this.calls.get(m.roomName);
+    if (existing && existing.callerId !== from) throw new SignalingError('forbidden', `room ${m.roomName} already has a call`);
+    if (existing) this.removeCall(existing);
+    if (!this.online(m.toId)) {
+      peer.send({ type: 'call:rejected', roomName: m.roomName, fromId: m.toId, reason: 'offline' });
+      return;
+    }
+    const call = this.newCall(m.roomName, m.callType, from, [m.toId]);
+    this.sendToUser(m.toId, { type: 'call:incoming', callId: call.callId, fromId: from, fromName: peer.name, callType: m.callType, roomName: m.roomName, sdpOffer: m.sdpOffer, iceServers: this.opts.iceServers(m.toId) });
+  }
+
+  private initiateGroup(peer: Peer, m: Extract<ClientMessage, { type: 'group_call:initiate' }>): void {
+    const from = this.userOf(peer);
+    const existing = this.calls.get(m.roomName);
+    if (existing && existing.callerId !== from) throw new SignalingError('forbidden', `room ${m.roomName} already has a call`);
+    if (existing) this.removeCall(existing);
+    const online = m.memberIds.filter((u) => u !== from && this.online(u));
+    const offline = m.memberIds.filter((u) => u !== from && !this.online(u));
+    for (const u of offline) peer.send({ type: 'call:rejected', roomName: m.roomName, fromId: u, reason: 'offline' });
+    if (online.length === 0) return;
+    const call = this.newCall(m.roomName, m.callType, from, online, m.groupId);
+    for (const u of online) {
+      this.sendToUser(u, { type: 'call:incoming', callId: call.callId, groupId: m.groupId, fromId: from, fromName: peer.name, callType: m.callType, roomName: m.roomName, memberIds: m.memberIds, iceServers: this.opts.iceServers(u) });
+    }
+  }
+
+  private newCall(roomName: string, callType: 'audio' | 'video', callerId: string, invited: string[], groupId?: string): Call {
+    const call: Call = { callId: randomUUID(), roomName, callType, callerId, groupId, accepted: new Set([callerId]), invited: new Set(invited), timer: null };
+    call.timer = setTimeout(() => {
+      call.timer = null;
+      if (call.accepted.size > 1) return;
+      for (const u of new Set([call.callerId, ...call.invited])) this.sendToUser(u, { type: 'call:ended', roomName, callId: call.callId, reason: 'timeout' });
+      this.removeCall(call);
+    }, this.opts.ringTimeoutMs);
+    call.timer.unref();
+    this.calls.set(roomName, call);
+    return call;
+  }
+
+  private callOf(peer: Peer, roomName: string): { call: Call; userId: string } {
+    const call = this.calls.get(roomName);
+    const userId = this.userOf(peer);
+    if (!call || !(call.callerId === userId || call.accepted.has(userId) || call.invited.has(userId))) {
+      throw new SignalingError('not_in_room', `no call of yours in ${roomName}`);
+    }
+    return { call, userId };
+  }
+
+  private endCall(call: Call, byUserId: string, reason: string): void {
+    for (const u of new Set([call.callerId, ...call.accepted, ...call.invited])) {
+      if (u !== byUserId) this.sendToUser(u, { type: 'call:ended', roomName: call.roomName, callId: call.callId, fromId: byUserId, reason });
+    }
+    this.removeCall(call);
+  }
+
+  private removeCall(call: Call): void {
+    if (call.timer) clearTimeout(call.timer);
+    if (this.calls.get(call.roomName) === call) this.calls.delete(call.roomName);
+  }
+}
+
+function member(p: Peer): Member {
+  return { participantId: p.id, name: p.name, role: p.role };
+}

@@ -1,0 +1,44 @@
+/**
+ * Signaling area: the hub (rooms, relay, calls, chat), its two transports (/ws and Socket.IO), the room and
+ * ICE HTTP routes, and `ctx.services.signaling` for the other areas (feedback delivery, join guards, tokens).
+ */
+import type { AppContext } from '../context.js';
+import type { Principal } from '../http/router.js';
+import { iceServers } from '../auth/turn.js';
+import { registerIce } from '../http/ice.js';
+import { registerRooms } from '../http/rooms.js';
+import { registerWeb } from '../web/index.js';
+import { SignalingHub } from './hub.js';
+import { SocketIoTransport } from './socketio.js';
+import { WsTransport } from './ws.js';
+
+export function registerSignaling(ctx: AppContext): SignalingHub {
+  const c = ctx.config;
+  const log = ctx.log.child({ area: 'signaling' });
+  const hub = new SignalingHub({
+    maxParticipants: c.ROOM_MAX_PARTICIPANTS, ratePerSec: c.WS_RATE_PER_SEC, rateBurst: c.WS_RATE_BURST,
+    ringTimeoutMs: c.CALL_RING_TIMEOUT_SEC * 1000, chatHistory: c.CHAT_HISTORY, heartbeatBroadcastMs: 10_000,
+    iceServers: (userId) => iceServers(c, userId).iceServers, log,
+  });
+  let tokenAuth: (token: string) => Promise<Principal | null> = async () => null;
+  const authenticate = (token: string) => tokenAuth(token);
+  const ws = new WsTransport(ctx.app, { config: c, hub, log, authenticate });
+  const sio = new SocketIoTransport(ctx.app, { config: c, hub, log, authenticate });
+  hub.addTransport(ws);
+  hub.addTransport(sio);
+  ctx.services.signaling = {
+    publish: (roomId, message) => hub.broadcast(roomId, message),
+    setJoinGuard: (guard) => hub.setJoinGuard(guard),
+    setTokenAuthenticator: (fn) => { tokenAuth = fn; },
+  };
+  ctx.setCounter('rooms', () => hub.roomCount);
+  ctx.setCounter('connections', () => ws.connections + sio.connections);
+  registerRooms(ctx, hub);
+  registerIce(ctx, hub);
+  registerWeb(ctx);
+  ctx.onShutdown('sockets', async () => {
+    ws.closeAll();
+    await sio.closeAll();
+  });
+  return hub;
+}

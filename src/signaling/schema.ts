@@ -1,0 +1,47 @@
+/**
+ * Inbound signaling messages (PROTOCOL.md §2), validated with zod before they touch any state. The same
+ * objects arrive as JSON text (`meetcore.json`), msgpack binary (`meetcore.msgpack`) or Socket.IO events.
+ */
+import { z } from 'zod';
+
+/** Room ids: 1..128 of [A-Za-z0-9_.:@-], no "..": safe as uWS topics, file-name parts and log fields. */
+export const roomId = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:@-]+$/, 'only letters, digits and _ . : @ - are allowed')
+  .refine((s) => !s.includes('..'), 'must not contain ".."');
+const peerId = z.string().min(1).max(128);
+const rid = z.union([z.string().max(64), z.number()]).optional();
+const name = z.string().min(1).max(64);
+/** An SDP as a string, or an RTCSessionDescriptionInit. */
+const sdp = z.union([z.string().min(1).max(60_000), z.object({ type: z.enum(['offer', 'answer', 'pranswer', 'rollback']), sdp: z.string().max(60_000).optional() })]);
+/** An ICE candidate as a string, or an RTCIceCandidateInit. */
+const candidate = z.union([z.string().max(2048), z.object({
+  candidate: z.string().max(2048), sdpMid: z.string().max(64).nullable().optional(),
+  sdpMLineIndex: z.number().int().min(0).max(1024).nullable().optional(), usernameFragment: z.string().max(256).nullable().optional(),
+})]).nullable();
+const callType = z.enum(['audio', 'video']);
+
+export const clientMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('join-room'), rid, roomId, name: name.optional(), role: z.string().min(1).max(32).optional() }),
+  z.object({ type: z.literal('leave-room'), rid, roomId }),
+  z.object({ type: z.literal('offer'), rid, to: peerId, sdp }),
+  z.object({ type: z.literal('answer'), rid, to: peerId, sdp }),
+  z.object({ type: z.literal('ice'), rid, to: peerId, candidate, sdpMid: z.string().max(64).nullable().optional(), sdpMLineIndex: z.number().int().min(0).max(1024).nullable().optional() }),
+  z.object({ type: z.literal('chat'), rid, roomId, text: z.string().min(1).max(2000) }),
+  z.object({ type: z.literal('heartbeat'), rid }),
+  z.object({ type: z.literal('user:join'), rid, userId: peerId }),
+  z.object({ type: z.literal('call:initiate'), rid, toId: peerId, callType, roomName: roomId, sdpOffer: sdp }),
+  z.object({ type: z.literal('call:accept'), rid, roomName: roomId, sdpAnswer: sdp }),
+  z.object({ type: z.literal('call:reject'), rid, roomName: roomId, reason: z.string().max(200).optional() }),
+  z.object({ type: z.literal('ice:candidate'), rid, roomName: roomId, candidate, sdpMLineIndex: z.number().int().min(0).max(1024).nullable().optional(), sdpMid: z.string().max(64).nullable().optional() }),
+  z.object({ type: z.literal('call:end'), rid, roomName: roomId, reason: z.string().max(200).optional() }),
+  z.object({ type: z.literal('group_call:initiate'), rid, groupId: z.string().min(1).max(128), callType, roomName: roomId, memberIds: z.array(peerId).min(1).max(100) }),
+]);
+
+export type ClientMessage = z.output<typeof clientMessage>;
+export const MESSAGE_TYPES: ReadonlySet<string> = new Set(clientMessage.options.map((o) => o.shape.type.value));
+
+/** PROTOCOL.md §2 error codes. */
+export type SignalingErrorCode = 'bad_request' | 'unknown_type' | 'not_in_room' | 'peer_not_found' | 'room_full'
+  | 'unauthorized' | 'forbidden' | 'rate_limited' | 'too_large';
+
+/** Any message the server sends: `type` plus fields. */
+export type ServerMessage = { type: string; [field: string]: unknown };

@@ -1,0 +1,183 @@
+/**
+ * `/ws` on uWebSockets.js: subprotocol `meetcore.json` (text frames, JSON; the default) or `meetcore.msgpack`
+ * (binary frames, msgpackr). Room broadcasts go through uWS pub/sub, one topic per room and format, so a
+ * message is encoded once per format however many sockets receive it. Limits: maxPayloadLength (→ 1009),
+ * maxBackpressure + closeOnBackpressureLimit (a slow reader is closed instead of buffered without bound),
+ * idleTimeout with automatic pings.
+ */
+import { Packr } from 'msgpackr';
+import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_socket_context_t } from 'uWebSockets.js';
+import type { Config } from '../config.js';
+import type { Principal } from '../http/router.js';
+import { errorBody, statusLine } from '../http/errors.js';
+import type { Logger } from '../log.js';
+import { CLOSE_GOING_AWAY, type Peer, type SignalingHub, type Transport } from './hub.js';
+import type { ServerMessage } from './schema.js';
+
+export const PROTOCOL_JSON = 'meetcore.json';
+export const PROTOCOL_MSGPACK = 'meetcore.msgpack';
+
+const packr = new Packr({ useRecords: false });
+
+interface SocketData {
+  peer: WsPeer | null;
+  binary: boolean;
+  principal: Principal | null;
+}
+
+/** A /ws socket as a hub Peer. */
+class WsPeer implements Peer {
+  readonly transport = 'ws';
+  name: string | null = null;
+  role = 'participant';
+  userId: string | null = null;
+  readonly rooms = new Set<string>();
+  tokens: number;
+  refilledAt = Date.now();
+  refusedInRow = 0;
+  lastHeartbeatBroadcast = 0;
+  closed = false;
+
+  constructor(readonly id: string, readonly ws: WebSocket<SocketData>, readonly binary: boolean, public principal: Principal | null, burst: number) {
+    this.tokens = burst;
+  }
+
+  send(message: ServerMessage): void {
+    if (this.closed) return;
+    if (this.binary) this.ws.send(packr.pack(message), true);
+    else this.ws.send(JSON.stringify(message), false);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.ws.end(code, reason);
+  }
+
+  subscribe(roomId: string): void {
+    if (!this.closed) this.ws.subscribe(topic(roomId, this.binary));
+  }
+
+  unsubscribe(roomId: string): void {
+    if (!this.closed) this.ws.unsubscribe(topic(roomId, this.binary));
+  }
+}
+
+const topic = (roomId: string, binary: boolean) => `${binary ? 'm' : 'j'}:${roomId}`;
+
+export interface WsTransportOptions {
+  config: Config;
+  hub: SignalingHub;
+  log: Logger;
+  /** Resolves `?token=` (null: absent or invalid). */
+  authenticate(token: string): Promise<Principal | null>;
+}
+
+/** Registers `/ws` and broadcasts to its sockets. */
+export class WsTransport implements Transport {
+  private readonly sockets = new Set<WebSocket<SocketData>>();
+  private accepting = true;
+
+  constructor(private readonly app: TemplatedApp, private readonly opts: WsTransportOptions) {
+    const c = opts.config;
+    app.ws<SocketData>('/ws', {
+      maxPayloadLength: c.WS_MAX_MESSAGE_BYTES,
+      maxBackpressure: c.WS_MAX_BACKPRESSURE_BYTES,
+      closeOnBackpressureLimit: 1,
+      idleTimeout: c.WS_IDLE_TIMEOUT_SEC,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      open: (ws) => this.open(ws),
+      message: (ws, message, isBinary) => this.message(ws, message, isBinary),
+      close: (ws) => this.close(ws),
+    });
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  broadcast(roomId: string, message: ServerMessage, except: Peer | null): void {
+    let json: string | null = null;
+    let mp: Buffer | null = null;
+    const sender = except instanceof WsPeer && !except.closed ? except.ws : null;
+    if (this.app.numSubscribers(topic(roomId, false)) > 0) {
+      json = JSON.stringify(message);
+      if (sender) sender.publish(topic(roomId, false), json, false);
+      else this.app.publish(topic(roomId, false), json, false);
+    }
+    if (this.app.numSubscribers(topic(roomId, true)) > 0) {
+      mp = packr.pack(message);
+      if (sender) sender.publish(topic(roomId, true), mp, true);
+      else this.app.publish(topic(roomId, true), mp, true);
+    }
+  }
+
+  /** Close every socket with 1001 (shutdown). */
+  closeAll(): void {
+    this.accepting = false;
+    for (const ws of [...this.sockets]) ws.end(CLOSE_GOING_AWAY, 'server shutting down');
+  }
+
+  private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+    const key = req.getHeader('sec-websocket-key');
+    const offered = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const token = new URLSearchParams(req.getQuery() ?? '').get('token');
+    const protocols = offered.split(',').map((s) => s.trim()).filter(Boolean);
+    const chosen = protocols.includes(PROTOCOL_MSGPACK) && !protocols.includes(PROTOCOL_JSON) ? PROTOCOL_MSGPACK
+      : protocols.includes(PROTOCOL_JSON) ? PROTOCOL_JSON : protocols.includes(PROTOCOL_MSGPACK) ? PROTOCOL_MSGPACK : '';
+    const refuse = (status: number, code: string, message: string) => res.cork(() => {
+      res.writeStatus(statusLine(status)).writeHeader('Content-Type', 'application/json').end(errorBody(code, message));
+    });
+    if (!this.accepting) { refuse(503, 'unavailable', 'server is shutting down'); return; }
+    if (protocols.length > 0 && !chosen) { refuse(400, 'bad_request', `subprotocol must be ${PROTOCOL_JSON} or ${PROTOCOL_MSGPACK}`); return; }
+    const binary = chosen === PROTOCOL_MSGPACK;
+    const finish = (principal: Principal | null) => res.cork(() => {
+      res.upgrade<SocketData>({ peer: null, binary, principal }, key, chosen, extensions, context);
+    });
+    if (!token && !this.opts.config.REQUIRE_AUTH) { finish(null); return; }
+    const state = { aborted: false };
+    res.onAborted(() => { state.aborted = true; });
+    void (async () => {
+      let principal: Principal | null = null;
+      try {
+        principal = token ? await this.opts.authenticate(token) : null;
+      } catch (err) {
+        this.opts.log.warn({ err }, 'token check failed');
+      }
+      if (state.aborted) return;
+      if (!principal && (this.opts.config.REQUIRE_AUTH || token)) { refuse(401, 'unauthorized', token ? 'invalid or expired token' : 'a token is required (?token=)'); return; }
+      finish(principal);
+    })();
+  }
+
+  private open(ws: WebSocket<SocketData>): void {
+    const d = ws.getUserData();
+    const peer = new WsPeer(this.opts.hub.newPeerId(), ws, d.binary, d.principal, this.opts.config.WS_RATE_BURST);
+    if (d.principal?.userId) peer.userId = d.principal.userId;
+    d.peer = peer;
+    this.sockets.add(ws);
+    this.opts.hub.connected(peer);
+    peer.send({ type: 'connected', participantId: peer.id, protocol: d.binary ? PROTOCOL_MSGPACK : PROTOCOL_JSON });
+  }
+
+  private message(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
+    const peer = ws.getUserData().peer!;
+    let decoded: unknown;
+    try {
+      decoded = isBinary ? packr.unpack(new Uint8Array(message)) : JSON.parse(Buffer.from(message).toString('utf8'));
+    } catch {
+      this.opts.hub.undecodable(peer, isBinary ? 'invalid msgpack' : 'invalid JSON');
+      return;
+    }
+    void this.opts.hub.handle(peer, decoded);
+  }
+
+  private close(ws: WebSocket<SocketData>): void {
+    const peer = ws.getUserData().peer;
+    this.sockets.delete(ws);
+    if (!peer) return;
+    peer.closed = true;
+    this.opts.hub.disconnected(peer);
+  }
+}
