@@ -1,7 +1,9 @@
 /**
  * `/ws` on uWebSockets.js: subprotocol `meetcore.json` (text frames, JSON; the default) or `meetcore.msgpack`
  * (binary frames, msgpackr). Room broadcasts go through uWS pub/sub, one topic per room and format, so a
- * message is encoded once per format however many sockets receive it. Limits: maxPayloadLength (→ 1009),
+ * message is encoded once per format however many sockets receive it. Limits: a message over
+ * WS_MAX_MESSAGE_BYTES is closed with 1009 by the message handler (uWS's own maxPayloadLength, set to 4× that,
+ * drops the TCP connection without a close frame, so it is only the backstop for far larger frames),
  * maxBackpressure + closeOnBackpressureLimit (a slow reader is closed instead of buffered without bound),
  * idleTimeout with automatic pings.
  */
@@ -11,13 +13,15 @@ import type { Config } from '../config.js';
 import type { Principal } from '../http/router.js';
 import { errorBody, statusLine } from '../http/errors.js';
 import type { Logger } from '../log.js';
-import { CLOSE_GOING_AWAY, type Peer, type SignalingHub, type Transport } from './hub.js';
+import { CLOSE_GOING_AWAY, CLOSE_TOO_LARGE, type Peer, type SignalingHub, type Transport } from './hub.js';
 import type { ServerMessage } from './schema.js';
 
 export const PROTOCOL_JSON = 'meetcore.json';
 export const PROTOCOL_MSGPACK = 'meetcore.msgpack';
 
 const packr = new Packr({ useRecords: false });
+/** uWS's maxPayloadLength as a multiple of WS_MAX_MESSAGE_BYTES (see the module comment). */
+const HARD_LIMIT_FACTOR = 4;
 
 interface SocketData {
   peer: WsPeer | null;
@@ -80,7 +84,7 @@ export class WsTransport implements Transport {
   constructor(private readonly app: TemplatedApp, private readonly opts: WsTransportOptions) {
     const c = opts.config;
     app.ws<SocketData>('/ws', {
-      maxPayloadLength: c.WS_MAX_MESSAGE_BYTES,
+      maxPayloadLength: HARD_LIMIT_FACTOR * c.WS_MAX_MESSAGE_BYTES,
       maxBackpressure: c.WS_MAX_BACKPRESSURE_BYTES,
       closeOnBackpressureLimit: 1,
       idleTimeout: c.WS_IDLE_TIMEOUT_SEC,
@@ -163,6 +167,10 @@ export class WsTransport implements Transport {
 
   private message(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
     const peer = ws.getUserData().peer!;
+    if (message.byteLength > this.opts.config.WS_MAX_MESSAGE_BYTES) {
+      peer.close(CLOSE_TOO_LARGE, `message over ${this.opts.config.WS_MAX_MESSAGE_BYTES} bytes`);
+      return;
+    }
     let decoded: unknown;
     try {
       decoded = isBinary ? packr.unpack(new Uint8Array(message)) : JSON.parse(Buffer.from(message).toString('utf8'));
