@@ -1,5 +1,6 @@
 /**
- * The egress area: `/egress-audio` (LiveKit Track Egress target, PROTOCOL.md §4), `POST /api/egress/url`,
+ * The egress area: `/egress-audio` (LiveKit Track Egress target, PROTOCOL.md §4), `/egress-video` (video.ts),
+ * `POST /api/egress/url`,
  * `GET /api/sessions[/:meetingId]`, start-up repair of recordings cut by a crash, and graceful shutdown of
  * every egress stream.
  *
@@ -17,10 +18,14 @@ import { PipelineLogs } from './pipeline-log.js';
 import { egressAudioUrl, type EgressUrlRequest } from './query.js';
 import { repairRecordings } from './repair.js';
 import { StatsSummaries } from './stats.js';
+import { VideoEgress, closeInterruptedVideoRecordings } from './video.js';
 import { AudioEngine } from '../pipeline/engine.js';
 import type { EngineEvent } from '../pipeline/types.js';
 
 export { egressAudioUrl } from './query.js';
+
+/** Stream time between per-stream stats events, ms: the resolution at which the feedback rules see a change. */
+const STATS_INTERVAL_MS = 100;
 
 /**
  * Wire the egress area into the server. Runs the start-up repair synchronously before accepting streams.
@@ -33,14 +38,19 @@ export function registerEgress(ctx: AppContext): void {
 
   const report = repairRecordings(ctx.config.STORAGE_DIR, recordings, log);
   if (report.repaired || report.failed || report.orphansFixed || report.unreadable) log.warn(report, 'start-up repair of egress recordings');
+  const videoReport = closeInterruptedVideoRecordings(ctx.config.STORAGE_DIR, recordings, log);
+  if (videoReport.repaired || videoReport.failed) log.warn(videoReport, 'start-up close of interrupted video recordings');
 
   const egress = new AudioEgress({
     ctx, recordings, stats: new StatsSummaries(statsStore), pipelineLogs: new PipelineLogs(ctx.config.STORAGE_DIR, log), log,
   });
   egress.setEngine(createEngine(ctx, (events) => egress.onEngineEvents(events), log));
   egress.register(ctx.app);
-  ctx.setCounter('egressStreams', () => egress.streamCount);
+  const video = new VideoEgress({ ctx, recordings, log: log.child({ kind: 'video' }) });
+  video.register(ctx.app);
+  ctx.setCounter('egressStreams', () => egress.streamCount + video.streamCount);
   ctx.onShutdown('sockets', () => egress.shutdown());
+  ctx.onShutdown('sockets', () => video.shutdown());
 
   ctx.router.post('/api/egress/url', (req) => ({ json: { url: egressAudioUrl(ctx.config, req.body as EgressUrlRequest) } }), { body: 'json', auth: 'bearer' });
   registerSessionsApi(ctx, recordings, statsStore);
@@ -49,7 +59,7 @@ export function registerEgress(ctx: AppContext): void {
 /** Create the native engine; null (logged) when the addon cannot be loaded. */
 function createEngine(ctx: AppContext, onEvents: (events: EngineEvent[]) => void, log: AppContext['log']): AudioEngine | null {
   try {
-    return new AudioEngine({ threads: ctx.config.AUDIO_THREADS, overlapMinMs: ctx.config.FEEDBACK_OVERLAP_MS }, onEvents);
+    return new AudioEngine({ threads: ctx.config.AUDIO_THREADS, overlapMinMs: ctx.config.FEEDBACK_OVERLAP_MS, statsIntervalMs: STATS_INTERVAL_MS }, onEvents);
   } catch (err) {
     log.error({ err }, 'native audio engine unavailable: /egress-audio answers 503 (build it with `npm install` or `npx node-gyp rebuild`)');
     return null;
