@@ -27,6 +27,7 @@ StreamAnalysis::StreamAnalysis(int sampleRate, int channels, double startedAtMs,
       segments_(segments),
       segmentSamples_(static_cast<size_t>(groupSeconds * sampleRate + 0.5)),
       statsIntervalMs_(statsIntervalMs),
+      band_(sampleRate),
       speech10_(kWin10, 0),
       win3_(kWin3, W3{0, 0, 0, 0}),
       lastStatsMs_(startedAtMs) {
@@ -40,12 +41,13 @@ void StreamAnalysis::feed(const int16_t* s, size_t frames, AnalysisSink& sink) {
     size_t take = static_cast<size_t>(frameSamples_) - inFrame;
     if (take > frames) take = frames;
     partial_.add(measureLevels(s, take, channels_));
+    mono_.resize(take);
+    downmixToMono(s, take, channels_, mono_.data());
+    band_.add(mono_.data(), take);
     if (segments_) {
       if (segment_.empty()) segmentStartMs_ = timeMs(index_);
       size_t room = segmentSamples_ - segment_.size();
       size_t n = take < room ? take : room;
-      mono_.resize(take);
-      downmixToMono(s, take, channels_, mono_.data());
       segment_.insert(segment_.end(), mono_.begin(), mono_.begin() + static_cast<long>(n));
       index_ += n;
       if (segment_.size() == segmentSamples_) {
@@ -70,7 +72,7 @@ void StreamAnalysis::feed(const int16_t* s, size_t frames, AnalysisSink& sink) {
 void StreamAnalysis::completeFrame(AnalysisSink& sink) {
   constexpr int kSize = SpeechSmoother::kLookaheadFrames + 1;
   const double e = meanSquareToDbfs(static_cast<double>(partial_.sumSquares) / partial_.frames);
-  const bool voiced = vad_.process(e);
+  const bool voiced = vad_.process(meanSquareToDbfs(band_.takeMeanSquare()));
   pending_[(pendingHead_ + pendingCount_) % kSize] = Pending{partial_, e, timeMs(frameStart_), timeMs(index_)};
   pendingCount_++;
   partial_ = LevelSums{};

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "level.h"
+#include "band.h"
 #include "vad.h"
 
 namespace meetcore {
@@ -94,6 +95,7 @@ class StreamAnalysis {
   uint64_t index_ = 0;        // next sample index (stream clock)
   uint64_t frameStart_ = 0;   // sample index of the current partial frame
   LevelSums partial_;         // current partial 10 ms frame
+  SpeechBand band_;  // the VAD judges speech-band energy
   Vad vad_;
   SpeechSmoother smoother_;
   Pending pending_[SpeechSmoother::kLookaheadFrames + 1];

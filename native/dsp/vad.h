@@ -21,7 +21,7 @@ namespace meetcore {
  */
 class Vad {
  public:
-  static constexpr double kThresholdDb = 9.0;
+  static constexpr double kThresholdDb = 6.0;
   static constexpr double kAbsoluteMinDbfs = -85.0;
   static constexpr double kRiseDbPerFrame = 0.02;           // 2 dB/s outside voicing
   static constexpr double kRiseInSpeechDbPerFrame = 0.005;  // 0.5 dB/s inside it
