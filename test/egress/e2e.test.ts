@@ -11,15 +11,20 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROOT, http, startTestServer, type TestServer } from '../helpers/server.js';
+import { registerAndLogin } from '../helpers/auth.js';
 import {
   BYTES_PER_SEC, FRAME_BYTES, SECRET, closed, ffprobe, open, parseWav, query, sendMuted, sendPcm, sha256, signedEgressUrl,
   speechFixtures, waitFor,
 } from './helpers.js';
 
 let server: TestServer;
+let auth: Record<string, string>;
 const [speechA, speechB] = speechFixtures();
 
-test.before(async () => { server = await startTestServer({ EGRESS_SECRET: SECRET, PUBLIC_URL: 'https://meet.example.com' }); });
+test.before(async () => {
+  server = await startTestServer({ EGRESS_SECRET: SECRET, PUBLIC_URL: 'https://meet.example.com' });
+  auth = await registerAndLogin(server);
+});
 test.after(async () => { await server.stop(); });
 
 interface RecordingRow { id: number; meeting_id: string; participant: string; track_id: string; path: string; codec: string; sample_rate: number; channels: number; bytes: number; started_at: number; ended_at: number | null; status: string; close_reason: string | null; muted_intervals: string }
@@ -93,7 +98,7 @@ test('two participants: lossless recordings minus the muted span, rows, stats an
     assert.ok(row.peak_dbfs !== null && row.peak_dbfs <= 0);
   }
 
-  const api = await http('GET', `${server.url}/api/sessions/${meetingId}`);
+  const api = await http('GET', `${server.url}/api/sessions/${meetingId}`, undefined, auth);
   assert.is(api.status, 200);
   assert.is(api.body.meetingId, meetingId);
   assert.is(api.body.roomName, room);
@@ -113,7 +118,7 @@ test('two participants: lossless recordings minus the muted span, rows, stats an
   assert.is(apiBobStats.analysedMs, stats[1]!.analysed_ms);
   assert.is(apiBobStats.speechMs, stats[1]!.speech_ms);
 
-  const list = await http('GET', `${server.url}/api/sessions`);
+  const list = await http('GET', `${server.url}/api/sessions`, undefined, auth);
   assert.is(list.status, 200);
   assert.ok(list.body.sessions.some((s: { meetingId: string; recordings: unknown[] }) => s.meetingId === meetingId && s.recordings.length === 2));
 
@@ -130,13 +135,13 @@ test('two participants: lossless recordings minus the muted span, rows, stats an
 });
 
 test('GET /api/sessions/:meetingId is 404 for an unknown id', async () => {
-  const r = await http('GET', `${server.url}/api/sessions/MT_nope`);
+  const r = await http('GET', `${server.url}/api/sessions/MT_nope`, undefined, auth);
   assert.is(r.status, 404);
   assert.is(r.body.error.code, 'not_found');
 });
 
 test('POST /api/egress/url signs a URL on PUBLIC_URL that the server accepts', async () => {
-  const r = await http('POST', `${server.url}/api/egress/url`, { roomName: 'signed room', participant: 'carol', trackId: 'TR_c', sampleRate: 16000, channels: 1, groupSeconds: 1, ttlSec: 120 });
+  const r = await http('POST', `${server.url}/api/egress/url`, { roomName: 'signed room', participant: 'carol', trackId: 'TR_c', sampleRate: 16000, channels: 1, groupSeconds: 1, ttlSec: 120 }, auth);
   assert.is(r.status, 200);
   const url = new URL(r.body.url);
   assert.is(url.origin, 'wss://meet.example.com');
@@ -155,7 +160,7 @@ test('POST /api/egress/url signs a URL on PUBLIC_URL that the server accepts', a
   assert.is(sha256(parseWav(path.join(server.storageDir, row.path)).data), sha256(pcm));
 
   for (const [body, field] of [[{ participant: 'x' }, 'roomName'], [{ roomName: 'r', sampleRate: 44101 }, 'sampleRate'], [{ roomName: 'r', channels: 3 }, 'channels'], [{ roomName: 'r', ttlSec: 5 }, 'ttlSec']] as const) {
-    const bad = await http('POST', `${server.url}/api/egress/url`, body);
+    const bad = await http('POST', `${server.url}/api/egress/url`, body, auth);
     assert.is(bad.status, 400, JSON.stringify(body));
     assert.is(bad.body.error.code, 'bad_request');
     assert.match(bad.body.error.message, new RegExp(`^${field}:`));

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { http, startTestServer } from '../helpers/server.js';
+import { registerAndLogin } from '../helpers/auth.js';
 import { BYTES_PER_SEC, FRAME_BYTES, SECRET, closed, open, parseWav, query, sendMuted, sendPcm, sha256, signedEgressUrl, speechFixtures, waitFor } from './helpers.js';
 
 const [speech] = speechFixtures();
@@ -71,7 +72,7 @@ test('SIGKILL mid-stream: the next start repairs the file sizes and closes the r
     assert.is(sha256(wav.data), sha256(recorded));
     const o = parseWav(orphan);
     assert.equal([o.dataSize, o.riffSize, o.fileSize], [orphanData.length, 36 + orphanData.length, 44 + orphanData.length]);
-    const api = await http('GET', `${s2.url}/api/sessions/${repaired.meeting_id}`);
+    const api = await http('GET', `${s2.url}/api/sessions/${repaired.meeting_id}`, undefined, await registerAndLogin(s2));
     assert.is(api.body.recordings[0].status, 'REPAIRED');
   } finally {
     await s2.stop();

@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { SignalingClient, SignalingClientError } from '../../src/client/index.js';
 import { http, startTestServer, type TestServer } from '../helpers/server.js';
+import { registerAndLogin } from '../helpers/auth.js';
 
 let server: TestServer;
 const clients: SignalingClient[] = [];
@@ -274,9 +275,10 @@ test('HTTP: rooms with join link and QR, ice servers, TURN credentials, stats', 
 
   const a = await client();
   await a.join('stats-room');
-  const stats = await http('GET', `${server.url}/api/stats`);
+  const auth = await registerAndLogin(server);
+  const stats = await http('GET', `${server.url}/api/stats`, undefined, auth);
   assert.ok(stats.body.rooms.some((r: { roomId: string; participants: number }) => r.roomId === 'stats-room' && r.participants === 1));
-  assert.ok((await http('GET', `${server.url}/api/admin/calls/stats`)).body.calls);
+  assert.ok((await http('GET', `${server.url}/api/admin/calls/stats`, undefined, auth)).body.calls);
 });
 
 test('after 2,000 connect/join/disconnect cycles rooms and connections are back to zero', async () => {

@@ -1,0 +1,530 @@
+/**
+ * Accounts: the repository of the tables of migration 003 (organizations, users, memberships,
+ * refresh_tokens, session_logs) and the service behind /auth/register, /auth/login, /auth/refresh,
+ * /auth/logout and /auth/me (PROTOCOL.md §1).
+ *
+ * Sessions and refresh rotation: a login (or register) starts a *family* (a login session). Every refresh
+ * token is a row of refresh_tokens holding only the SHA-256 of the token; /auth/refresh marks the presented
+ * row rotated and issues a new one in the same family. Presenting a rotated token again (re-use: a stolen
+ * copy or a replay) revokes the whole family, so the newest refresh token of that family and every access
+ * token issued in it (claim `sid`) stop working too. Logout revokes the family the same way.
+ *
+ * Login throttling: failed attempts are counted per e-mail (5 per 15 min) and per client IP (20 per 15 min);
+ * beyond that /auth/login answers 429 with Retry-After (seconds) whether or not the e-mail exists, before
+ * any password check. A successful login clears its e-mail's count.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { Db } from '../store/db.js';
+import type { Logger } from '../log.js';
+import type { Principal } from '../http/router.js';
+import { HttpError } from '../http/errors.js';
+import { dummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.js';
+import { TokenError, newTokenId, type Role, type TokenService } from './tokens.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// Shapes
+
+export interface User {
+  id: string;
+  /** Lower-cased. */
+  email: string;
+  name: string;
+  /** Unix ms. */
+  createdAt: number;
+}
+
+export interface Organization {
+  id: string;
+  name: string;
+  /** Unix ms. */
+  createdAt: number;
+}
+
+export interface Membership {
+  userId: string;
+  orgId: string;
+  role: Role;
+  /** Unix ms. */
+  createdAt: number;
+}
+
+/** A refresh_tokens row. Times are Unix ms. */
+export interface RefreshRow {
+  id: string;
+  familyId: string;
+  userId: string;
+  orgId: string;
+  /** Hex SHA-256 of the token string. */
+  tokenHash: string;
+  issuedAt: number;
+  expiresAt: number;
+  rotatedAt: number | null;
+  revokedAt: number | null;
+  revokeReason: string | null;
+}
+
+/** One line of `session_logs`. */
+export interface SessionLogEntry {
+  /** Participant name or user that the session/token is for (1..256 chars). */
+  actor: string;
+  room?: string | null;
+  /** Client IP as text. */
+  ip?: string | null;
+  /** What happened, e.g. "livekit_token". */
+  kind: string;
+  userId?: string | null;
+  orgId?: string | null;
+  /** Unix ms; default now. */
+  at?: number;
+}
+
+/** Access + refresh token pair as returned by login and refresh. */
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  /** Lifetime of the access token, seconds. */
+  expiresInSec: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Request bodies (validated by the routes with src/http/validate.ts)
+
+const email = z.string().trim().toLowerCase().pipe(z.email({ message: 'must be an e-mail address' }).max(254));
+const password = z.string().min(8, 'must be at least 8 characters').max(256, 'must be at most 256 characters');
+
+export const registerBody = z.object({
+  organization: z.string().trim().min(1).max(128),
+  name: z.string().trim().min(1).max(128),
+  email,
+  password,
+});
+export type RegisterInput = z.output<typeof registerBody>;
+
+export const loginBody = z.object({
+  email,
+  password: z.string().min(1).max(256),
+  organizationId: z.string().min(1).max(64).optional(),
+});
+export type LoginInput = z.output<typeof loginBody>;
+
+export const refreshBody = z.object({ refreshToken: z.string().min(1).max(4096) });
+
+// ---------------------------------------------------------------------------------------------------------
+// Store
+
+interface UserRow { id: string; email: string; name: string; password_hash: string; created_at: number }
+interface OrgRow { id: string; name: string; created_at: number }
+interface MembershipRow { user_id: string; org_id: string; role: Role; created_at: number }
+interface RefreshDbRow {
+  id: string; family_id: string; user_id: string; org_id: string; token_hash: string; issued_at: number;
+  expires_at: number; rotated_at: number | null; revoked_at: number | null; revoke_reason: string | null;
+}
+
+const toUser = (r: UserRow): User => ({ id: r.id, email: r.email, name: r.name, createdAt: r.created_at });
+const toOrg = (r: OrgRow): Organization => ({ id: r.id, name: r.name, createdAt: r.created_at });
+const toMembership = (r: MembershipRow): Membership => ({ userId: r.user_id, orgId: r.org_id, role: r.role, createdAt: r.created_at });
+const toRefresh = (r: RefreshDbRow): RefreshRow => ({
+  id: r.id, familyId: r.family_id, userId: r.user_id, orgId: r.org_id, tokenHash: r.token_hash, issuedAt: r.issued_at,
+  expiresAt: r.expires_at, rotatedAt: r.rotated_at, revokedAt: r.revoked_at, revokeReason: r.revoke_reason,
+});
+
+/** Hex SHA-256 of a token string (what refresh_tokens.token_hash holds). */
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString('base64url')}`;
+
+/**
+ * Append a line to `session_logs` (used by POST /auth/token for every LiveKit token it issues).
+ * @returns the row id.
+ * @throws RangeError when `actor` or `kind` is empty (nothing is written).
+ */
+export function logSession(db: Db, entry: SessionLogEntry): number {
+  if (!entry.actor || !entry.kind) throw new RangeError('logSession: actor and kind are required');
+  const r = db.prepare('INSERT INTO session_logs (at, actor, room, ip, kind, user_id, org_id) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    .run(entry.at ?? Date.now(), entry.actor, entry.room ?? null, entry.ip ?? null, entry.kind, entry.userId ?? null, entry.orgId ?? null);
+  return Number(r.lastInsertRowid);
+}
+
+/** Repository of users, organizations, memberships and refresh tokens. All methods are synchronous. */
+export class AccountStore {
+  private readonly q;
+
+  constructor(private readonly db: Db) {
+    this.q = {
+      userByEmail: db.prepare<[string], UserRow>('SELECT * FROM users WHERE email = ?'),
+      user: db.prepare<[string], UserRow>('SELECT * FROM users WHERE id = ?'),
+      org: db.prepare<[string], OrgRow>('SELECT * FROM organizations WHERE id = ?'),
+      membership: db.prepare<[string, string], MembershipRow>('SELECT * FROM memberships WHERE user_id = ? AND org_id = ?'),
+      firstMembership: db.prepare<[string], MembershipRow>('SELECT * FROM memberships WHERE user_id = ? ORDER BY created_at, org_id LIMIT 1'),
+      insertOrg: db.prepare('INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)'),
+      insertUser: db.prepare('INSERT INTO users (id, email, name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
+      insertMembership: db.prepare('INSERT INTO memberships (user_id, org_id, role, created_at) VALUES (?, ?, ?, ?)'),
+      setPassword: db.prepare('UPDATE users SET password_hash = ? WHERE id = ?'),
+      refresh: db.prepare<[string], RefreshDbRow>('SELECT * FROM refresh_tokens WHERE id = ?'),
+      insertRefresh: db.prepare(`INSERT INTO refresh_tokens (id, family_id, user_id, org_id, token_hash, issued_at, expires_at)
+        VALUES (@id, @familyId, @userId, @orgId, @tokenHash, @issuedAt, @expiresAt)`),
+      rotate: db.prepare('UPDATE refresh_tokens SET rotated_at = ? WHERE id = ? AND rotated_at IS NULL AND revoked_at IS NULL'),
+      revokeFamily: db.prepare('UPDATE refresh_tokens SET revoked_at = ?, revoke_reason = ? WHERE family_id = ? AND revoked_at IS NULL'),
+      familyRevoked: db.prepare<[string], { x: number }>('SELECT 1 AS x FROM refresh_tokens WHERE family_id = ? AND revoked_at IS NOT NULL LIMIT 1'),
+      prune: db.prepare('DELETE FROM refresh_tokens WHERE expires_at < ?'),
+    };
+  }
+
+  /** The user with this (already lower-cased) e-mail, with its password hash. */
+  userByEmail(emailLower: string): (User & { passwordHash: string }) | null {
+    const r = this.q.userByEmail.get(emailLower);
+    return r ? { ...toUser(r), passwordHash: r.password_hash } : null;
+  }
+
+  user(id: string): User | null {
+    const r = this.q.user.get(id);
+    return r ? toUser(r) : null;
+  }
+
+  organization(id: string): Organization | null {
+    const r = this.q.org.get(id);
+    return r ? toOrg(r) : null;
+  }
+
+  membership(userId: string, orgId: string): Membership | null {
+    const r = this.q.membership.get(userId, orgId);
+    return r ? toMembership(r) : null;
+  }
+
+  /** The user's oldest membership (the default organization at login), or null. */
+  firstMembership(userId: string): Membership | null {
+    const r = this.q.firstMembership.get(userId);
+    return r ? toMembership(r) : null;
+  }
+
+  /**
+   * Create an organization, its owner and the owner's first refresh token, in one transaction.
+   * @throws HttpError 409 conflict when the e-mail is taken (nothing is written).
+   */
+  createAccount(input: {
+    user: { id: string; email: string; name: string; passwordHash: string };
+    org: { id: string; name: string };
+    refresh: Omit<RefreshRow, 'rotatedAt' | 'revokedAt' | 'revokeReason'>;
+    now: number;
+  }): { user: User; organization: Organization } {
+    const { user, org, refresh, now } = input;
+    try {
+      this.db.transaction(() => {
+        this.q.insertOrg.run(org.id, org.name, now);
+        this.q.insertUser.run(user.id, user.email, user.name, user.passwordHash, now);
+        this.q.insertMembership.run(user.id, org.id, 'owner', now);
+        this.q.insertRefresh.run(refresh);
+      })();
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && /users\.email/.test((err as Error).message)) {
+        throw new HttpError('conflict', 'an account with this email already exists');
+      }
+      throw err;
+    }
+    return { user: this.user(user.id)!, organization: this.organization(org.id)! };
+  }
+
+  setPasswordHash(userId: string, hash: string): void {
+    this.q.setPassword.run(hash, userId);
+  }
+
+  refreshToken(id: string): RefreshRow | null {
+    const r = this.q.refresh.get(id);
+    return r ? toRefresh(r) : null;
+  }
+
+  insertRefresh(row: Omit<RefreshRow, 'rotatedAt' | 'revokedAt' | 'revokeReason'>): void {
+    this.q.insertRefresh.run(row);
+  }
+
+  /**
+   * Mark `oldId` rotated and insert its successor, atomically.
+   * @returns false (and writes nothing) when `oldId` was already rotated or revoked.
+   */
+  rotate(oldId: string, next: Omit<RefreshRow, 'rotatedAt' | 'revokedAt' | 'revokeReason'>, now: number): boolean {
+    return this.db.transaction(() => {
+      if (this.q.rotate.run(now, oldId).changes !== 1) return false;
+      this.q.insertRefresh.run(next);
+      return true;
+    })();
+  }
+
+  /** Revoke every live token of a family. @returns the number of rows revoked. */
+  revokeFamily(familyId: string, reason: string, now = Date.now()): number {
+    return this.q.revokeFamily.run(now, reason, familyId).changes;
+  }
+
+  /** True when the family (login session) was revoked (logout or re-use). */
+  familyRevoked(familyId: string): boolean {
+    return this.q.familyRevoked.get(familyId) !== undefined;
+  }
+
+  /** Delete refresh rows that expired before `before` (Unix ms). @returns rows deleted. */
+  pruneExpired(before: number): number {
+    return this.q.prune.run(before).changes;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Login throttling
+
+/**
+ * Sliding-window counter of failures per key (e-mail or IP), in memory. At most `maxKeys` keys are kept;
+ * beyond that, expired keys and then the oldest keys are dropped.
+ */
+export class FailureLimiter {
+  private readonly hits = new Map<string, number[]>();
+
+  /**
+   * @param limit failures allowed within the window.
+   * @param windowMs window length, ms.
+   */
+  constructor(readonly limit: number, readonly windowMs: number, private readonly maxKeys = 100_000) {}
+
+  /** Milliseconds until the next attempt is allowed; 0 when it is allowed now. */
+  retryAfterMs(key: string, now = Date.now()): number {
+    const h = this.live(key, now);
+    if (h.length < this.limit) return 0;
+    return Math.max(1, h[h.length - this.limit]! + this.windowMs - now);
+  }
+
+  /** Count one attempt at `now` (counted before the password check so that parallel guesses are capped). */
+  hit(key: string, now = Date.now()): void {
+    const h = this.live(key, now);
+    h.push(now);
+    if (h.length > this.limit) h.splice(0, h.length - this.limit);
+    this.hits.delete(key);
+    this.hits.set(key, h);
+    if (this.hits.size > this.maxKeys) this.evict(now);
+  }
+
+  /** Take back one attempt counted at `at` (a successful login). */
+  release(key: string, at: number): void {
+    const h = this.hits.get(key);
+    if (!h) return;
+    const i = h.lastIndexOf(at);
+    if (i >= 0) h.splice(i, 1);
+    if (h.length === 0) this.hits.delete(key);
+  }
+
+  clear(key: string): void {
+    this.hits.delete(key);
+  }
+
+  private live(key: string, now: number): number[] {
+    const h = this.hits.get(key);
+    if (!h) return [];
+    const from = now - this.windowMs;
+    let i = 0;
+    while (i < h.length && h[i]! <= from) i++;
+    if (i > 0) h.splice(0, i);
+    if (h.length === 0) this.hits.delete(key);
+    return h;
+  }
+
+  private evict(now: number): void {
+    for (const key of [...this.hits.keys()]) this.live(key, now);
+    const excess = this.hits.size - Math.floor(this.maxKeys * 0.9);
+    if (excess <= 0) return;
+    let n = 0;
+    for (const key of this.hits.keys()) {
+      if (n++ >= excess) break;
+      this.hits.delete(key);
+    }
+  }
+}
+
+/** Login throttling limits (PROTOCOL.md §1: 429 rate limited). */
+export interface LoginLimits {
+  perEmail: number;
+  perIp: number;
+  windowMs: number;
+}
+
+export const DEFAULT_LOGIN_LIMITS: Readonly<LoginLimits> = Object.freeze({ perEmail: 5, perIp: 20, windowMs: 15 * 60_000 });
+
+// ---------------------------------------------------------------------------------------------------------
+// Service
+
+const INVALID_LOGIN = 'invalid email or password';
+const INVALID_REFRESH = 'invalid or expired refresh token';
+
+/** The account flows of /auth/*. Methods throw HttpError with PROTOCOL.md codes for every refusal. */
+export class AccountService {
+  private readonly byEmail: FailureLimiter;
+  private readonly byIp: FailureLimiter;
+
+  constructor(
+    readonly store: AccountStore,
+    readonly tokens: TokenService,
+    private readonly log: Logger,
+    limits: LoginLimits = DEFAULT_LOGIN_LIMITS,
+  ) {
+    this.byEmail = new FailureLimiter(limits.perEmail, limits.windowMs);
+    this.byIp = new FailureLimiter(limits.perIp, limits.windowMs);
+  }
+
+  /**
+   * POST /auth/register: a new organization with the new user as its owner, and a first login session.
+   * @throws HttpError 409 when the e-mail is taken.
+   */
+  async register(input: RegisterInput): Promise<{ user: User; organization: Organization } & TokenPair> {
+    if (this.store.userByEmail(input.email)) throw new HttpError('conflict', 'an account with this email already exists');
+    const passwordHash = await hashPassword(input.password);
+    const userId = newId('usr');
+    const orgId = newId('org');
+    const familyId = newTokenId();
+    const issued = await this.issue({ userId, orgId, role: 'owner', familyId });
+    const created = this.store.createAccount({
+      user: { id: userId, email: input.email, name: input.name, passwordHash },
+      org: { id: orgId, name: input.organization },
+      refresh: issued.row,
+      now: issued.row.issuedAt,
+    });
+    this.log.info({ userId, orgId }, 'account registered');
+    return { ...created, ...issued.pair };
+  }
+
+  /**
+   * POST /auth/login. Unknown e-mail and wrong password get the same 401 after the same scrypt work.
+   * @param ip client address, for throttling.
+   * @throws HttpError 429 (with Retry-After) when throttled, 401 for bad credentials, 403 when
+   *   `organizationId` names an organization the user is not a member of.
+   */
+  async login(input: LoginInput, ip: string): Promise<TokenPair> {
+    const now = Date.now();
+    const wait = Math.max(this.byEmail.retryAfterMs(input.email, now), this.byIp.retryAfterMs(ip, now));
+    if (wait > 0) {
+      const sec = Math.ceil(wait / 1000);
+      throw new HttpError('rate_limited', `too many failed logins; retry in ${sec} s`, { 'Retry-After': String(sec) });
+    }
+    this.byEmail.hit(input.email, now);
+    this.byIp.hit(ip, now);
+    // The dummy hash is awaited on both paths so that even the first login (which makes it) takes as long
+    // for an unknown e-mail as for a known one.
+    const dummy = await dummyHash();
+    const user = this.store.userByEmail(input.email);
+    const ok = await verifyPassword(input.password, user?.passwordHash ?? dummy);
+    if (!user || !ok) {
+      this.log.info({ ip }, 'failed login');
+      throw new HttpError('unauthorized', INVALID_LOGIN);
+    }
+    this.byEmail.clear(input.email);
+    this.byIp.release(ip, now);
+    const membership = input.organizationId ? this.store.membership(user.id, input.organizationId) : this.store.firstMembership(user.id);
+    if (!membership) throw new HttpError('forbidden', input.organizationId ? 'not a member of that organization' : 'this account belongs to no organization');
+    if (needsRehash(user.passwordHash)) {
+      hashPassword(input.password).then((h) => this.store.setPasswordHash(user.id, h), (err: unknown) => this.log.error({ err }, 'password re-hash failed'));
+    }
+    const issued = await this.issue({ userId: user.id, orgId: membership.orgId, role: membership.role, familyId: newTokenId() });
+    this.store.insertRefresh(issued.row);
+    return issued.pair;
+  }
+
+  /**
+   * POST /auth/refresh: rotate. The presented token dies; presenting it again revokes its whole family.
+   * @throws HttpError 401 for an invalid, expired, rotated (re-used) or revoked token, or when the user lost
+   *   the membership the session was for.
+   */
+  async refresh(token: string): Promise<TokenPair> {
+    const row = await this.checkRefresh(token);
+    if (row.revokedAt !== null) throw new HttpError('unauthorized', INVALID_REFRESH);
+    if (row.rotatedAt !== null) this.reuse(row);
+    const membership = this.store.membership(row.userId, row.orgId);
+    if (!membership) {
+      this.store.revokeFamily(row.familyId, 'membership removed');
+      throw new HttpError('unauthorized', INVALID_REFRESH);
+    }
+    const issued = await this.issue({ userId: row.userId, orgId: row.orgId, role: membership.role, familyId: row.familyId });
+    // Between the checks above and this write another request may have rotated or revoked the same token
+    // (the awaits yield); rotate() re-checks inside its transaction.
+    if (!this.store.rotate(row.id, issued.row, issued.row.issuedAt)) {
+      const now = this.store.refreshToken(row.id);
+      if (now && now.revokedAt === null) this.reuse(now);
+      throw new HttpError('unauthorized', INVALID_REFRESH);
+    }
+    return issued.pair;
+  }
+
+  /**
+   * POST /auth/logout: revoke the family (login session) of a refresh token; idempotent.
+   * @throws HttpError 401 when the token is not a valid refresh token of this server.
+   */
+  async logout(token: string): Promise<void> {
+    const row = await this.checkRefresh(token);
+    this.store.revokeFamily(row.familyId, 'logout');
+  }
+
+  /**
+   * GET /auth/me for a user principal.
+   * @throws HttpError 401 when the principal is not a user or its account is gone.
+   */
+  me(principal: Principal): { user: User; organization: Organization; role: Role } {
+    if (principal.kind !== 'user' || !principal.userId || !principal.orgId) throw new HttpError('unauthorized', 'a user access token is required');
+    const user = this.store.user(principal.userId);
+    const organization = this.store.organization(principal.orgId);
+    const membership = this.store.membership(principal.userId, principal.orgId);
+    if (!user || !organization || !membership) throw new HttpError('unauthorized', 'the account no longer exists');
+    return { user, organization, role: membership.role };
+  }
+
+  /**
+   * Resolve an access token to a principal. The role is read from the membership now (not from the token),
+   * and the token's login session must not be revoked.
+   * @throws TokenError when the token is not a valid access token; HttpError 401 when its account,
+   *   membership or session is gone.
+   */
+  async principalFor(token: string): Promise<Principal> {
+    const c = await this.tokens.verifyAccess(token);
+    const membership = this.store.membership(c.userId, c.orgId);
+    if (!membership) throw new HttpError('unauthorized', 'the account has no access to this organization any more');
+    if (this.store.familyRevoked(c.sessionId)) throw new HttpError('unauthorized', 'this session was signed out or revoked');
+    return { kind: 'user', userId: c.userId, orgId: c.orgId, role: membership.role };
+  }
+
+  /** Delete refresh rows expired for longer than the access token lifetime. @returns rows deleted. */
+  prune(now = Date.now()): number {
+    return this.store.pruneExpired(now - this.tokens.accessTtlSec * 1000);
+  }
+
+  private async checkRefresh(token: string): Promise<RefreshRow> {
+    let claims;
+    try {
+      claims = await this.tokens.verifyRefresh(token);
+    } catch (err) {
+      if (err instanceof TokenError) throw new HttpError('unauthorized', INVALID_REFRESH);
+      throw err;
+    }
+    const row = this.store.refreshToken(claims.jti);
+    if (!row || row.tokenHash !== tokenHash(token) || row.familyId !== claims.familyId || row.userId !== claims.userId) {
+      throw new HttpError('unauthorized', INVALID_REFRESH);
+    }
+    return row;
+  }
+
+  private reuse(row: RefreshRow): never {
+    const n = this.store.revokeFamily(row.familyId, 'reuse');
+    this.log.warn({ userId: row.userId, familyId: row.familyId, revoked: n }, 'rotated refresh token re-used: session revoked');
+    throw new HttpError('unauthorized', 'refresh token was already used; this session is revoked');
+  }
+
+  private async issue(c: { userId: string; orgId: string; role: Role; familyId: string }): Promise<{ pair: TokenPair; row: Omit<RefreshRow, 'rotatedAt' | 'revokedAt' | 'revokeReason'> }> {
+    const nowMs = Date.now();
+    const nowSec = Math.floor(nowMs / 1000);
+    const jti = newTokenId();
+    const [accessToken, refreshToken] = await Promise.all([
+      this.tokens.signAccess({ userId: c.userId, orgId: c.orgId, role: c.role, sessionId: c.familyId }, nowSec),
+      this.tokens.signRefresh({ jti, familyId: c.familyId, userId: c.userId, orgId: c.orgId }, nowSec),
+    ]);
+    return {
+      pair: { accessToken, refreshToken, expiresInSec: this.tokens.accessTtlSec },
+      row: {
+        id: jti, familyId: c.familyId, userId: c.userId, orgId: c.orgId, tokenHash: tokenHash(refreshToken),
+        issuedAt: nowMs, expiresAt: (nowSec + this.tokens.refreshTtlSec) * 1000,
+      },
+    };
+  }
+}

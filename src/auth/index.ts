@@ -1,0 +1,103 @@
+/**
+ * Auth area: the /auth/register, /auth/login, /auth/refresh, /auth/logout and /auth/me routes
+ * (PROTOCOL.md §1), the HTTP authenticator and the `?token=` resolver of /ws and Socket.IO (§2).
+ *
+ * - HTTP (`Authorization: Bearer <token>`): meetcore access tokens only (PROTOCOL.md: "Bearer = an access
+ *   token from /auth/login"); anything else presented there is a 401, also on optional* routes.
+ * - /ws and Socket.IO `?token=`: a meetcore access token, or else a LiveKit access token of the configured
+ *   project (when LiveKit is configured; a `livekit` principal with identity, room and metadata roles), or
+ *   else whatever other areas add with `addSocketTokenVerifier`.
+ */
+import type { AppContext } from '../context.js';
+import { HttpError } from '../http/errors.js';
+import type { Principal, Request } from '../http/router.js';
+import { parse } from '../http/validate.js';
+import { AccountService, AccountStore, loginBody, refreshBody, registerBody } from './accounts.js';
+import { TokenError, TokenService, verifyLivekitToken } from './tokens.js';
+
+/** A resolver of some other kind of token; null when the token is not of its kind or invalid. */
+export type TokenVerifier = (token: string) => Promise<Principal | null>;
+
+/** What registerAuth gives back to the composition root. */
+export interface AuthArea {
+  readonly accounts: AccountService;
+  readonly tokens: TokenService;
+  /** Accept another kind of `?token=` on /ws and Socket.IO (tried in order after the built-in checks fail). */
+  addSocketTokenVerifier(fn: TokenVerifier): void;
+  /**
+   * Resolve a meetcore access token to a `user` principal (role read from the membership now).
+   * @throws HttpError 401 when the token is invalid or its account, membership or session is gone.
+   */
+  authenticateAccessToken(token: string): Promise<Principal>;
+}
+
+const PRUNE_EVERY_MS = 60 * 60_000;
+
+/** Register the auth routes, the router's authenticator and the signaling token resolver. */
+export function registerAuth(ctx: AppContext): AuthArea {
+  const log = ctx.log.child({ area: 'auth' });
+  const c = ctx.config;
+  const tokens = new TokenService(c);
+  const accounts = new AccountService(new AccountStore(ctx.db), tokens, log);
+  const socketVerifiers: TokenVerifier[] = [];
+  if (c.livekitEnabled) socketVerifiers.push((token) => verifyLivekitToken(token, c.LIVEKIT_API_KEY!, c.LIVEKIT_API_SECRET!));
+
+  const authenticateAccessToken = async (token: string): Promise<Principal> => {
+    try {
+      return await accounts.principalFor(token);
+    } catch (err) {
+      if (err instanceof TokenError) throw new HttpError('unauthorized', 'invalid or expired access token');
+      throw err;
+    }
+  };
+
+  ctx.router.setAuthenticator(async (req: Request) => {
+    const header = req.headers.authorization;
+    if (header === undefined || header === '') return null;
+    const m = /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(header);
+    if (!m) throw new HttpError('unauthorized', 'Authorization must be "Bearer <access token>"');
+    return authenticateAccessToken(m[1]!);
+  });
+
+  ctx.services.signaling?.setTokenAuthenticator(async (token) => {
+    try {
+      return await accounts.principalFor(token);
+    } catch (err) {
+      if (err instanceof HttpError) return null; // a valid access token of a revoked session or lost membership
+      if (!(err instanceof TokenError)) throw err;
+    }
+    for (const verify of socketVerifiers) {
+      const p = await verify(token).catch((e: unknown) => { log.warn({ err: e }, 'token verifier failed'); return null; });
+      if (p) return p;
+    }
+    return null;
+  });
+
+  const r = ctx.router;
+  r.post('/auth/register', async (req) => {
+    const out = await accounts.register(parse(registerBody, req.body));
+    return { status: 201, json: out };
+  }, { body: 'json', auth: 'none' });
+  r.post('/auth/login', async (req) => ({ json: await accounts.login(parse(loginBody, req.body), req.ip) }), { body: 'json', auth: 'none' });
+  r.post('/auth/refresh', async (req) => ({ json: await accounts.refresh(parse(refreshBody, req.body).refreshToken) }), { body: 'json', auth: 'none' });
+  r.post('/auth/logout', async (req) => {
+    await accounts.logout(parse(refreshBody, req.body).refreshToken);
+    return { status: 204 };
+  }, { body: 'json', auth: 'none' });
+  r.get('/auth/me', (req) => ({ json: accounts.me(req.principal!) }), { auth: 'bearer' });
+
+  const prune = () => {
+    try {
+      const n = accounts.prune();
+      if (n) log.debug({ deleted: n }, 'expired refresh tokens deleted');
+    } catch (err) {
+      log.error({ err }, 'refresh token pruning failed');
+    }
+  };
+  prune();
+  const timer = setInterval(prune, PRUNE_EVERY_MS);
+  timer.unref();
+  ctx.onShutdown('services', () => clearInterval(timer));
+
+  return { accounts, tokens, addSocketTokenVerifier: (fn) => { socketVerifiers.push(fn); }, authenticateAccessToken };
+}

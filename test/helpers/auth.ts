@@ -1,0 +1,40 @@
+/**
+ * Accounts for end-to-end tests: register a fresh user (owner of a fresh organization) on a test server and
+ * log in, for routes with auth 'bearer'/'admin' (PROTOCOL.md §1).
+ */
+import { randomBytes } from 'node:crypto';
+import { http, type TestServer } from './server.js';
+
+export interface TestAccount {
+  email: string;
+  password: string;
+  userId: string;
+  orgId: string;
+  accessToken: string;
+  refreshToken: string;
+  /** `{ authorization: 'Bearer <accessToken>' }` */
+  headers: Record<string, string>;
+}
+
+/**
+ * Register a new account (unique e-mail unless given) and log it in.
+ * @throws Error when registration or login does not succeed.
+ */
+export async function registerAccount(server: Pick<TestServer, 'url'>, opts: { email?: string; password?: string; organization?: string; name?: string } = {}): Promise<TestAccount> {
+  const email = opts.email ?? `user-${randomBytes(6).toString('hex')}@example.test`;
+  const password = opts.password ?? 'correct horse battery staple';
+  const reg = await http('POST', `${server.url}/auth/register`, { organization: opts.organization ?? 'Test Org', name: opts.name ?? 'Test User', email, password });
+  if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
+  const login = await http('POST', `${server.url}/auth/login`, { email, password });
+  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${JSON.stringify(login.body)}`);
+  return {
+    email, password, userId: reg.body.user.id, orgId: reg.body.organization.id,
+    accessToken: login.body.accessToken, refreshToken: login.body.refreshToken,
+    headers: { authorization: `Bearer ${login.body.accessToken}` },
+  };
+}
+
+/** Register a new owner account and return the header that authenticates as it: `{ authorization: 'Bearer …' }`. */
+export async function registerAndLogin(server: Pick<TestServer, 'url'>): Promise<Record<string, string>> {
+  return (await registerAccount(server)).headers;
+}
