@@ -35,18 +35,24 @@ export interface Recording {
   closeReason: string | null;
   mutedIntervals: MutedInterval[];
   egressId: string | null;
+  /** LiveKit's status of that egress (`EGRESS_ACTIVE`, `EGRESS_COMPLETE`, ...), from egress_* webhooks. */
+  egressStatus: string | null;
+  /** LiveKit's error text for a failed egress. */
+  egressError: string | null;
 }
 
 interface RecordingRow {
   id: number; meeting_id: string; participant: string; track_id: string; kind: 'audio' | 'video'; codec: string; path: string;
   sample_rate: number | null; channels: number | null; bytes: number; started_at: number; ended_at: number | null;
   status: RecordingStatus; close_reason: string | null; muted_intervals: string; egress_id: string | null;
+  egress_status: string | null; egress_error: string | null;
 }
 
 const toRecording = (r: RecordingRow): Recording => ({
   id: r.id, meetingId: r.meeting_id, participant: r.participant, trackId: r.track_id, kind: r.kind, codec: r.codec,
   path: r.path, sampleRate: r.sample_rate, channels: r.channels, bytes: r.bytes, startedAt: r.started_at, endedAt: r.ended_at,
   status: r.status, closeReason: r.close_reason, mutedIntervals: parseIntervals(r.muted_intervals), egressId: r.egress_id,
+  egressStatus: r.egress_status ?? null, egressError: r.egress_error ?? null,
 });
 
 function parseIntervals(text: string): MutedInterval[] {
@@ -98,6 +104,8 @@ export class RecordingStore {
       progress: db.prepare("UPDATE recordings SET bytes = ? WHERE id = ? AND status = 'RECORDING'"),
       finish: db.prepare(`UPDATE recordings SET bytes = @bytes, ended_at = @endedAt, status = @status, close_reason = @closeReason,
         muted_intervals = COALESCE(@muted, muted_intervals) WHERE id = @id`),
+      linkEgress: db.prepare('UPDATE recordings SET egress_id = @egressId, egress_status = COALESCE(egress_status, @status) WHERE meeting_id = @meetingId AND track_id = @trackId AND egress_id IS NULL'),
+      egressStatus: db.prepare('UPDATE recordings SET egress_status = @status, egress_error = COALESCE(@error, egress_error) WHERE egress_id = @egressId'),
     };
   }
 
@@ -138,6 +146,21 @@ export class RecordingStore {
   /** Record the data bytes written so far of a row still RECORDING. */
   setProgress(id: number, bytes: number): void {
     this.q.progress.run(bytes, id);
+  }
+
+  /**
+   * Attach a LiveKit egress id to the recordings of one track that have none yet (the row is created by
+   * `/egress-audio` on the first frame, which may come before or after LiveKit answers StartTrackEgress).
+   * @param status LiveKit status to store when the row has none.
+   * @returns the number of rows linked.
+   */
+  linkEgress(egressId: string, meetingId: string, trackId: string, status: string | null = null): number {
+    return this.q.linkEgress.run({ egressId, meetingId, trackId, status }).changes;
+  }
+
+  /** Store LiveKit's status (and error, when given) of an egress on every recording linked to it. */
+  setEgressStatus(egressId: string, status: string, error: string | null = null): number {
+    return this.q.egressStatus.run({ egressId, status, error }).changes;
   }
 
   /** Close a recording (COMPLETE, REPAIRED or FAILED). */

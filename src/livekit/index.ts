@@ -1,0 +1,103 @@
+/**
+ * The LiveKit area (PROTOCOL.md §1 `POST /auth/token`, `POST /livekit/webhook`, §6; REFERENCE.md LiveKit):
+ * access tokens for LiveKit rooms, verified and de-duplicated webhooks that keep sessions, participants,
+ * Track Egresses and recordings in step with LiveKit, and automatic Track Egress of audio tracks to this
+ * server's `/egress-audio` (AUTO_EGRESS).
+ *
+ * Without LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET both routes answer 503 `unavailable`.
+ */
+import { EgressClient, WebhookReceiver } from 'livekit-server-sdk';
+import type { AppContext } from '../context.js';
+import { HttpError } from '../http/errors.js';
+import { parse } from '../http/validate.js';
+import { RecordingStore } from '../store/recordings.js';
+import { TrackEgresses, type EgressApi } from './egress.js';
+import { accountsSessionLogSink, type SessionLogSink } from './session-log.js';
+import { LivekitStore } from './store.js';
+import { checkHostRole, issueToken, tokenRequestSchema } from './tokens.js';
+import { WebhookHandler } from './webhook.js';
+
+export { isHostToken, type HostTokenCheck } from './tokens.js';
+export type { SessionLogSink, SessionLogEntry } from './session-log.js';
+
+/** Handled webhook ids are kept this long (LiveKit retries within minutes), ms. */
+export const WEBHOOK_ID_RETENTION_MS = 7 * 86400_000;
+/** Timeout of each call to LiveKit's API, seconds (a webhook waits for StartTrackEgress/StopEgress). */
+export const LIVEKIT_REQUEST_TIMEOUT_SEC = 5;
+
+export interface LivekitOptions {
+  /** Audit sink for issued tokens (default: `session_logs` through the accounts area's logSession). */
+  sessionLog?: SessionLogSink;
+  /** LiveKit Egress API (default: livekit-server-sdk's EgressClient on LIVEKIT_URL). */
+  egressApi?: EgressApi;
+}
+
+/**
+ * Register `POST /auth/token` (auth 'optional') and `POST /livekit/webhook` (LiveKit signature), and the
+ * bus listeners that link `/egress-audio` recordings to their egress.
+ */
+export function registerLivekit(ctx: AppContext, opts: LivekitOptions = {}): void {
+  const { config } = ctx;
+  const log = ctx.log.child({ area: 'livekit' });
+  if (!config.livekitEnabled || !config.LIVEKIT_URL || !config.LIVEKIT_API_KEY || !config.LIVEKIT_API_SECRET) {
+    const off = (): never => {
+      throw new HttpError('unavailable', 'LiveKit is not configured: set LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET');
+    };
+    ctx.router.post('/auth/token', off, { auth: 'optional' });
+    ctx.router.post('/livekit/webhook', off);
+    return;
+  }
+  const keys = { apiKey: config.LIVEKIT_API_KEY, apiSecret: config.LIVEKIT_API_SECRET, url: config.LIVEKIT_URL, ttlSec: config.LIVEKIT_TOKEN_TTL };
+  const store = new LivekitStore(ctx.db);
+  const recordings = new RecordingStore(ctx.db);
+  const sessionLog = opts.sessionLog ?? accountsSessionLogSink(ctx.db);
+  const egressApi = opts.egressApi ?? new EgressClient(config.LIVEKIT_URL, keys.apiKey, keys.apiSecret, { requestTimeout: LIVEKIT_REQUEST_TIMEOUT_SEC });
+  const egresses = new TrackEgresses({ config, store, recordings, client: egressApi, log });
+
+  const liveRecordings = new Set<number>();
+  ctx.bus.on('egress.opened', (info) => {
+    liveRecordings.add(info.recordingId);
+    try { egresses.onStreamOpened(info); } catch (err) { log.error({ err, recordingId: info.recordingId }, 'cannot link the recording to its egress'); }
+  });
+  ctx.bus.on('egress.closed', (info) => { liveRecordings.delete(info.recordingId); });
+
+  const webhooks = new WebhookHandler({
+    config, receiver: new WebhookReceiver(keys.apiKey, keys.apiSecret), sessions: ctx.sessions, store, recordings,
+    egresses, liveRecordings, log,
+  });
+
+  ctx.router.post('/livekit/webhook', async (req) => {
+    const r = await webhooks.handle(req.body as string, req.headers.authorization);
+    return { json: { ok: true, event: r.event, duplicate: r.duplicate } };
+  }, { body: 'text', auth: 'none' });
+
+  ctx.router.post('/auth/token', async (req) => {
+    const body = parse(tokenRequestSchema, req.body);
+    const roles = Array.isArray(body.metadata?.roles) ? (body.metadata.roles as string[]) : [];
+    checkHostRole(roles, req.principal);
+    const issued = await issueToken(keys, body);
+    sessionLog.record({
+      at: Date.now(), kind: 'livekit_token', actor: issued.identity, room: issued.roomName, ip: req.ip,
+      userId: req.principal?.userId ?? null, orgId: req.principal?.orgId ?? null,
+    });
+    log.info({ identity: issued.identity, room: issued.roomName, roles: issued.roles, ip: req.ip, userId: req.principal?.userId }, 'LiveKit token issued');
+    return { json: { token: issued.token, roomName: issued.roomName, url: issued.url } };
+  }, { body: 'json', auth: 'optional' });
+
+  const prune = (): void => {
+    try {
+      const n = store.pruneEvents(Date.now() - WEBHOOK_ID_RETENTION_MS);
+      if (n > 0) log.debug({ n }, 'pruned old webhook ids');
+    } catch (err) {
+      log.error({ err }, 'cannot prune webhook ids');
+    }
+  };
+  prune();
+  const timer = setInterval(prune, 3600_000);
+  timer.unref();
+  ctx.onShutdown('services', async () => {
+    clearInterval(timer);
+    await egresses.drain();
+  });
+  log.info({ url: config.LIVEKIT_URL, autoEgress: config.AUTO_EGRESS, publicUrl: config.PUBLIC_URL }, 'LiveKit integration on');
+}
