@@ -25,18 +25,34 @@ export function openDatabase(file: string, list: readonly Migration[] = migratio
   return db;
 }
 
-/** Apply the migrations whose version is above `PRAGMA user_version`, each in its own transaction. */
+/**
+ * Apply every listed migration not applied yet, in version order, each in its own transaction. Applied
+ * versions are recorded in `schema_migrations` (a database from before that table counts every version up to
+ * its `PRAGMA user_version` as applied), so a migration added below the highest applied one still runs.
+ * `user_version` is kept at the highest applied version for tools that read it.
+ */
 export function migrate(db: Db, list: readonly Migration[]): void {
   const sorted = [...list].sort((a, b) => a.version - b.version);
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i]!.version === sorted[i - 1]!.version) throw new Error(`duplicate migration version ${sorted[i]!.version}`);
   }
-  const current = db.pragma('user_version', { simple: true }) as number;
+  db.transaction(() => {
+    const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+    if (hasTable) return;
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    const current = db.pragma('user_version', { simple: true }) as number;
+    const backfill = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    for (const m of sorted) if (m.version <= current) backfill.run(m.version, m.name, Date.now());
+  })();
+  const applied = new Set((db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
   for (const m of sorted) {
-    if (m.version <= current) continue;
+    if (applied.has(m.version)) continue;
     db.transaction(() => {
       db.exec(m.sql);
-      db.pragma(`user_version = ${m.version}`);
+      record.run(m.version, m.name, Date.now());
+      const current = db.pragma('user_version', { simple: true }) as number;
+      if (m.version > current) db.pragma(`user_version = ${m.version}`);
     })();
   }
 }
