@@ -22,19 +22,22 @@ async function main(argv: string[]): Promise<void> {
     process.exit(await runCli(config, argv));
   }
   const log = createLogger(config.LOG_LEVEL);
-  let server;
+  // Handlers go in before the start, so a signal that arrives while it is still starting (or right after
+  // the "listening" line) stops the server once it is up instead of killing it half-started.
+  let started: Promise<Awaited<ReturnType<typeof startServer>>> | null = null;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log.info({ signal }, 'signal received');
+    void started!.then((server) => server.stop()).then(() => process.exit(0), (err: unknown) => { log.error({ err }, 'shutdown failed'); process.exit(1); });
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  started = startServer(config, log);
   try {
-    server = await startServer(config, log);
+    await started;
   } catch (err) {
     log.fatal({ err }, 'start-up failed');
     process.exit(1);
   }
-  const onSignal = (signal: NodeJS.Signals): void => {
-    log.info({ signal }, 'signal received');
-    server.stop().then(() => process.exit(0), (err: unknown) => { log.error({ err }, 'shutdown failed'); process.exit(1); });
-  };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
 }
 
 void main(process.argv.slice(2));

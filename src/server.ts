@@ -17,7 +17,11 @@ import { Router } from './http/router.js';
 import { errorBody, statusLine } from './http/errors.js';
 import { registerHealth } from './http/health.js';
 import { registerSignaling } from './signaling/index.js';
+import { registerAuth } from './auth/index.js';
 import { registerEgress } from './egress/index.js';
+import { registerLivekit } from './livekit/index.js';
+import { prosodyPayloads, registerHume } from './hume/index.js';
+import { registerFeedback } from './feedback/index.js';
 
 const require = createRequire(import.meta.url);
 const VERSION = (require('../package.json') as { version: string }).version;
@@ -53,7 +57,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
   registerHealth(ctx);
   registerSignaling(ctx);
+  registerAuth(ctx); // after signaling (installs its ?token= resolver), before the areas that use principals
   registerEgress(ctx);
+  registerLivekit(ctx);
+  registerHume(ctx);
+  registerFeedback(ctx).setExtraFigures((meetingId) => ({ prosodyPayloads: prosodyPayloads(ctx.db, meetingId) }));
   app.any('/*', (res, req) => {
     const url = req.getUrl();
     res.cork(() => {

@@ -4,6 +4,10 @@
  */
 import m001 from './001_sessions.js';
 import m002 from './002_rooms.js';
+import m003 from './003_accounts.js';
+import m004 from './004_livekit.js';
+import m005 from './005_feedback.js';
+import m006 from './006_prosody.js';
 
 export interface Migration {
   version: number;
@@ -11,4 +15,4 @@ export interface Migration {
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [m001, m002];
+export const migrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006];

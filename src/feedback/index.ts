@@ -1,0 +1,236 @@
+/**
+ * Real-time feedback for meeting hosts (PROTOCOL.md §5). Listens to the native engine's event batches on the
+ * bus ('audio.events'), runs the rules of ./rules.ts per meeting, and for each finding: builds the event
+ * (message and tips in FEEDBACK_LOCALE), sends it to the signaling room `feedback:<meetingId>` (/ws and
+ * Socket.IO), and stores it with its delivery latency (wall clock of delivery minus the stream-clock moment
+ * the rule became true). Routes: `GET /feedback/:meetingId?since=`, `GET /feedback/debug/:meetingId`,
+ * `GET /feedback/metrics/:meetingId` (bearer).
+ *
+ * Everything here runs on the JS thread once per engine batch; the audio work is on the addon's threads.
+ */
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { AppContext, EgressStreamInfo, JoinDecision } from '../context.js';
+import type { Principal } from '../http/router.js';
+import { HttpError } from '../http/errors.js';
+import { parse } from '../http/validate.js';
+import type { EngineEvent, OverlapEvent, StatsEvent } from '../pipeline/types.js';
+import { FeedbackStore, type FeedbackEvent } from '../store/feedback.js';
+import { describe, SEVERITY, type Locale } from './messages.js';
+import { MeetingRules, type Finding, type RuleThresholds } from './rules.js';
+
+/** The signaling room a meeting's hosts join to receive its feedback and prosody events. */
+export const feedbackRoom = (meetingId: string) => `feedback:${meetingId}`;
+
+/** How long a participant's host flag is cached before it is read again from SQLite, ms. */
+const HOST_CACHE_MS = 2000;
+/** Sweep interval of expired feedback rows, ms. */
+const SWEEP_MS = 60 * 60 * 1000;
+
+/** Per-participant live view for GET /feedback/debug/:meetingId. */
+interface LiveParticipant {
+  participantId: string;
+  speaking: boolean;
+  muted: boolean;
+  speechCoverage10s: number;
+  rmsDbfs3s: number | null;
+  rmsEmaDbfs: number | null;
+  lastSpokeAt: number | null;
+  tMs: number;
+}
+
+/** Extra figures for the metrics route (e.g. Hume payloads, wired by src/hume). */
+export type MeetingFigures = (meetingId: string) => Record<string, unknown>;
+
+/** The feedback area's service: the rule state of every live meeting. */
+export class FeedbackService {
+  private readonly meetings = new Map<string, { rules: MeetingRules; live: Map<string, LiveParticipant>; overlaps: Map<string, string> }>();
+  private readonly streams = new Map<number, EgressStreamInfo>();
+  private readonly hostCache = new Map<string, { isHost: boolean; at: number }>();
+  private readonly thresholds: RuleThresholds;
+  readonly store: FeedbackStore;
+  private extraFigures: MeetingFigures = () => ({ prosodyPayloads: 0 });
+
+  constructor(private readonly ctx: AppContext) {
+    const c = ctx.config;
+    this.thresholds = {
+      volumeLowDbfs: c.FEEDBACK_VOLUME_LOW_DBFS, volumeHighDbfs: c.FEEDBACK_VOLUME_HIGH_DBFS, clippedRatio: 0.01,
+      silenceMs: c.FEEDBACK_SILENCE_SEC * 1000, monologueMs: c.FEEDBACK_MONOLOGUE_SEC * 1000, cooldownMs: c.FEEDBACK_COOLDOWN_SEC * 1000,
+    };
+    this.store = new FeedbackStore(ctx.db, c.FEEDBACK_TTL_DAYS * 86_400_000);
+  }
+
+  /** Add figures to GET /feedback/metrics (e.g. `{prosodyPayloads}` from src/hume). */
+  setExtraFigures(fn: MeetingFigures): void {
+    this.extraFigures = fn;
+  }
+
+  opened(info: EgressStreamInfo): void {
+    if (info.kind !== 'audio') return;
+    this.streams.set(info.streamId, info);
+    this.meeting(info.meetingId).rules.open(info.participant, info.startedAt);
+  }
+
+  closed(info: EgressStreamInfo): void {
+    if (!this.streams.delete(info.streamId)) return;
+    const m = this.meetings.get(info.meetingId);
+    if (!m) return;
+    m.rules.close(info.participant);
+    m.live.delete(info.participant);
+    if (m.rules.openStreams === 0) this.meetings.delete(info.meetingId);
+  }
+
+  /** One engine batch. Never throws (a failure is logged). */
+  events(batch: EngineEvent[]): void {
+    for (const e of batch) {
+      try {
+        if (e.type === 'stats') this.onStats(e);
+        else if (e.type === 'overlap') this.onOverlap(e);
+      } catch (err) {
+        this.ctx.log.error({ err, type: e.type }, 'feedback rule evaluation failed');
+      }
+    }
+  }
+
+  /** The live view of a meeting's participants (empty when no stream is open). */
+  debug(meetingId: string): LiveParticipant[] {
+    return [...(this.meetings.get(meetingId)?.live.values() ?? [])];
+  }
+
+  metrics(meetingId: string): Record<string, unknown> {
+    return { ...this.store.metrics(meetingId), ...this.extraFigures(meetingId) };
+  }
+
+  private meeting(meetingId: string) {
+    let m = this.meetings.get(meetingId);
+    if (!m) {
+      m = { rules: new MeetingRules(this.thresholds, (id) => this.isHost(meetingId, id)), live: new Map(), overlaps: new Map() };
+      this.meetings.set(meetingId, m);
+    }
+    return m;
+  }
+
+  private isHost(meetingId: string, participantId: string): boolean {
+    const key = `${meetingId}\u0000${participantId}`;
+    const now = Date.now();
+    const hit = this.hostCache.get(key);
+    if (hit && now - hit.at < HOST_CACHE_MS) return hit.isHost;
+    const isHost = this.ctx.sessions.participant(meetingId, participantId)?.isHost ?? false;
+    if (this.hostCache.size > 10_000) this.hostCache.clear();
+    this.hostCache.set(key, { isHost, at: now });
+    return isHost;
+  }
+
+  private onStats(e: StatsEvent): void {
+    const m = this.meeting(e.meetingId);
+    m.live.set(e.participantId, {
+      participantId: e.participantId, speaking: e.speaking, muted: e.muted, speechCoverage10s: e.speechCoverage10s,
+      rmsDbfs3s: e.rmsDbfs3s, rmsEmaDbfs: e.rmsEmaDbfs, lastSpokeAt: e.lastSpokeAtMs, tMs: e.tMs,
+    });
+    for (const f of m.rules.stats(e)) this.deliver(e.meetingId, f);
+  }
+
+  private onOverlap(e: OverlapEvent): void {
+    const m = this.meeting(e.meetingId);
+    const { finding, end } = m.rules.overlap(e);
+    if (finding) {
+      const id = this.deliver(e.meetingId, finding);
+      if (finding.overlapKey) m.overlaps.set(finding.overlapKey, id);
+    }
+    if (end) {
+      const id = m.overlaps.get(end.overlapKey);
+      if (id) {
+        m.overlaps.delete(end.overlapKey);
+        this.store.update(id, { overlapMs: end.overlapMs, ended: true }, end.endMs);
+      }
+    }
+  }
+
+  private name(meetingId: string, participantId: string): string {
+    return this.ctx.sessions.participant(meetingId, participantId)?.name ?? participantId;
+  }
+
+  /** Build, send and store one event; returns its id. */
+  private deliver(meetingId: string, f: Finding): string {
+    const md = f.metadata;
+    const others = Array.isArray(md.participants) ? (md.participants as string[]).filter((p) => p !== f.participantId) : [];
+    const text = describe(this.ctx.config.FEEDBACK_LOCALE as Locale, f.kind, {
+      name: this.name(meetingId, f.participantId),
+      rmsDbfs: typeof md.rmsDbfs === 'number' ? md.rmsDbfs : null,
+      silentSec: typeof md.silentMs === 'number' ? Math.round(md.silentMs / 1000) : undefined,
+      overlapSec: typeof md.overlapMs === 'number' ? Math.round(md.overlapMs / 100) / 10 : undefined,
+      otherName: others[0] ? this.name(meetingId, others[0]) : undefined,
+      floorMin: typeof md.floorMs === 'number' ? Math.round(md.floorMs / 6000) / 10 : undefined,
+    });
+    const event: FeedbackEvent = {
+      type: 'feedback', id: randomUUID(), kind: f.kind, severity: SEVERITY[f.kind], ts: f.atMs, meetingId,
+      participantId: f.participantId, window: f.window, message: text.message, tips: text.tips, metadata: md,
+    };
+    this.ctx.services.signaling?.publish(feedbackRoom(meetingId), { ...event });
+    const now = Date.now();
+    this.store.insert(event, now - f.atMs, now);
+    return event.id;
+  }
+}
+
+/**
+ * Who may join `feedback:<meetingId>` (PROTOCOL.md §5): a LiveKit token of the meeting's room whose metadata
+ * roles include "host", or an access token of an owner/admin of the organization that owns the meeting (any
+ * owner/admin for a meeting no organization owns: the single-tenant case, e.g. one opened by egress alone).
+ * Other rooms are not guarded here.
+ */
+export function hostGuard(ctx: AppContext, roomId: string, principal: Principal | null): JoinDecision {
+  if (!roomId.startsWith('feedback:')) return null;
+  if (!principal) return { code: 'unauthorized', message: 'joining a feedback room needs a host token (?token=)' };
+  const meetingId = roomId.slice('feedback:'.length);
+  const session = ctx.sessions.get(meetingId);
+  if (principal.kind === 'livekit') {
+    const sameRoom = principal.room !== undefined && (principal.room === meetingId || principal.room === session?.roomName);
+    if (sameRoom && principal.roles?.includes('host')) return null;
+    return { code: 'forbidden', message: sameRoom ? 'only a host of the meeting receives its feedback' : 'the token is for another room' };
+  }
+  const adminRole = principal.role === 'owner' || principal.role === 'admin';
+  if (adminRole && (!session?.orgId || session.orgId === principal.orgId)) return null;
+  return { code: 'forbidden', message: 'only an owner or admin of the meeting\'s organization receives its feedback' };
+}
+
+const sinceQuery = z.object({
+  since: z.string().regex(/^\d+$/, 'must be Unix milliseconds').transform(Number).default(0),
+  limit: z.string().regex(/^\d+$/, 'must be an integer').transform(Number).pipe(z.number().int().min(1).max(5000)).default(1000),
+});
+
+/**
+ * Wire the feedback area: bus listeners, the TTL sweep timer, the routes.
+ * @returns the service (src/hume adds its figures to the metrics through it).
+ */
+export function registerFeedback(ctx: AppContext): FeedbackService {
+  const service = new FeedbackService(ctx);
+  ctx.bus.on('egress.opened', (info) => service.opened(info));
+  ctx.bus.on('egress.closed', (info) => service.closed(info));
+  ctx.bus.on('audio.events', (batch) => service.events(batch));
+  const timer = setInterval(() => {
+    try {
+      const n = service.store.sweep();
+      if (n) ctx.log.info({ removed: n }, 'expired feedback events removed');
+    } catch (err) {
+      ctx.log.error({ err }, 'feedback sweep failed');
+    }
+  }, Math.min(SWEEP_MS, ctx.config.FEEDBACK_TTL_DAYS * 86_400_000));
+  timer.unref();
+  ctx.onShutdown('services', () => clearInterval(timer));
+
+  ctx.services.signaling?.setJoinGuard((roomId, principal) => hostGuard(ctx, roomId, principal));
+
+  const meetingOf = (id: string | undefined) => {
+    if (!id || id.length > 128) throw new HttpError('bad_request', 'meetingId: 1..128 characters');
+    return id;
+  };
+  ctx.router.get('/feedback/debug/:meetingId', (req) => ({ json: { meetingId: meetingOf(req.params.meetingId), participants: service.debug(req.params.meetingId!) } }), { auth: 'bearer' });
+  ctx.router.get('/feedback/metrics/:meetingId', (req) => ({ json: { meetingId: meetingOf(req.params.meetingId), ...service.metrics(req.params.meetingId!) } }), { auth: 'bearer' });
+  ctx.router.get('/feedback/:meetingId', (req) => {
+    const meetingId = meetingOf(req.params.meetingId);
+    const q = parse(sinceQuery, Object.fromEntries(req.query));
+    return { json: { meetingId, events: service.store.list(meetingId, q.since, q.limit) } };
+  }, { auth: 'bearer' });
+  return service;
+}

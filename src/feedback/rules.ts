@@ -1,0 +1,212 @@
+/**
+ * The five feedback rules of PROTOCOL.md §5, evaluated per meeting on the native engine's events (pure: no I/O,
+ * no wall clock). Every time here is the stream clock of PROTOCOL.md §4 (Unix ms), so a meeting streamed
+ * faster than real time is judged exactly as one streamed live.
+ *
+ * - volume_low: ≥ 1 s of speech in the last 3 s with speech RMS below `volumeLowDbfs`.
+ * - volume_high: ≥ 1 s of speech in the last 3 s with speech RMS above `volumeHighDbfs`, or more than
+ *   `clippedRatio` of the last 3 s clipped.
+ * - silence_prolonged: unmuted and no speech for `silenceMs` (counted from the last speech, the unmute or the
+ *   stream start, whichever is latest).
+ * - speech_overlap: the engine's overlap `start` (two non-excluded, unmuted streams speaking at once for
+ *   `overlapMs`, short backchannels never reach it); about the participant who started later. Overlaps with a
+ *   host are dropped here too, for hosts known only after their stream opened.
+ * - monologue_prolonged: one participant holds the floor for `monologueMs`: their turn (talk spurts with pauses
+ *   under FLOOR_PAUSE_MS) with nobody else speaking for FLOOR_TAKE_MS or more since it began.
+ *
+ * A finding of a kind about a participant is reported at most once per `cooldownMs` (stream time). No finding
+ * is ever about a host.
+ */
+import type { OverlapEvent, StatsEvent } from '../pipeline/types.js';
+
+export const FEEDBACK_KINDS = ['volume_low', 'volume_high', 'silence_prolonged', 'speech_overlap', 'monologue_prolonged'] as const;
+export type FeedbackKind = (typeof FEEDBACK_KINDS)[number];
+
+export interface RuleThresholds {
+  /** FEEDBACK_VOLUME_LOW_DBFS (default -38). */
+  volumeLowDbfs: number;
+  /** FEEDBACK_VOLUME_HIGH_DBFS (default -8). */
+  volumeHighDbfs: number;
+  /** Fraction of clipped samples over 3 s that counts as too loud (default 0.01). */
+  clippedRatio: number;
+  /** FEEDBACK_SILENCE_SEC × 1000 (default 30 000). */
+  silenceMs: number;
+  /** FEEDBACK_MONOLOGUE_SEC × 1000 (default 90 000). */
+  monologueMs: number;
+  /** FEEDBACK_COOLDOWN_SEC × 1000 (default 15 000). */
+  cooldownMs: number;
+}
+
+/** Speech needed in the last 3 s before the volume rules judge the level, ms. */
+export const MIN_SPEECH_MS_3S = 1000;
+/** A pause of the floor holder shorter than this keeps the turn (sentence breaks), ms. */
+export const FLOOR_PAUSE_MS = 3000;
+/** Another participant's talk spurt this long takes the floor away; shorter ones are backchannels, ms. */
+export const FLOOR_TAKE_MS = 1000;
+/** Monologue is judged only when every other stream has reported up to this close to the holder's time, ms. */
+const FLOOR_SYNC_MS = 2000;
+
+/** A rule that became true. */
+export interface Finding {
+  kind: FeedbackKind;
+  participantId: string;
+  /** Stream time the rule became true. */
+  atMs: number;
+  window: { start: number; end: number };
+  /** The measured figures (PROTOCOL.md §5 metadata). */
+  metadata: Record<string, unknown>;
+  /** For speech_overlap: identifies the overlap so its end can update the same event. */
+  overlapKey?: string;
+}
+
+/** The end of an overlap already reported: its final length. */
+export interface OverlapEnd {
+  overlapKey: string;
+  endMs: number;
+  overlapMs: number;
+}
+
+interface ParticipantState {
+  startedAtMs: number;
+  lastTMs: number;
+  muted: boolean;
+  /** Stream time of the last unmute (or the stream start). */
+  unmutedAtMs: number;
+  lastSpokeAtMs: number | null;
+  /** Start of the current turn (talk spurts joined across pauses under FLOOR_PAUSE_MS). */
+  turnStartMs: number | null;
+  /** Last stream time this participant was in a talk spurt of at least FLOOR_TAKE_MS. */
+  lastFloorSpeechMs: number | null;
+  open: boolean;
+}
+
+/** Rule state of one meeting. */
+export class MeetingRules {
+  private readonly people = new Map<string, ParticipantState>();
+  private readonly lastFired = new Map<string, number>();
+
+  /**
+   * @param isHost whether a participant is a host of this meeting (asked at evaluation time, so roles learnt
+   *   later apply at once).
+   */
+  constructor(private readonly t: RuleThresholds, private readonly isHost: (participantId: string) => boolean) {}
+
+  /** A stream of this participant opened at `startedAtMs` (stream clock origin). */
+  open(participantId: string, startedAtMs: number): void {
+    const p = this.people.get(participantId);
+    if (p) {
+      p.open = true;
+      p.unmutedAtMs = Math.max(p.unmutedAtMs, startedAtMs);
+      p.lastTMs = Math.max(p.lastTMs, startedAtMs);
+      return;
+    }
+    this.people.set(participantId, {
+      startedAtMs, lastTMs: startedAtMs, muted: false, unmutedAtMs: startedAtMs, lastSpokeAtMs: null,
+      turnStartMs: null, lastFloorSpeechMs: null, open: true,
+    });
+  }
+
+  /** The participant's stream closed: it no longer counts for silence or floor synchronisation. */
+  close(participantId: string): void {
+    const p = this.people.get(participantId);
+    if (p) p.open = false;
+  }
+
+  get openStreams(): number {
+    let n = 0;
+    for (const p of this.people.values()) if (p.open) n++;
+    return n;
+  }
+
+  /** Fold one stats event; returns the findings it makes true (after cooldown). */
+  stats(e: StatsEvent): Finding[] {
+    let p = this.people.get(e.participantId);
+    if (!p) {
+      this.open(e.participantId, e.tMs);
+      p = this.people.get(e.participantId)!;
+    }
+    if (p.muted && !e.muted) p.unmutedAtMs = e.tMs;
+    p.muted = e.muted;
+    p.lastTMs = Math.max(p.lastTMs, e.tMs);
+    if (e.lastSpokeAtMs !== null) {
+      if (e.speaking || p.lastSpokeAtMs === null || e.lastSpokeAtMs > p.lastSpokeAtMs) {
+        const spurtStart = e.speechStartedAtMs ?? e.lastSpokeAtMs;
+        if (p.turnStartMs === null || p.lastSpokeAtMs === null || spurtStart - p.lastSpokeAtMs > FLOOR_PAUSE_MS) p.turnStartMs = spurtStart;
+      }
+      p.lastSpokeAtMs = e.lastSpokeAtMs;
+    }
+    if (e.speaking && e.speechStartedAtMs !== null && e.tMs - e.speechStartedAtMs >= FLOOR_TAKE_MS) p.lastFloorSpeechMs = e.tMs;
+
+    if (e.muted || this.isHost(e.participantId)) return [];
+    const out: Finding[] = [];
+    const window3s = { start: e.tMs - 3000, end: e.tMs };
+    const figures = {
+      rmsDbfs: round1(e.rmsDbfs3s), speechCoverage: round3(e.speechCoverage10s), clippedRatio: round4(e.clippedRatio3s),
+      speechMs3s: e.speechMs3s,
+    };
+    if (e.speechMs3s >= MIN_SPEECH_MS_3S && e.rmsDbfs3s !== null) {
+      if (e.rmsDbfs3s < this.t.volumeLowDbfs) {
+        this.fire(out, { kind: 'volume_low', participantId: e.participantId, atMs: e.tMs, window: window3s, metadata: { ...figures, thresholdDbfs: this.t.volumeLowDbfs } });
+      }
+      if (e.rmsDbfs3s > this.t.volumeHighDbfs || e.clippedRatio3s > this.t.clippedRatio) {
+        this.fire(out, { kind: 'volume_high', participantId: e.participantId, atMs: e.tMs, window: window3s, metadata: { ...figures, thresholdDbfs: this.t.volumeHighDbfs } });
+      }
+    }
+    const silentSince = Math.max(p.lastSpokeAtMs ?? p.startedAtMs, p.unmutedAtMs, p.startedAtMs);
+    if (!e.speaking && e.tMs - silentSince >= this.t.silenceMs) {
+      this.fire(out, {
+        kind: 'silence_prolonged', participantId: e.participantId, atMs: e.tMs, window: { start: silentSince, end: e.tMs },
+        metadata: { silentMs: e.tMs - silentSince, speechCoverage: figures.speechCoverage },
+      });
+    }
+    const floor = this.floorSince(e.participantId, p, e.tMs);
+    if (floor !== null && e.tMs - floor >= this.t.monologueMs) {
+      this.fire(out, {
+        kind: 'monologue_prolonged', participantId: e.participantId, atMs: e.tMs, window: { start: floor, end: e.tMs },
+        metadata: { floorMs: e.tMs - floor, speechCoverage: figures.speechCoverage },
+      });
+    }
+    return out;
+  }
+
+  /** Fold one overlap event: a `start` may become a finding; an `end` closes a reported one. */
+  overlap(e: OverlapEvent): { finding: Finding | null; end: OverlapEnd | null } {
+    const key = `${e.participants[0]}|${e.participants[1]}|${e.startMs}`;
+    if (e.participants.some((id) => this.isHost(id))) return { finding: null, end: null };
+    if (e.phase === 'end') return { finding: null, end: { overlapKey: key, endMs: e.tMs, overlapMs: e.overlapMs } };
+    if (e.phase !== 'start') return { finding: null, end: null };
+    const out: Finding[] = [];
+    this.fire(out, {
+      kind: 'speech_overlap', participantId: e.laterParticipantId, atMs: e.tMs, window: { start: e.startMs, end: e.tMs },
+      metadata: { participants: [...e.participants], overlapMs: e.overlapMs }, overlapKey: key,
+    });
+    return { finding: out[0] ?? null, end: null };
+  }
+
+  /**
+   * Start of `id`'s hold of the floor at `tMs`, or null when `id` is not holding it (not in a turn, or the other
+   * streams have not reported up to about `tMs` yet, so their speech is unknown).
+   */
+  private floorSince(id: string, p: ParticipantState, tMs: number): number | null {
+    if (p.turnStartMs === null || p.lastSpokeAtMs === null || tMs - p.lastSpokeAtMs > FLOOR_PAUSE_MS) return null;
+    let since = p.turnStartMs;
+    for (const [other, q] of this.people) {
+      if (other === id) continue;
+      if (q.open && !q.muted && q.lastTMs < tMs - FLOOR_SYNC_MS) return null;
+      if (q.lastFloorSpeechMs !== null && q.lastFloorSpeechMs > since) since = q.lastFloorSpeechMs;
+    }
+    return since;
+  }
+
+  private fire(out: Finding[], f: Finding): void {
+    const key = `${f.kind}:${f.participantId}`;
+    const last = this.lastFired.get(key);
+    if (last !== undefined && f.atMs - last < this.t.cooldownMs) return;
+    this.lastFired.set(key, f.atMs);
+    out.push(f);
+  }
+}
+
+const round1 = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10);
+const round3 = (v: number) => Math.round(v * 1000) / 1000;
+const round4 = (v: number) => Math.round(v * 10000) / 10000;

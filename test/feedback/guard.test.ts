@@ -1,0 +1,54 @@
+/**
+ * Who may join `feedback:<meetingId>` (PROTOCOL.md §5): a host's LiveKit token of that room, or an owner/admin
+ * access token; not a guest's LiveKit token, not a host token of another room, not an anonymous socket.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import WebSocket from 'ws';
+import { AccessToken } from 'livekit-server-sdk';
+import { SignalingClient, SignalingClientError } from '../../src/client/index.js';
+import { registerAccount } from '../helpers/auth.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const KEY = 'APIguardtest';
+const SECRET = 'guard-test-livekit-secret-0123456789abcdef';
+let server: TestServer;
+
+test.before(async () => {
+  server = await startTestServer({ LIVEKIT_URL: 'http://127.0.0.1:9', LIVEKIT_API_KEY: KEY, LIVEKIT_API_SECRET: SECRET, AUTO_EGRESS: 'false' });
+});
+test.after(async () => { await server.stop(); });
+
+/** A LiveKit token as LiveKit clients carry it, signed with the project's secret. */
+async function livekitToken(room: string, roles: string[]): Promise<string> {
+  const at = new AccessToken(KEY, SECRET, { identity: `id-${roles.join('') || 'guest'}`, metadata: JSON.stringify({ roles }) });
+  at.addGrant({ roomJoin: true, room });
+  return at.toJwt();
+}
+
+async function tryJoin(roomId: string, token?: string): Promise<string> {
+  const c = await new SignalingClient({ url: server.wsUrl, WebSocket, token }).connect();
+  try {
+    await c.join(roomId);
+    return 'joined';
+  } catch (err) {
+    return (err as SignalingClientError).code;
+  } finally {
+    c.close();
+  }
+}
+
+test('a host LiveKit token of the room joins; a guest token, another room or no token do not', async () => {
+  assert.is(await tryJoin('feedback:standup', await livekitToken('standup', ['host'])), 'joined');
+  assert.is(await tryJoin('feedback:standup', await livekitToken('standup', [])), 'forbidden');
+  assert.is(await tryJoin('feedback:standup', await livekitToken('other-room', ['host'])), 'forbidden');
+  assert.is(await tryJoin('feedback:standup'), 'unauthorized');
+  assert.is(await tryJoin('standup'), 'joined', 'ordinary rooms stay open');
+});
+
+test('an owner access token joins the feedback room of a meeting no organization owns', async () => {
+  const owner = await registerAccount(server);
+  assert.is(await tryJoin('feedback:MT_unowned', owner.accessToken), 'joined');
+});
+
+test.run();

@@ -1,0 +1,89 @@
+/**
+ * Stream a scripted meeting into a real server: one LiveKit-like egress client per participant (signed
+ * /egress-audio URL, stereo 48 kHz s16le), all tracks sent in lockstep 100 ms chunks at 10× real time so
+ * the stream clocks stay aligned, then closed with no code (1005) as LiveKit does. Also: a host's feedback
+ * subscription over /ws and the stored feedback over HTTP.
+ */
+import WebSocket from 'ws';
+import { SignalingClient, type ServerMessage } from '../../src/client/index.js';
+import { toStereoBytes } from '../helpers/fixtures.js';
+import { http, type TestServer } from '../helpers/server.js';
+import { closed, open, query, signedEgressUrl, waitFor } from '../egress/helpers.js';
+
+export interface Track {
+  participant: string;
+  /** Mono 48 kHz samples; shorter tracks end (close) early. */
+  pcm: Int16Array;
+}
+
+/** 100 ms of 48 kHz stereo s16le. */
+const CHUNK_BYTES = 4800 * 4;
+/** Streaming speed relative to real time. */
+const SPEEDUP = 10;
+
+/**
+ * Stream `tracks` as one meeting and wait until every recording row is closed (the engine drained them).
+ * @returns the meetingId.
+ */
+export async function streamMeeting(server: TestServer, meetingId: string, tracks: Track[], roomName = `room-${meetingId}`): Promise<string> {
+  const sockets = await Promise.all(tracks.map((t) => open(signedEgressUrl(server, { roomName, participant: t.participant, trackId: `TR_${t.participant}`, meetingId }))));
+  const bytes = tracks.map((t) => toStereoBytes(t.pcm));
+  const longest = Math.max(...bytes.map((b) => b.length));
+  const started = Date.now();
+  for (let off = 0; off < longest; off += CHUNK_BYTES) {
+    for (let i = 0; i < sockets.length; i++) {
+      if (off < bytes[i]!.length) sockets[i]!.send(bytes[i]!.subarray(off, Math.min(off + CHUNK_BYTES, bytes[i]!.length)), { binary: true });
+    }
+    // At most ~10× real time: the egress ring holds 10 s, and a worker thread starved of CPU on a busy
+    // machine must not see its ring overflow (LiveKit itself sends in real time).
+    const due = started + (off / CHUNK_BYTES) * (100 / SPEEDUP);
+    if (Date.now() < due || sockets.some((s) => s.bufferedAmount > 1 << 20)) await new Promise((r) => setTimeout(r, Math.max(1, due - Date.now())));
+  }
+  await Promise.all(sockets.map(async (s) => {
+    while (s.bufferedAmount > 0) await new Promise((r) => setTimeout(r, 2));
+    const done = closed(s);
+    s.close();
+    await done;
+  }));
+  await waitFor(() => query(server, (db) => {
+    const open = db.prepare("SELECT COUNT(*) AS n FROM recordings WHERE meeting_id = ? AND status = 'RECORDING'").get(meetingId) as { n: number };
+    const all = db.prepare('SELECT COUNT(*) AS n FROM recordings WHERE meeting_id = ?').get(meetingId) as { n: number };
+    return all.n === tracks.length && open.n === 0;
+  }), `recordings of ${meetingId} closed`, 60_000);
+  // Every byte was analysed and recorded (none dropped by a full ring), so the script's timing holds.
+  const rows = query(server, (db) => db.prepare('SELECT participant, bytes FROM recordings WHERE meeting_id = ?').all(meetingId) as { participant: string; bytes: number }[]);
+  for (const [i, t] of tracks.entries()) {
+    const row = rows.find((r) => r.participant === t.participant);
+    if (row?.bytes !== bytes[i]!.length) throw new Error(`${t.participant}: recorded ${row?.bytes} of ${bytes[i]!.length} bytes`);
+  }
+  return meetingId;
+}
+
+export interface StoredFeedback {
+  id: string;
+  kind: string;
+  severity: string;
+  ts: number;
+  participantId: string;
+  window: { start: number; end: number };
+  message: string;
+  tips: string[];
+  metadata: Record<string, any>;
+}
+
+/** GET /feedback/:meetingId (bearer). */
+export async function storedFeedback(server: TestServer, meetingId: string, headers: Record<string, string>): Promise<StoredFeedback[]> {
+  const r = await http('GET', `${server.url}/feedback/${meetingId}`, undefined, headers);
+  if (r.status !== 200) throw new Error(`GET /feedback: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.events as StoredFeedback[];
+}
+
+/** A host's /ws client joined to `feedback:<meetingId>`, collecting what it receives. */
+export async function hostSubscription(server: TestServer, meetingId: string, token?: string): Promise<{ client: SignalingClient; received: ServerMessage[] }> {
+  const client = await new SignalingClient({ url: server.wsUrl, WebSocket, token }).connect();
+  const received: ServerMessage[] = [];
+  client.on('feedback', (m) => received.push(m));
+  client.on('prosody', (m) => received.push(m));
+  await client.join(`feedback:${meetingId}`, 'Host', 'host');
+  return { client, received };
+}
