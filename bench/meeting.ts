@@ -1,0 +1,163 @@
+/**
+ * `npm run bench -- meeting [--meetings 50] [--participants 6] [--seconds 40]`
+ *
+ * M meetings × P participants of real speech (the committed fixtures) streamed at real time through
+ * /egress-audio into a real server with feedback on. Each meeting follows a script: participants take turns
+ * (one fixture clip each, 1 s apart) and every third turn starts 1.5 s before the previous one ends (a
+ * scripted interruption). Reports, from one run:
+ *  - feedback delivery latency p50/p95/p99 (wall clock of delivery − the stream-clock moment the rule became
+ *    true, as stored in feedback_events.latency_ms);
+ *  - server CPU per stream-second (utime+stime of the server process over the streaming window);
+ *  - event-loop delay p99 (prom-client nodejs_eventloop_lag_p99_seconds at the end);
+ *  - speech_overlap precision and recall against the script (a detection matches a scripted interruption of
+ *    the same pair whose start is within 1 s).
+ * Targets (reported, not asserted): delivery p95 ≤ 200 ms; overlap precision and recall ≥ 0.9.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import WebSocket from 'ws';
+import Database from 'better-sqlite3';
+import { parseArgs } from 'node:util';
+import { concat, loadFixture, silence, toStereoBytes, FIXTURES } from '../test/helpers/fixtures.js';
+import { startTestServer } from '../test/helpers/server.js';
+import { SECRET, signedEgressUrl } from '../test/egress/helpers.js';
+
+const FRAME_MS = 20;
+const FRAME_BYTES = (48000 * FRAME_MS / 1000) * 4;
+const GAP_MS = 1000;
+const INTERRUPT_MS = 1500;
+
+interface Scripted { a: string; b: string; startMs: number }
+
+/** The per-participant tracks of one meeting and its scripted interruptions (ms from the stream start). */
+function script(participants: string[], seconds: number, seed: number): { tracks: Int16Array[]; overlaps: Scripted[] } {
+  const clips = FIXTURES.map((f) => loadFixture(f));
+  const parts: Int16Array[][] = participants.map(() => []);
+  const lengths = participants.map(() => 0);
+  const overlaps: Scripted[] = [];
+  let t = 500 + (seed % 7) * 100;
+  let prevEnd = 0;
+  let prevSpeaker = -1;
+  let prevStart = 0;
+  let prevClip: (typeof clips)[number] | null = null;
+  for (let turn = 0; t < seconds * 1000 - 10_000; turn++) {
+    const who = (turn + seed) % participants.length;
+    const clip = clips[(turn + seed) % clips.length]!;
+    const interrupt = turn % 3 === 2 && prevSpeaker >= 0;
+    const start = interrupt ? prevEnd - INTERRUPT_MS : t;
+    if (interrupt) {
+      // Ground truth from the annotations: simultaneous speech of the two clips, runs joined across gaps
+      // under 200 ms (the engine's bridging), kept when ≥ 500 ms (FEEDBACK_OVERLAP_MS).
+      const both: [number, number][] = [];
+      for (const [s1, e1] of prevClip!.segments) for (const [s2, e2] of clip.segments) {
+        const a = Math.max(prevStart + s1, start + s2), b = Math.min(prevStart + e1, start + e2);
+        if (b > a) both.push([a, b]);
+      }
+      both.sort((x, y) => x[0] - y[0]);
+      const runs: [number, number][] = [];
+      for (const r of both) { const last = runs.at(-1); if (last && r[0] - last[1] < 200) last[1] = Math.max(last[1], r[1]); else runs.push([...r]); }
+      for (const [a, b] of runs) if (b - a >= 500) overlaps.push({ a: participants[prevSpeaker]!, b: participants[who]!, startMs: a });
+    }
+    parts[who]!.push(silence(Math.max(0, start - lengths[who]!)), clip.samples);
+    lengths[who] = Math.max(lengths[who]!, start) + clip.durationMs;
+    prevEnd = start + clip.segments.at(-1)![1];
+    prevSpeaker = who;
+    prevStart = start;
+    prevClip = clip;
+    t = start + clip.durationMs + GAP_MS;
+  }
+  const total = seconds * 1000;
+  const tracks = parts.map((p, i) => {
+    const x = concat(...p, silence(Math.max(0, total - lengths[i]!)));
+    return x.subarray(0, total * 48);
+  });
+  return { tracks, overlaps };
+}
+
+function cpuTicks(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]! : NaN);
+
+export async function run(args: string[]): Promise<object> {
+  const { values } = parseArgs({ args, options: { meetings: { type: 'string', default: '50' }, participants: { type: 'string', default: '6' }, seconds: { type: 'string', default: '40' } } });
+  const M = Number(values.meetings), P = Number(values.participants), S = Number(values.seconds);
+  process.stdout.write(`meeting: ${M} meetings × ${P} participants, ${S} s of real-time speech each…\n`);
+  const server = await startTestServer({ EGRESS_SECRET: SECRET });
+  try {
+    const meetings = Array.from({ length: M }, (_, m) => {
+      const participants = Array.from({ length: P }, (_, i) => `p${i}`);
+      return { id: `MT_bench_${m}`, participants, ...script(participants, S, m) };
+    });
+    const streams: { ws: WebSocket; bytes: Buffer; off: number; phase: number }[] = [];
+    for (const [m, meeting] of meetings.entries()) {
+      for (const [i, p] of meeting.participants.entries()) {
+        const ws = new WebSocket(signedEgressUrl(server, { roomName: `room-${m}`, participant: p, trackId: `TR_${p}`, meetingId: meeting.id }), { perMessageDeflate: false });
+        await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+        streams.push({ ws, bytes: toStereoBytes(meeting.tracks[i]!), off: 0, phase: 0 });
+      }
+    }
+    // One meeting's streams send in the same tick (their clocks start together); meetings are spread over a frame.
+    streams.forEach((s, k) => { s.phase = (Math.floor(k / P) / M) * FRAME_MS; });
+    const cpu0 = cpuTicks(server.proc.pid!);
+    const t0 = performance.now();
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        const now = performance.now() - t0;
+        let open = 0;
+        for (const s of streams) {
+          const due = Math.min(s.bytes.length, (Math.floor((now - s.phase) / FRAME_MS) + 1) * FRAME_BYTES);
+          while (s.off < due) { s.ws.send(s.bytes.subarray(s.off, s.off + FRAME_BYTES), { binary: true }); s.off += FRAME_BYTES; }
+          if (s.off < s.bytes.length) open++;
+        }
+        if (open === 0) { clearInterval(timer); resolve(); }
+      }, 5);
+    });
+    const wallSec = (performance.now() - t0) / 1000;
+    const cpuSec = (cpuTicks(server.proc.pid!) - cpu0) / 100;
+    const metricsText = await (await fetch(`${server.url}/metrics`)).text();
+    const loopP99Ms = Number(/^nodejs_eventloop_lag_p99_seconds\s+(\S+)/m.exec(metricsText)?.[1] ?? NaN) * 1000;
+    await Promise.all(streams.map((s) => new Promise<void>((r) => { s.ws.once('close', () => r()); s.ws.close(); setTimeout(r, 5000).unref(); })));
+    await new Promise((r) => setTimeout(r, 1500));
+
+    const db = new Database(path.join(server.dataDir, 'meetcore.db'), { readonly: true });
+    const latencies = (db.prepare('SELECT latency_ms FROM feedback_events ORDER BY latency_ms').all() as { latency_ms: number }[]).map((r) => r.latency_ms);
+    const kinds = db.prepare('SELECT kind, COUNT(*) AS n FROM feedback_events GROUP BY kind').all() as { kind: string; n: number }[];
+    let tp = 0, detected = 0, scripted = 0;
+    for (const meeting of meetings) {
+      const origin = (db.prepare('SELECT MIN(started_at) AS t FROM recordings WHERE meeting_id = ?').get(meeting.id) as { t: number }).t;
+      const found = (db.prepare("SELECT metadata, window_start FROM feedback_events WHERE meeting_id = ? AND kind = 'speech_overlap'").all(meeting.id) as { metadata: string; window_start: number }[])
+        .map((r) => ({ pair: (JSON.parse(r.metadata) as { participants: string[] }).participants, startMs: r.window_start - origin }));
+      detected += found.length;
+      scripted += meeting.overlaps.length;
+      const used = new Set<number>();
+      for (const o of meeting.overlaps) {
+        const k = found.findIndex((f, j) => !used.has(j) && f.pair.includes(o.a) && f.pair.includes(o.b) && Math.abs(f.startMs - o.startMs) <= 1000);
+        if (k >= 0) { used.add(k); tp++; }
+      }
+    }
+    db.close();
+    const streamSeconds = M * P * S;
+    const result = {
+      meetings: M, participants: P, seconds: S, wallSec: Math.round(wallSec * 10) / 10,
+      deliveryMs: { p50: pct(latencies, 0.5), p95: pct(latencies, 0.95), p99: pct(latencies, 0.99), events: latencies.length },
+      feedbackByKind: Object.fromEntries(kinds.map((k) => [k.kind, k.n])),
+      serverCpuUsPerStreamSec: Math.round((cpuSec * 1e6) / streamSeconds),
+      eventLoopP99Ms: Math.round(loopP99Ms * 10) / 10,
+      overlap: { scripted, detected, truePositives: tp, precision: detected ? tp / detected : NaN, recall: scripted ? tp / scripted : NaN },
+    };
+    console.table([{ 'delivery p50 ms': result.deliveryMs.p50, 'p95 ms': result.deliveryMs.p95, 'p99 ms': result.deliveryMs.p99, events: latencies.length,
+      'CPU µs/stream-s': result.serverCpuUsPerStreamSec, 'loop p99 ms': result.eventLoopP99Ms }]);
+    console.table([{ scripted, detected, 'true positives': tp, precision: result.overlap.precision.toFixed(3), recall: result.overlap.recall.toFixed(3) }]);
+    console.table([
+      { target: 'delivery p95 ≤ 200 ms', measured: result.deliveryMs.p95, met: result.deliveryMs.p95 <= 200 },
+      { target: 'overlap precision ≥ 0.9', measured: result.overlap.precision.toFixed(3), met: result.overlap.precision >= 0.9 },
+      { target: 'overlap recall ≥ 0.9', measured: result.overlap.recall.toFixed(3), met: result.overlap.recall >= 0.9 },
+    ]);
+    return result;
+  } finally {
+    await server.stop();
+  }
+}
