@@ -17,29 +17,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_socket_context_t } from 'uWebSockets.js';
-import { z } from 'zod';
 import type { AppContext, BusEvents, EgressStreamInfo } from '../context.js';
 import type { Logger } from '../log.js';
-import { HttpError, errorBody, statusLine } from '../http/errors.js';
+import { HttpError } from '../http/errors.js';
 import type { AudioEngine, AudioStream } from '../pipeline/engine.js';
 import type { ClosedEvent, EngineEvent, ErrorEvent, SegmentEvent, StatsEvent } from '../pipeline/types.js';
 import type { MutedInterval, RecordingStore } from '../store/recordings.js';
-import { audioMeetingDir, recordingFileName, resolveUnder, segmentPath } from './names.js';
+import { audioMeetingDir, freeRecordingPath, recordingFileName, segmentPath } from './names.js';
 import type { PipelineLogs } from './pipeline-log.js';
 import { EGRESS_AUDIO_PATH, checkEgressAudioQuery, type EgressAudioQuery } from './query.js';
 import type { StatsSummaries } from './stats.js';
+import { EGRESS_SOCKET_OPTIONS, MAX_FRAME_BYTES, describeClose, readMuteFrame, refuseUpgrade } from './socket.js';
 import { WAV_HEADER_BYTES } from './wav.js';
 
-/** Largest frame accepted (PROTOCOL.md §4); a bigger one is not written and the socket is closed with 1009. */
-export const MAX_FRAME_BYTES = 1024 * 1024;
-/**
- * uWS's own message limit. uWS does not send a close frame when it is exceeded (it drops the TCP connection
- * and reports 1006 "Received too big message"), so it is set above MAX_FRAME_BYTES and the handler sends the
- * 1009 itself; only frames over this hard limit end with a dropped connection.
- */
-export const HARD_FRAME_LIMIT = 4 * 1024 * 1024;
-/** Seconds without any frame before uWS closes the socket; LiveKit pings every 30 s and streams silence while muted. */
-export const IDLE_TIMEOUT_SEC = 60;
 
 /** Per-socket state (uWS UserData). */
 interface SocketData {
@@ -87,19 +77,6 @@ interface MeetingFigures {
 /** Period of the participant_stats writes and pipeline log lines, ms (the native writer flushes ≤ 1 s apart). */
 export const FLUSH_INTERVAL_MS = 1000;
 
-const muteMessage = z.object({ muted: z.boolean() });
-
-/** Close codes as written into `recordings.close_reason`. */
-function describeClose(code: number, message: ArrayBuffer): string {
-  const text = Buffer.from(message).toString('utf8').slice(0, 120);
-  if (code === 1006 && text === 'Received too big message') return `1009 frame over ${HARD_FRAME_LIMIT} bytes (connection dropped by uWS)`;
-  const name: Record<number, string> = {
-    1000: 'normal closure', 1001: 'going away', 1005: 'end of track (no close code)', 1006: 'connection lost',
-    1008: 'policy violation', 1009: 'frame over 1 MiB', 1011: 'server error',
-  };
-  return `${code} ${name[code] ?? 'closed'}${text ? `: ${text}` : ''}`;
-}
-
 export interface AudioEgressDeps {
   ctx: AppContext;
   recordings: RecordingStore;
@@ -142,11 +119,7 @@ export class AudioEgress {
     this.flushTimer = setInterval(() => this.flush(), FLUSH_INTERVAL_MS);
     this.flushTimer.unref();
     app.ws<SocketData>(EGRESS_AUDIO_PATH, {
-      maxPayloadLength: HARD_FRAME_LIMIT,
-      idleTimeout: IDLE_TIMEOUT_SEC,
-      sendPingsAutomatically: true,
-      maxBackpressure: 64 * 1024,
-      closeOnBackpressureLimit: 1,
+      ...EGRESS_SOCKET_OPTIONS,
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => { this.sockets.add(ws); },
       message: (ws, message, isBinary) => this.message(ws, message, isBinary),
@@ -167,12 +140,7 @@ export class AudioEgress {
       if (!this.engine) throw new HttpError('unavailable', 'the native audio engine is not available');
       query = checkEgressAudioQuery(rawQuery, { secret: this.deps.ctx.config.EGRESS_SECRET, allowUnsigned: this.deps.ctx.config.EGRESS_ALLOW_UNSIGNED });
     } catch (err) {
-      const e = err instanceof HttpError ? err : new HttpError('internal', 'internal error');
-      if (!(err instanceof HttpError)) this.deps.log.error({ err }, 'egress upgrade failed');
-      else this.deps.log.warn({ remote, status: e.status, reason: e.message }, 'egress upgrade refused');
-      res.cork(() => {
-        res.writeStatus(statusLine(e.status)).writeHeader('Content-Type', 'application/json').end(errorBody(e.code, e.message));
-      });
+      refuseUpgrade(res, err, this.deps.log, 'egress', remote);
       return;
     }
     const data: SocketData = { query, remote, connId: this.nextConnId++, live: null, mutedBeforeStart: false, badTextFrames: 0 };
@@ -214,11 +182,7 @@ export class AudioEgress {
       const participant = ctx.sessions.upsertParticipant({ meetingId: session.meetingId, identity: participantId });
       const dir = audioMeetingDir(ctx.config.STORAGE_DIR, session.meetingId);
       fs.mkdirSync(dir, { recursive: true });
-      let file = '';
-      for (let n = 0; ; n++) {
-        file = resolveUnder(dir, recordingFileName(startedAt, q.roomName, participantId, trackId, n));
-        if (!this.pathsInUse.has(file) && !fs.existsSync(file)) break;
-      }
+      const file = freeRecordingPath(dir, this.pathsInUse, (n) => recordingFileName(startedAt, q.roomName, participantId, trackId, n));
       stream = this.engine!.openStream({
         meetingId: session.meetingId, participantId, sampleRate: q.sampleRate, channels: q.channels,
         groupSeconds: q.groupSeconds, segments: ctx.config.SEGMENT_FILES || Boolean(ctx.config.HUME_API_KEY),
@@ -259,20 +223,12 @@ export class AudioEgress {
   }
 
   private text(d: SocketData, message: ArrayBuffer): void {
-    const raw = Buffer.from(message).toString('utf8');
-    let parsed: unknown;
-    try { parsed = JSON.parse(raw); } catch { parsed = undefined; }
-    const r = muteMessage.safeParse(parsed);
-    if (!r.success) {
-      d.badTextFrames++;
-      if (d.badTextFrames <= 5 || d.badTextFrames % 100 === 0) {
-        this.deps.log.warn({ remote: d.remote, room: d.query.roomName, count: d.badTextFrames, frame: raw.slice(0, 200) }, 'ignored egress text frame (expected {"muted":true|false})');
-      }
-      return;
-    }
-    if (!d.live) { d.mutedBeforeStart = r.data.muted; return; }
-    this.setMuted(d.live, r.data.muted);
+    const muted = readMuteFrame(message, d, this.deps.log, 'egress');
+    if (muted === null) return;
+    if (!d.live) { d.mutedBeforeStart = muted; return; }
+    this.setMuted(d.live, muted);
   }
+
 
   private setMuted(live: LiveStream, muted: boolean): void {
     if (live.muted === muted) return;

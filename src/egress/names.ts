@@ -3,6 +3,7 @@
  * track, meetingId) is reduced to `[A-Za-z0-9._-]` (anything else → `_`), at most 64 characters, never `.`
  * or `..`, and the resolved path is checked to stay under the storage root.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 
 /** Longest name part kept, in UTF-16 code units (PROTOCOL.md §4). */
@@ -54,4 +55,16 @@ export function recordingFileName(startedAtMs: number, room: string, participant
 /** The segment file written next to a recording: `<recording without .wav>_seg<index>.wav`. */
 export function segmentPath(recordingPath: string, index: number): string {
   return `${recordingPath.replace(/\.wav$/, '')}_seg${index}.wav`;
+}
+
+/**
+ * The first path `dir/name(n)` (n = 0, 1, ...) that no live stream holds (`inUse`) and no file occupies, so two
+ * streams starting in the same millisecond never share a recording.
+ * @throws PathEscapeError if a name would resolve outside `dir`.
+ */
+export function freeRecordingPath(dir: string, inUse: ReadonlySet<string>, name: (suffix: number) => string): string {
+  for (let n = 0; ; n++) {
+    const file = resolveUnder(dir, name(n));
+    if (!inUse.has(file) && !fs.existsSync(file)) return file;
+  }
 }

@@ -52,15 +52,25 @@ export type EgressAudioQuery = z.output<typeof egressAudioQuerySchema>;
  *   ("missing signature", "bad signature", "expired").
  */
 export function checkEgressAudioQuery(rawQuery: string, opts: { secret: string; allowUnsigned: boolean }, nowSec = Date.now() / 1000): EgressAudioQuery {
+  return checkSignedQuery(egressAudioQuerySchema, EGRESS_AUDIO_PATH, rawQuery, opts, nowSec);
+}
+
+/**
+ * Validate the query of an egress route against `schema` and, unless unsigned URLs are allowed, its signature
+ * over `path + "?" + q` (PROTOCOL.md §4). A parameter given twice is refused.
+ * @throws HttpError 400 bad_request (naming the parameter), 401 unauthorized ("missing signature", "bad
+ *   signature", "expired").
+ */
+export function checkSignedQuery<S extends z.ZodType>(schema: S, path: string, rawQuery: string, opts: { secret: string; allowUnsigned: boolean }, nowSec: number): z.output<S> {
   const params = new URLSearchParams(rawQuery);
   const seen = new Set<string>();
   for (const key of params.keys()) {
     if (seen.has(key)) throw new HttpError('bad_request', `${key}: given more than once`);
     seen.add(key);
   }
-  const query = parse(egressAudioQuerySchema, Object.fromEntries(params));
+  const query = parse(schema, Object.fromEntries(params));
   if (!opts.allowUnsigned) {
-    const problem = verify(opts.secret, EGRESS_AUDIO_PATH, params, nowSec);
+    const problem = verify(opts.secret, path, params, nowSec);
     if (problem) throw new HttpError('unauthorized', `egress URL signature: ${problem}`);
   }
   return query;

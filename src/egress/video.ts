@@ -36,13 +36,12 @@ import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_socket_cont
 import { z } from 'zod';
 import type { AppContext, BusEvents, EgressStreamInfo } from '../context.js';
 import type { Logger } from '../log.js';
-import { HttpError, errorBody, statusLine } from '../http/errors.js';
+import { HttpError } from '../http/errors.js';
 import { parse } from '../http/validate.js';
 import type { MutedInterval, RecordingStore } from '../store/recordings.js';
-import { HARD_FRAME_LIMIT, IDLE_TIMEOUT_SEC, MAX_FRAME_BYTES } from './audio.js';
-import { recordingFileName, resolveUnder, safeNamePart } from './names.js';
-import { egressAudioQuerySchema } from './query.js';
-import { verify } from './signing.js';
+import { EGRESS_SOCKET_OPTIONS, MAX_FRAME_BYTES, describeClose, readMuteFrame, refuseUpgrade } from './socket.js';
+import { freeRecordingPath, recordingFileName, resolveUnder, safeNamePart } from './names.js';
+import { checkSignedQuery, egressAudioQuerySchema } from './query.js';
 
 export const EGRESS_VIDEO_PATH = '/egress-video';
 
@@ -75,18 +74,7 @@ export type EgressVideoQuery = z.output<typeof egressVideoQuerySchema>;
  *   ("missing signature", "bad signature", "expired").
  */
 export function checkEgressVideoQuery(rawQuery: string, opts: { secret: string; allowUnsigned: boolean }, nowSec = Date.now() / 1000): EgressVideoQuery {
-  const params = new URLSearchParams(rawQuery);
-  const seen = new Set<string>();
-  for (const key of params.keys()) {
-    if (seen.has(key)) throw new HttpError('bad_request', `${key}: given more than once`);
-    seen.add(key);
-  }
-  const query = parse(egressVideoQuerySchema, Object.fromEntries(params));
-  if (!opts.allowUnsigned) {
-    const problem = verify(opts.secret, EGRESS_VIDEO_PATH, params, nowSec);
-    if (problem) throw new HttpError('unauthorized', `egress URL signature: ${problem}`);
-  }
-  return query;
+  return checkSignedQuery(egressVideoQuerySchema, EGRESS_VIDEO_PATH, rawQuery, opts, nowSec);
 }
 
 /** Outcome of the first-bytes check: accepted, refused with a reason (≤ 123 bytes, fits a close frame), or undecided. */
@@ -320,18 +308,6 @@ interface LiveVideo {
   done: Promise<void>;
 }
 
-const muteMessage = z.object({ muted: z.boolean() });
-
-function describeClose(code: number, message: ArrayBuffer): string {
-  const text = Buffer.from(message).toString('utf8').slice(0, 120);
-  if (code === 1006 && text === 'Received too big message') return `1009 frame over ${HARD_FRAME_LIMIT} bytes (connection dropped by uWS)`;
-  const name: Record<number, string> = {
-    1000: 'normal closure', 1001: 'going away', 1005: 'end of track (no close code)', 1006: 'connection lost',
-    1007: 'invalid stream', 1008: 'policy violation', 1009: 'frame over 1 MiB', 1011: 'server error',
-  };
-  return `${code} ${name[code] ?? 'closed'}${text ? `: ${text}` : ''}`;
-}
-
 /** Folder of the video recordings of one meeting: `<storage>/egress/video/<meetingId>`. */
 export function videoMeetingDir(storageDir: string, meetingId: string): string {
   return resolveUnder(storageDir, 'egress', 'video', safeNamePart(meetingId));
@@ -366,11 +342,7 @@ export class VideoEgress {
   /** Register the WebSocket route on the uWS app. */
   register(app: TemplatedApp): void {
     app.ws<SocketData>(EGRESS_VIDEO_PATH, {
-      maxPayloadLength: HARD_FRAME_LIMIT,
-      idleTimeout: IDLE_TIMEOUT_SEC,
-      sendPingsAutomatically: true,
-      maxBackpressure: 64 * 1024,
-      closeOnBackpressureLimit: 1,
+      ...EGRESS_SOCKET_OPTIONS,
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => { this.sockets.add(ws); },
       message: (ws, message, isBinary) => this.message(ws, message, isBinary),
@@ -389,12 +361,7 @@ export class VideoEgress {
       if (!this.accepting) throw new HttpError('unavailable', 'server is shutting down');
       query = checkEgressVideoQuery(rawQuery, { secret: this.deps.ctx.config.EGRESS_SECRET, allowUnsigned: this.deps.ctx.config.EGRESS_ALLOW_UNSIGNED });
     } catch (err) {
-      const e = err instanceof HttpError ? err : new HttpError('internal', 'internal error');
-      if (!(err instanceof HttpError)) this.deps.log.error({ err }, 'video egress upgrade failed');
-      else this.deps.log.warn({ remote, status: e.status, reason: e.message }, 'video egress upgrade refused');
-      res.cork(() => {
-        res.writeStatus(statusLine(e.status)).writeHeader('Content-Type', 'application/json').end(errorBody(e.code, e.message));
-      });
+      refuseUpgrade(res, err, this.deps.log, 'video egress', remote);
       return;
     }
     const data: SocketData = {
@@ -445,10 +412,7 @@ export class VideoEgress {
       ctx.sessions.upsertParticipant({ meetingId: session.meetingId, identity: participantId });
       const dir = videoMeetingDir(ctx.config.STORAGE_DIR, session.meetingId);
       fs.mkdirSync(dir, { recursive: true });
-      for (let n = 0; ; n++) {
-        file = resolveUnder(dir, videoFileName(startedAt, q.roomName, participantId, trackId, q.codec, n));
-        if (!this.pathsInUse.has(file) && !fs.existsSync(file)) break;
-      }
+      file = freeRecordingPath(dir, this.pathsInUse, (n) => videoFileName(startedAt, q.roomName, participantId, trackId, q.codec, n));
       const relPath = path.relative(ctx.config.STORAGE_DIR, file).split(path.sep).join('/');
       const mutedIntervals: MutedInterval[] = d.mutedBeforeStart ? [{ startMs: startedAt, endMs: null }] : [];
       const row = recordings.insert({ meetingId: session.meetingId, participant: participantId, trackId, kind: 'video', codec: q.codec, path: relPath, startedAt, mutedIntervals });
@@ -495,22 +459,13 @@ export class VideoEgress {
   }
 
   private text(d: SocketData, message: ArrayBuffer): void {
-    const raw = Buffer.from(message).toString('utf8');
-    let parsed: unknown;
-    try { parsed = JSON.parse(raw); } catch { parsed = undefined; }
-    const r = muteMessage.safeParse(parsed);
-    if (!r.success) {
-      d.badTextFrames++;
-      if (d.badTextFrames <= 5 || d.badTextFrames % 100 === 0) {
-        this.deps.log.warn({ remote: d.remote, room: d.query.roomName, count: d.badTextFrames, frame: raw.slice(0, 200) }, 'ignored video egress text frame (expected {"muted":true|false})');
-      }
-      return;
-    }
-    if (!d.live) { d.mutedBeforeStart = r.data.muted; return; }
+    const muted = readMuteFrame(message, d, this.deps.log, 'video egress');
+    if (muted === null) return;
+    if (!d.live) { d.mutedBeforeStart = muted; return; }
     const live = d.live;
-    if (live.muted === r.data.muted) return;
+    if (live.muted === muted) return;
     const at = Date.now();
-    live.muted = r.data.muted;
+    live.muted = muted;
     live.gate.setMuted(live.muted);
     if (live.muted) live.mutedIntervals.push({ startMs: at, endMs: null });
     else live.mutedIntervals[live.mutedIntervals.length - 1]!.endMs = at;

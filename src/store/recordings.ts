@@ -64,19 +64,9 @@ function parseIntervals(text: string): MutedInterval[] {
   }
 }
 
-export interface NewRecording {
-  meetingId: string;
-  participant: string;
-  trackId: string;
-  kind: 'audio' | 'video';
-  codec: string;
-  path: string;
-  sampleRate?: number | null;
-  channels?: number | null;
-  startedAt: number;
-  mutedIntervals?: MutedInterval[];
-  egressId?: string | null;
-}
+/** A recording row to insert: the identifying fields, plus the optional audio format, mute state and egress id. */
+export type NewRecording = Pick<Recording, 'meetingId' | 'participant' | 'trackId' | 'kind' | 'codec' | 'path' | 'startedAt'>
+  & Partial<Pick<Recording, 'sampleRate' | 'channels' | 'mutedIntervals' | 'egressId'>>;
 
 /** The end of a recording: final sizes and status. */
 export interface RecordingEnd {
