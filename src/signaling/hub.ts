@@ -35,6 +35,31 @@ export interface Peer {
   unsubscribe(roomId: string): void;
 }
 
+/**
+ * The hub's per-socket state, shared by the transports: each subclass adds how it sends, closes and
+ * (un)subscribes. `burst` fills the rate-limit bucket at connection.
+ */
+export abstract class BasePeer implements Peer {
+  abstract readonly transport: string;
+  name: string | null = null;
+  role = 'participant';
+  userId: string | null = null;
+  readonly rooms = new Set<string>();
+  tokens: number;
+  refilledAt = Date.now();
+  refusedInRow = 0;
+  lastHeartbeatBroadcast = 0;
+
+  constructor(readonly id: string, public principal: Principal | null, burst: number) {
+    this.tokens = burst;
+  }
+
+  abstract send(message: ServerMessage): void;
+  abstract close(code: number, reason: string): void;
+  abstract subscribe(roomId: string): void;
+  abstract unsubscribe(roomId: string): void;
+}
+
 /** Delivers a room broadcast to the transport's own sockets (except one). */
 export interface Transport {
   broadcast(roomId: string, message: ServerMessage, except: Peer | null): void;

@@ -9,22 +9,14 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import type { Config } from '../config.js';
 import type { Principal } from '../http/router.js';
 import type { Logger } from '../log.js';
-import type { Peer, SignalingHub, Transport } from './hub.js';
+import { BasePeer, type Peer, type SignalingHub, type Transport } from './hub.js';
 import type { ServerMessage } from './schema.js';
 
-class SioPeer implements Peer {
+class SioPeer extends BasePeer {
   readonly transport = 'socket.io';
-  name: string | null = null;
-  role = 'participant';
-  userId: string | null = null;
-  readonly rooms = new Set<string>();
-  tokens: number;
-  refilledAt = Date.now();
-  refusedInRow = 0;
-  lastHeartbeatBroadcast = 0;
 
-  constructor(readonly id: string, readonly socket: Socket, public principal: Principal | null, burst: number) {
-    this.tokens = burst;
+  constructor(id: string, readonly socket: Socket, principal: Principal | null, burst: number) {
+    super(id, principal, burst);
   }
 
   send(message: ServerMessage): void {

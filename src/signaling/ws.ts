@@ -13,7 +13,7 @@ import type { Config } from '../config.js';
 import type { Principal } from '../http/router.js';
 import { errorBody, statusLine } from '../http/errors.js';
 import type { Logger } from '../log.js';
-import { CLOSE_GOING_AWAY, CLOSE_TOO_LARGE, type Peer, type SignalingHub, type Transport } from './hub.js';
+import { BasePeer, CLOSE_GOING_AWAY, CLOSE_TOO_LARGE, type Peer, type SignalingHub, type Transport } from './hub.js';
 import type { ServerMessage } from './schema.js';
 
 export const PROTOCOL_JSON = 'meetcore.json';
@@ -30,20 +30,12 @@ interface SocketData {
 }
 
 /** A /ws socket as a hub Peer. */
-class WsPeer implements Peer {
+class WsPeer extends BasePeer {
   readonly transport = 'ws';
-  name: string | null = null;
-  role = 'participant';
-  userId: string | null = null;
-  readonly rooms = new Set<string>();
-  tokens: number;
-  refilledAt = Date.now();
-  refusedInRow = 0;
-  lastHeartbeatBroadcast = 0;
   closed = false;
 
-  constructor(readonly id: string, readonly ws: WebSocket<SocketData>, readonly binary: boolean, public principal: Principal | null, burst: number) {
-    this.tokens = burst;
+  constructor(id: string, readonly ws: WebSocket<SocketData>, readonly binary: boolean, principal: Principal | null, burst: number) {
+    super(id, principal, burst);
   }
 
   send(message: ServerMessage): void {
