@@ -15,11 +15,12 @@
  * read at the window start). Targets (reported, not asserted): (a) ≤ 1.3 × (b), (a) ≤ 0.5 × (c),
  * loop p99 ≤ 5 ms at 500 streams.
  */
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, startTestServer } from '../test/helpers/server.js';
+import { CLK_TCK, cpuUs, rssKiB } from './_proc.js';
 
 type Variant = 'meetcore' | 'uws' | 'seed';
 
@@ -45,22 +46,6 @@ interface VariantResult {
   lateTicks: number;
 }
 
-const CLK_TCK = (() => {
-  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; } catch { return 100; }
-})();
-
-/** utime + stime of a process (all threads), µs. Fields 14 and 15 of /proc/<pid>/stat (proc(5)). */
-function cpuUs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) / CLK_TCK) * 1e6;
-}
-
-/** Resident set size, KiB (VmRSS of /proc/<pid>/status). */
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
-}
 
 async function startVariant(variant: Variant): Promise<Server> {
   if (variant === 'meetcore') {

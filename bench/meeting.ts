@@ -13,7 +13,6 @@
  *    the same pair whose start is within 1 s).
  * Targets (reported, not asserted): delivery p95 ≤ 200 ms; overlap precision and recall ≥ 0.9.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import Database from 'better-sqlite3';
@@ -21,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { concat, loadFixture, silence, toStereoBytes, FIXTURES } from '../test/helpers/fixtures.js';
 import { startTestServer } from '../test/helpers/server.js';
 import { SECRET, signedEgressUrl } from '../test/egress/helpers.js';
+import { cpuUs } from './_proc.js';
 
 const FRAME_MS = 20;
 const FRAME_BYTES = (48000 * FRAME_MS / 1000) * 4;
@@ -74,10 +74,6 @@ function script(participants: string[], seconds: number, seed: number): { tracks
   return { tracks, overlaps };
 }
 
-function cpuTicks(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
 
 const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]! : NaN);
 
@@ -101,7 +97,7 @@ export async function run(args: string[]): Promise<object> {
     }
     // One meeting's streams send in the same tick (their clocks start together); meetings are spread over a frame.
     streams.forEach((s, k) => { s.phase = (Math.floor(k / P) / M) * FRAME_MS; });
-    const cpu0 = cpuTicks(server.proc.pid!);
+    const cpu0 = cpuUs(server.proc.pid!);
     const t0 = performance.now();
     await new Promise<void>((resolve) => {
       const timer = setInterval(() => {
@@ -116,7 +112,7 @@ export async function run(args: string[]): Promise<object> {
       }, 5);
     });
     const wallSec = (performance.now() - t0) / 1000;
-    const cpuSec = (cpuTicks(server.proc.pid!) - cpu0) / 100;
+    const cpuSec = (cpuUs(server.proc.pid!) - cpu0) / 1e6;
     const metricsText = await (await fetch(`${server.url}/metrics`)).text();
     const loopP99Ms = Number(/^nodejs_eventloop_lag_p99_seconds\s+(\S+)/m.exec(metricsText)?.[1] ?? NaN) * 1000;
     await Promise.all(streams.map((s) => new Promise<void>((r) => { s.ws.once('close', () => r()); s.ws.close(); setTimeout(r, 5000).unref(); })));

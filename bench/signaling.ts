@@ -22,6 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, startTestServer } from '../test/helpers/server.js';
+import { CLK_TCK, cpuUs, rssKiB } from './_proc.js';
 
 type Target = 'ws-json' | 'ws-msgpack' | 'meetcore-sio' | 'plain-sio';
 const TARGETS: readonly Target[] = ['ws-json', 'ws-msgpack', 'meetcore-sio', 'plain-sio'];
@@ -42,22 +43,6 @@ interface RelayResult {
 
 interface IdleResult { target: Target; sockets: number; rssBeforeMiB: number; rssAfterMiB: number; rssKiBPerConnection: number }
 
-const CLK_TCK = (() => {
-  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; } catch { return 100; }
-})();
-
-/** utime + stime of a process (all threads), µs: fields 14 and 15 of /proc/<pid>/stat (proc(5)). */
-function cpuUs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) / CLK_TCK) * 1e6;
-}
-
-/** Resident set size, KiB (VmRSS of /proc/<pid>/status). */
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
-}
 
 async function startServer(target: Target, participants: number): Promise<Server> {
   if (target !== 'plain-sio') {
