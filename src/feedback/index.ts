@@ -122,6 +122,8 @@ export class FeedbackService {
   }
 
   private onStats(e: StatsEvent): void {
+    // Only streams announced by 'egress.opened' and not yet closed: a late event must not revive a meeting.
+    if (!this.streams.has(e.streamId)) return;
     const m = this.meeting(e.meetingId);
     m.live.set(e.participantId, {
       participantId: e.participantId, speaking: e.speaking, muted: e.muted, speechCoverage10s: e.speechCoverage10s,

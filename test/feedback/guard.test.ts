@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { AccessToken } from 'livekit-server-sdk';
 import { SignalingClient, SignalingClientError } from '../../src/client/index.js';
 import { registerAccount } from '../helpers/auth.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { http, startTestServer, type TestServer } from '../helpers/server.js';
 
 const KEY = 'APIguardtest';
 const SECRET = 'guard-test-livekit-secret-0123456789abcdef';
@@ -49,6 +49,23 @@ test('a host LiveKit token of the room joins; a guest token, another room or no 
 test('an owner access token joins the feedback room of a meeting no organization owns', async () => {
   const owner = await registerAccount(server);
   assert.is(await tryJoin('feedback:MT_unowned', owner.accessToken), 'joined');
+});
+
+test('feedback routes: bearer required; a bad since or meetingId is a 400 naming it; an unknown meeting is empty', async () => {
+  const owner = await registerAccount(server);
+  for (const path of ['/feedback/MT_x', '/feedback/debug/MT_x', '/feedback/metrics/MT_x']) {
+    assert.is((await http('GET', `${server.url}${path}`)).status, 401, path);
+  }
+  const bad = await http('GET', `${server.url}/feedback/MT_x?since=yesterday`, undefined, owner.headers);
+  assert.is(bad.status, 400);
+  assert.match(bad.body.error.message, /^since:/);
+  assert.is((await http('GET', `${server.url}/feedback/MT_x?limit=0`, undefined, owner.headers)).status, 400);
+  assert.is((await http('GET', `${server.url}/feedback/${'m'.repeat(129)}`, undefined, owner.headers)).status, 400);
+  const empty = await http('GET', `${server.url}/feedback/MT_x`, undefined, owner.headers);
+  assert.equal(empty.body, { meetingId: 'MT_x', events: [] });
+  const metrics = await http('GET', `${server.url}/feedback/metrics/MT_x`, undefined, owner.headers);
+  assert.equal(metrics.body, { meetingId: 'MT_x', counts: {}, latencyMs: { avg: null, p95: null }, prosodyPayloads: 0 });
+  assert.equal((await http('GET', `${server.url}/feedback/debug/MT_x`, undefined, owner.headers)).body, { meetingId: 'MT_x', participants: [] });
 });
 
 test.run();
