@@ -27,7 +27,7 @@ StreamAnalysis::StreamAnalysis(int sampleRate, int channels, double startedAtMs,
       segments_(segments),
       segmentSamples_(static_cast<size_t>(groupSeconds * sampleRate + 0.5)),
       statsIntervalMs_(statsIntervalMs),
-      band_(sampleRate),
+      band_(sampleRate, channels),
       speech10_(kWin10, 0),
       win3_(kWin3, W3{0, 0, 0, 0}),
       lastStatsMs_(startedAtMs) {
@@ -41,10 +41,10 @@ void StreamAnalysis::feed(const int16_t* s, size_t frames, AnalysisSink& sink) {
     size_t take = static_cast<size_t>(frameSamples_) - inFrame;
     if (take > frames) take = frames;
     partial_.add(measureLevels(s, take, channels_));
-    mono_.resize(take);
-    downmixToMono(s, take, channels_, mono_.data());
-    band_.add(mono_.data(), take);
+    band_.add(s, take);
     if (segments_) {
+      mono_.resize(take);
+      downmixToMono(s, take, channels_, mono_.data());
       if (segment_.empty()) segmentStartMs_ = timeMs(index_);
       size_t room = segmentSamples_ - segment_.size();
       size_t n = take < room ? take : room;

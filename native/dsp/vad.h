@@ -28,7 +28,7 @@ class Vad {
   static constexpr double kBelowPeakDb = 40.0;              // frames 40 dB under the speaker's level are pauses
   static constexpr double kPeakDecayDbPerFrame = 0.01;      // 1 dB/s
   static constexpr int kSteadyFrames = 100;
-  static constexpr double kSteadyRangeDb = 4.0;
+  static constexpr double kSteadyRangeDb = 6.0;
 
   /** Feed one 10 ms frame energy (dBFS); returns whether the frame is voiced (unsmoothed). */
   bool process(double energyDbfs);

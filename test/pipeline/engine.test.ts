@@ -79,9 +79,11 @@ test('VAD stays quiet on digital silence and on white noise at -40 dBFS', () => 
   assert.is(quiet.speaking.reduce((a, v) => a + v, 0), 0);
   const noise = addon.analyzeFrames(toStereoBytes(whiteNoise(10_000, -40)), 48000, 2);
   assert.is(noise.speaking.reduce((a, v) => a + v, 0), 0);
-  // The VAD's floor is in the speech band (250..3400 Hz): white noise at -40 dBFS over 24 kHz has
-  // 10·log10(3150 / 24000) = -8.8 dB of its power there (less ~2 dB of filter roll-off).
-  assert.ok(Math.abs(noise.noiseFloorDbfs[500]! - (-40 - 8.8)) < 3, `floor ${noise.noiseFloorDbfs[500]}`);
+  // The VAD's floor is measured on the speech band: averaging 8 samples of white noise divides its power by 8
+  // (-9 dB), the 250 Hz high-pass takes a little more, and the floor follows the quieter of the noisy 10 ms
+  // frame energies (60 samples each at the 6 kHz block rate), about 2 dB under their mean.
+  const floor = noise.noiseFloorDbfs[500]!;
+  assert.ok(floor <= -40 - 9 && floor >= -40 - 9 - 4, `floor ${floor}`);
   // Noise that starts abruptly after silence is taken for speech for about a second at most.
   const step = addon.analyzeFrames(toStereoBytes(concat(silence(1000), whiteNoise(10_000, -40))), 48000, 2);
   assert.ok(step.speaking.reduce((a, v) => a + v, 0) <= 110);
