@@ -157,7 +157,7 @@ export class AudioEgress {
     if (isBinary) {
       const live = d.live ?? this.start(ws, d);
       if (!live) return;
-      live.stream.push(new Uint8Array(message));
+      live.stream.push(message);  // the ArrayBuffer itself: no view to allocate per frame
       live.bytesIn += message.byteLength;
       return;
     }
