@@ -6,12 +6,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import Database from 'better-sqlite3';
-import path from 'node:path';
 import { concat, gain, loadFixture, mix, silence, whiteNoise } from '../helpers/fixtures.js';
 import { registerAccount, registerAndLogin } from '../helpers/auth.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { SECRET } from '../egress/helpers.js';
+import { API_KEY, API_SECRET, sendEvent } from '../livekit/double.js';
 import { hostSubscription, storedFeedback, streamMeeting, type StoredFeedback } from './meeting.js';
 
 let server: TestServer;
@@ -24,7 +23,8 @@ const male = loadFixture('en-male');
 const female = loadFixture('en-female');
 
 test.before(async () => {
-  server = await startTestServer({ EGRESS_SECRET: SECRET });
+  // LiveKit keys for its webhooks (hosts); no egress is started by them here, the test streams itself.
+  server = await startTestServer({ EGRESS_SECRET: SECRET, LIVEKIT_URL: 'http://127.0.0.1:9', LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, AUTO_EGRESS: 'false' });
   const owner = await registerAccount(server);
   auth = owner.headers;
   accessToken = owner.accessToken;
@@ -151,14 +151,11 @@ test('100 s of one speaker gives monologue_prolonged after 90 s; a listener who 
 
 test("a host's audio never yields feedback about the host, nor an overlap with the host", async () => {
   const id = meeting();
-  // The host's role is known before the track arrives (as a LiveKit webhook would record it).
-  const file = path.join(server.dataDir, 'meetcore.db');
-  const db = new Database(file);
-  db.pragma('busy_timeout = 5000');
-  const now = Date.now();
-  db.prepare("INSERT INTO sessions (meeting_id, room_name, status, started_at) VALUES (?, ?, 'ACTIVE', ?)").run(id, `room-${id}`, now);
-  db.prepare("INSERT INTO participants (meeting_id, identity, name, roles, is_host, joined_at) VALUES (?, 'doctor', 'Dr. Host', '[\"host\"]', 1, ?)").run(id, now);
-  db.close();
+  // The host's role arrives as LiveKit sends it: room_started, then participant_joined with host metadata.
+  const room = { sid: id, name: `room-${id}`, creationTime: BigInt(Math.floor(Date.now() / 1000)) };
+  assert.is((await sendEvent(server.url, { event: 'room_started', room })).status, 200);
+  const doctor = { sid: 'PA_doc', identity: 'doctor', name: 'Dr. Host', metadata: JSON.stringify({ roles: ['host'] }), joinedAt: BigInt(Math.floor(Date.now() / 1000)) };
+  assert.is((await sendEvent(server.url, { event: 'participant_joined', room, participant: doctor })).status, 200);
   const { alice, bob } = interruption();
   await streamMeeting(server, id, [
     { participant: 'patient', pcm: alice },
