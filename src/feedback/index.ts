@@ -16,6 +16,7 @@ import { HttpError } from '../http/errors.js';
 import { parse } from '../http/validate.js';
 import type { EngineEvent, OverlapEvent, StatsEvent } from '../pipeline/types.js';
 import { FeedbackStore, type FeedbackEvent } from '../store/feedback.js';
+import { canSeeSession } from '../store/sessions.js';
 import { describe, SEVERITY, type Locale } from './messages.js';
 import { MeetingRules, type Finding, type RuleThresholds } from './rules.js';
 
@@ -223,14 +224,18 @@ export function registerFeedback(ctx: AppContext): FeedbackService {
 
   ctx.services.signaling?.setJoinGuard((roomId, principal) => hostGuard(ctx, roomId, principal));
 
-  const meetingOf = (id: string | undefined) => {
+  /** The meetingId of a request: 400 when malformed, 404 when it is another organization's meeting. */
+  const meetingOf = (req: { params: Record<string, string | undefined>; principal?: Principal }) => {
+    const id = req.params.meetingId;
     if (!id || id.length > 128) throw new HttpError('bad_request', 'meetingId: 1..128 characters');
+    const session = ctx.sessions.get(id);
+    if (session && !canSeeSession(req.principal, session)) throw new HttpError('not_found', `no meeting ${JSON.stringify(id)}`);
     return id;
   };
-  ctx.router.get('/feedback/debug/:meetingId', (req) => ({ json: { meetingId: meetingOf(req.params.meetingId), participants: service.debug(req.params.meetingId!) } }), { auth: 'bearer' });
-  ctx.router.get('/feedback/metrics/:meetingId', (req) => ({ json: { meetingId: meetingOf(req.params.meetingId), ...service.metrics(req.params.meetingId!) } }), { auth: 'bearer' });
+  ctx.router.get('/feedback/debug/:meetingId', (req) => ({ json: { meetingId: meetingOf(req), participants: service.debug(req.params.meetingId!) } }), { auth: 'bearer' });
+  ctx.router.get('/feedback/metrics/:meetingId', (req) => ({ json: { meetingId: meetingOf(req), ...service.metrics(req.params.meetingId!) } }), { auth: 'bearer' });
   ctx.router.get('/feedback/:meetingId', (req) => {
-    const meetingId = meetingOf(req.params.meetingId);
+    const meetingId = meetingOf(req);
     const q = parse(sinceQuery, Object.fromEntries(req.query));
     return { json: { meetingId, events: service.store.list(meetingId, q.since, q.limit) } };
   }, { auth: 'bearer' });

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { AppContext } from '../context.js';
-import type { Session } from '../store/sessions.js';
+import { canSeeSession, type Session } from '../store/sessions.js';
 import type { Recording, RecordingStore } from '../store/recordings.js';
 import type { ParticipantStats, StatsStore } from '../store/stats.js';
 import { HttpError } from './errors.js';
@@ -48,13 +48,15 @@ function withoutKeys(s: ParticipantStats): Omit<ParticipantStats, 'meetingId' | 
 export function registerSessionsApi(ctx: AppContext, recordings: RecordingStore, stats: StatsStore): void {
   ctx.router.get('/api/sessions', (req) => {
     const q = parse(listQuery, Object.fromEntries(req.query));
-    const sessions = ctx.sessions.list(q.limit, q.offset).map((s) => sessionView(s, ctx, recordings, stats));
+    const orgId = req.principal ? req.principal.orgId ?? '' : undefined;
+    const sessions = ctx.sessions.list(q.limit, q.offset, orgId).map((s) => sessionView(s, ctx, recordings, stats));
     return { json: { sessions, limit: q.limit, offset: q.offset } };
   }, { auth: 'bearer' });
 
   ctx.router.get('/api/sessions/:meetingId', (req) => {
     const session = ctx.sessions.get(req.params.meetingId ?? '');
-    if (!session) throw new HttpError('not_found', `no session ${JSON.stringify(req.params.meetingId)}`);
+    // Another organization's meeting is answered like an unknown one.
+    if (!session || !canSeeSession(req.principal, session)) throw new HttpError('not_found', `no session ${JSON.stringify(req.params.meetingId)}`);
     return { json: sessionView(session, ctx, recordings, stats) };
   }, { auth: 'bearer' });
 }

@@ -57,6 +57,9 @@ export class SessionStore {
       reactivate: db.prepare("UPDATE sessions SET status = 'ACTIVE', ended_at = NULL, room_sid = COALESCE(?, room_sid) WHERE meeting_id = ?"),
       end: db.prepare("UPDATE sessions SET status = 'ENDED', ended_at = ? WHERE meeting_id = ? AND status = 'ACTIVE'"),
       list: db.prepare<[number, number], SessionRow>('SELECT * FROM sessions ORDER BY started_at DESC LIMIT ? OFFSET ?'),
+      listVisible: db.prepare<[string, number, number], SessionRow>('SELECT * FROM sessions WHERE org_id IS NULL OR org_id = ? ORDER BY started_at DESC LIMIT ? OFFSET ?'),
+      // The organization whose signed-in member last issued a LiveKit token for the room (POST /auth/token).
+      orgOfRoom: db.prepare<[string], { org_id: string }>('SELECT org_id FROM session_logs WHERE room = ? AND org_id IS NOT NULL ORDER BY at DESC, id DESC LIMIT 1'),
       participants: db.prepare<[string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? ORDER BY joined_at'),
       participant: db.prepare<[string, string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? AND identity = ?'),
       upsertParticipant: db.prepare(`INSERT INTO participants (meeting_id, identity, name, roles, is_host, joined_at)
@@ -83,7 +86,8 @@ export class SessionStore {
 
   /**
    * Open a session. When `meetingId` names an existing session it is re-activated (LiveKit may restart a room
-   * with the same SID) instead of duplicated.
+   * with the same SID) instead of duplicated. Without `orgId`, the session belongs to the organization whose
+   * signed-in member last issued a LiveKit token for the room (`session_logs`), else to none.
    */
   open(input: { roomName: string; meetingId?: string; roomSid?: string | null; startedAt?: number; orgId?: string | null }): Session {
     const meetingId = input.meetingId ?? newMeetingId();
@@ -92,7 +96,8 @@ export class SessionStore {
       if (existing.status === 'ENDED') this.q.reactivate.run(input.roomSid ?? null, meetingId);
       return this.get(meetingId)!;
     }
-    this.q.insert.run(meetingId, input.roomName, input.roomSid ?? null, input.startedAt ?? Date.now(), input.orgId ?? null);
+    const orgId = input.orgId ?? this.q.orgOfRoom.get(input.roomName)?.org_id ?? null;
+    this.q.insert.run(meetingId, input.roomName, input.roomSid ?? null, input.startedAt ?? Date.now(), orgId);
     return this.get(meetingId)!;
   }
 
@@ -114,9 +119,13 @@ export class SessionStore {
     return this.q.end.run(endedAt, meetingId).changes > 0;
   }
 
-  /** Newest first. `limit` 1..500. */
-  list(limit = 100, offset = 0): Session[] {
-    return this.q.list.all(Math.min(Math.max(limit, 1), 500), Math.max(offset, 0)).map(toSession);
+  /**
+   * Newest first. `limit` 1..500. With `orgId` (a string), only the sessions of that organization and those of
+   * none; without it (undefined), all.
+   */
+  list(limit = 100, offset = 0, orgId?: string): Session[] {
+    const l = Math.min(Math.max(limit, 1), 500), o = Math.max(offset, 0);
+    return (orgId === undefined ? this.q.list.all(l, o) : this.q.listVisible.all(orgId, l, o)).map(toSession);
   }
 
   participants(meetingId: string): Participant[] {
@@ -144,4 +153,13 @@ export class SessionStore {
   leave(meetingId: string, identity: string, leftAt = Date.now()): void {
     this.q.leave.run(leftAt, meetingId, identity);
   }
+}
+
+/**
+ * Whether a signed-in principal may see a meeting (sessions, recordings, feedback): meetings of no organization
+ * are visible to every signed-in user (the single-tenant case), others only to members of their organization.
+ * Without an authenticator installed (principal null) everything is visible, as the routes are open then.
+ */
+export function canSeeSession(principal: { orgId?: string } | null | undefined, session: Pick<Session, 'orgId'>): boolean {
+  return !principal || session.orgId === null || session.orgId === principal.orgId;
 }

@@ -1,0 +1,60 @@
+/**
+ * Meetings belong to the organization whose signed-in member issued the room's LiveKit tokens: its sessions,
+ * recordings and feedback are visible to that organization only (another one gets 404, as for an unknown id),
+ * and only its owners/admins may join `feedback:<meetingId>`. Meetings of no organization stay visible to every
+ * signed-in user (single tenant).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import WebSocket from 'ws';
+import { SignalingClient, SignalingClientError } from '../../src/client/index.js';
+import { registerAccount, type TestAccount } from '../helpers/auth.js';
+import { http, startTestServer, type TestServer } from '../helpers/server.js';
+import { API_KEY, API_SECRET, sendEvent } from '../livekit/double.js';
+
+let server: TestServer;
+let a: TestAccount;
+let b: TestAccount;
+const now = () => BigInt(Math.floor(Date.now() / 1000));
+
+test.before(async () => {
+  server = await startTestServer({ LIVEKIT_URL: 'http://127.0.0.1:9', LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, AUTO_EGRESS: 'false' });
+  a = await registerAccount(server, { organization: 'Clinic A' });
+  b = await registerAccount(server, { organization: 'Clinic B' });
+  // A member of A issues the room's token; LiveKit then reports the room.
+  const token = await http('POST', `${server.url}/auth/token`, { participantName: 'Ana', roomName: 'clinic-a' }, a.headers);
+  assert.is(token.status, 200, JSON.stringify(token.body));
+  assert.is((await sendEvent(server.url, { event: 'room_started', room: { sid: 'RM_clinicA', name: 'clinic-a', creationTime: now() } })).status, 200);
+  assert.is((await sendEvent(server.url, { event: 'room_started', room: { sid: 'RM_lobby', name: 'lobby', creationTime: now() } })).status, 200);
+});
+test.after(async () => { await server.stop(); });
+
+const ids = async (who: TestAccount) => ((await http('GET', `${server.url}/api/sessions`, undefined, who.headers)).body.sessions as { meetingId: string }[]).map((s) => s.meetingId).sort();
+
+test('sessions: each organization lists its own meetings and those of none; another one gets 404', async () => {
+  assert.equal(await ids(a), ['RM_clinicA', 'RM_lobby']);
+  assert.equal(await ids(b), ['RM_lobby']);
+  const own = await http('GET', `${server.url}/api/sessions/RM_clinicA`, undefined, a.headers);
+  assert.is(own.status, 200);
+  assert.is(own.body.orgId, a.orgId);
+  assert.is((await http('GET', `${server.url}/api/sessions/RM_clinicA`, undefined, b.headers)).status, 404);
+  assert.is((await http('GET', `${server.url}/api/sessions/RM_lobby`, undefined, b.headers)).status, 200);
+});
+
+test('feedback routes: 404 for another organization, 200 for the owning one', async () => {
+  for (const path of ['/feedback/RM_clinicA', '/feedback/debug/RM_clinicA', '/feedback/metrics/RM_clinicA']) {
+    assert.is((await http('GET', `${server.url}${path}`, undefined, b.headers)).status, 404, path);
+    assert.is((await http('GET', `${server.url}${path}`, undefined, a.headers)).status, 200, path);
+  }
+});
+
+test("feedback room: the owning organization's owner joins, another organization's owner is forbidden", async () => {
+  const join = async (who: TestAccount) => {
+    const c = await new SignalingClient({ url: server.wsUrl, WebSocket, token: who.accessToken }).connect();
+    try { await c.join('feedback:RM_clinicA'); return 'joined'; } catch (err) { return (err as SignalingClientError).code; } finally { c.close(); }
+  };
+  assert.is(await join(a), 'joined');
+  assert.is(await join(b), 'forbidden');
+});
+
+test.run();
