@@ -80,6 +80,7 @@ const spec = {
   WS_IDLE_TIMEOUT_SEC: [int(8, 3600), '60'],
   CALL_RING_TIMEOUT_SEC: [num(0.1, 600), '30'],
   CHAT_HISTORY: [int(0, 10000), '100'],
+  WS_MAX_ROOMS_PER_SOCKET: [int(1, 1000), '10'],
   LOG_LEVEL: [z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'],
 } as const satisfies Record<string, readonly [z.ZodType, string | undefined]>;
 

@@ -12,6 +12,7 @@ import type { SessionStore } from './store/sessions.js';
 import type { EventEmitter } from 'node:events';
 import type { Principal, Router } from './http/router.js';
 import type { EngineEvent } from './pipeline/types.js';
+import type { Denial } from './auth/authorization.js';
 
 /** Live counts reported by GET /health and /api/stats. */
 export interface LiveCounters {
@@ -55,10 +56,12 @@ export interface BusEvents {
   'egress.closed': [info: EgressStreamInfo, reason: string];
   /** A signaling socket is muted/unmuted in an egress stream (text frame {"muted":bool}). */
   'egress.muted': [info: EgressStreamInfo, muted: boolean, atMs: number];
+  /** A login session (refresh family, access tokens' `sid`) was revoked: logout, refresh re-use, lost membership. */
+  'auth.revoked': [sessionId: string, reason: string];
 }
 
 /** Result of a join check: null allows, otherwise the PROTOCOL.md §2 error to send. */
-export type JoinDecision = null | { code: 'unauthorized' | 'forbidden' | 'bad_request'; message: string };
+export type JoinDecision = null | Denial;
 
 /** What signaling (src/signaling) offers the other areas. */
 export interface SignalingHub {

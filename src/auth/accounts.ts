@@ -356,6 +356,8 @@ const INVALID_REFRESH = 'invalid or expired refresh token';
 export class AccountService {
   private readonly byEmail: FailureLimiter;
   private readonly byIp: FailureLimiter;
+  /** Told of every login session revoked (logout, re-use, lost membership), after the write. */
+  onRevoked: (familyId: string, reason: string) => void = () => {};
 
   constructor(
     readonly store: AccountStore,
@@ -435,7 +437,7 @@ export class AccountService {
     if (row.rotatedAt !== null) this.reuse(row);
     const membership = this.store.membership(row.userId, row.orgId);
     if (!membership) {
-      this.store.revokeFamily(row.familyId, 'membership removed');
+      this.revoke(row.familyId, 'membership removed');
       throw new HttpError('unauthorized', INVALID_REFRESH);
     }
     const issued = await this.issue({ userId: row.userId, orgId: row.orgId, role: membership.role, familyId: row.familyId });
@@ -455,7 +457,14 @@ export class AccountService {
    */
   async logout(token: string): Promise<void> {
     const row = await this.checkRefresh(token);
-    this.store.revokeFamily(row.familyId, 'logout');
+    this.revoke(row.familyId, 'logout');
+  }
+
+  /** Revoke a login session and tell `onRevoked`. @returns the number of refresh rows revoked. */
+  private revoke(familyId: string, reason: string): number {
+    const n = this.store.revokeFamily(familyId, reason);
+    try { this.onRevoked(familyId, reason); } catch (err) { this.log.error({ err, familyId }, 'revocation listener failed'); }
+    return n;
   }
 
   /**
@@ -482,7 +491,7 @@ export class AccountService {
     const membership = this.store.membership(c.userId, c.orgId);
     if (!membership) throw new HttpError('unauthorized', 'the account has no access to this organization any more');
     if (this.store.familyRevoked(c.sessionId)) throw new HttpError('unauthorized', 'this session was signed out or revoked');
-    return { kind: 'user', userId: c.userId, orgId: c.orgId, role: membership.role };
+    return { kind: 'user', userId: c.userId, orgId: c.orgId, role: membership.role, sessionId: c.sessionId, expiresAt: c.exp * 1000 };
   }
 
   /** Delete refresh rows expired for longer than the access token lifetime. @returns rows deleted. */
@@ -506,7 +515,7 @@ export class AccountService {
   }
 
   private reuse(row: RefreshRow): never {
-    const n = this.store.revokeFamily(row.familyId, 'reuse');
+    const n = this.revoke(row.familyId, 'reuse');
     this.log.warn({ userId: row.userId, familyId: row.familyId, revoked: n }, 'rotated refresh token re-used: session revoked');
     throw new HttpError('unauthorized', 'refresh token was already used; this session is revoked');
   }

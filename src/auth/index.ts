@@ -39,6 +39,7 @@ export function registerAuth(ctx: AppContext): AuthArea {
   const c = ctx.config;
   const tokens = new TokenService(c);
   const accounts = new AccountService(new AccountStore(ctx.db), tokens, log);
+  accounts.onRevoked = (familyId, reason) => ctx.bus.emit('auth.revoked', familyId, reason);
   const socketVerifiers: TokenVerifier[] = [];
   if (c.livekitEnabled) socketVerifiers.push((token) => verifyLivekitToken(token, c.LIVEKIT_API_KEY!, c.LIVEKIT_API_SECRET!));
 

@@ -155,5 +155,5 @@ export async function verifyLivekitToken(token: string, apiKey: string, apiSecre
       if (Array.isArray(meta.roles)) roles = meta.roles.filter(str);
     } catch { /* metadata that is not JSON carries no roles */ }
   }
-  return { kind: 'livekit', identity: payload.sub, room, roles };
+  return { kind: 'livekit', identity: payload.sub, room, roles, expiresAt: payload.exp! * 1000 };
 }

@@ -15,7 +15,11 @@ import { RecordingStore } from '../store/recordings.js';
 import { StatsStore } from '../store/stats.js';
 import { AudioEgress } from './audio.js';
 import { PipelineLogs } from './pipeline-log.js';
-import { egressAudioUrl, type EgressUrlRequest } from './query.js';
+import { egressAudioUrl, egressUrlRequestSchema, type EgressUrlRequest } from './query.js';
+import { isDenial, livekitRoomName, mayWriteMeeting } from '../auth/authorization.js';
+import { HttpError } from '../http/errors.js';
+import type { Principal } from '../http/router.js';
+import { parse } from '../http/validate.js';
 import { repairRecordings } from './repair.js';
 import { StatsSummaries } from './stats.js';
 import { VideoEgress, closeInterruptedVideoRecordings } from './video.js';
@@ -52,8 +56,31 @@ export function registerEgress(ctx: AppContext): void {
   ctx.onShutdown('sockets', () => egress.shutdown());
   ctx.onShutdown('sockets', () => video.shutdown());
 
-  ctx.router.post('/api/egress/url', (req) => ({ json: { url: egressAudioUrl(ctx.config, req.body as EgressUrlRequest) } }), { body: 'json', auth: 'bearer' });
+  ctx.router.post('/api/egress/url', (req) => {
+    const body = parse(egressUrlRequestSchema, req.body);
+    return { json: { url: egressAudioUrl(ctx.config, { ...(req.body as EgressUrlRequest), roomName: egressRoomFor(ctx, req.principal, body) }) } };
+  }, { body: 'json', auth: 'bearer' });
   registerSessionsApi(ctx, recordings, statsStore);
+}
+
+/**
+ * The room name a signed egress URL may carry for this caller (POST /api/egress/url): with `meetingId`, that
+ * meeting's room, when the caller may write into it (`mayWriteMeeting`; unknown or another organization's
+ * meeting: 404, as for reading); without, the requested name in the caller's namespace (`livekitRoomName`).
+ * @throws HttpError 404 not_found, 400 bad_request (roomName of another room than the meeting's), 403.
+ */
+function egressRoomFor(ctx: AppContext, principal: Principal | undefined, body: { roomName: string; meetingId?: string }): string {
+  const room = livekitRoomName(principal, body.roomName);
+  if (isDenial(room)) throw new HttpError(room.code, room.message);
+  if (body.meetingId === undefined) return room;
+  const meeting = ctx.sessions.get(body.meetingId);
+  if (!meeting || !mayWriteMeeting(principal, meeting)) {
+    throw new HttpError('not_found', `meetingId: no meeting ${JSON.stringify(body.meetingId)} (omit it to use the room's active meeting or open one)`);
+  }
+  if (body.roomName !== meeting.roomName && room !== meeting.roomName) {
+    throw new HttpError('bad_request', `roomName: meeting ${body.meetingId} is in another room`);
+  }
+  return meeting.roomName;
 }
 
 /** Create the native engine; null (logged) when the addon cannot be loaded. */

@@ -16,7 +16,7 @@ import { HttpError } from '../http/errors.js';
 import { parse } from '../http/validate.js';
 import type { EngineEvent, OverlapEvent, StatsEvent } from '../pipeline/types.js';
 import { FeedbackStore, type FeedbackEvent } from '../store/feedback.js';
-import { canSeeSession } from '../store/sessions.js';
+import { mayHostMeeting, mayReadMeeting } from '../auth/authorization.js';
 import { describe, SEVERITY, type Locale } from './messages.js';
 import { MeetingRules, type Finding, type RuleThresholds } from './rules.js';
 
@@ -177,24 +177,14 @@ export class FeedbackService {
 }
 
 /**
- * Who may join `feedback:<meetingId>` (PROTOCOL.md §5): a LiveKit token of the meeting's room whose metadata
- * roles include "host", or an access token of an owner/admin of the organization that owns the meeting (any
- * owner/admin for a meeting no organization owns: the single-tenant case, e.g. one opened by egress alone).
- * Other rooms are not guarded here.
+ * The join guard of `feedback:<meetingId>` rooms: the decision is `mayHostMeeting` (src/auth/authorization.ts)
+ * on the meeting as stored now; other rooms are not guarded here. The hub runs it again when the principal's
+ * token expires, so a subscription that loses its right ends.
  */
-export function hostGuard(ctx: AppContext, roomId: string, principal: Principal | null): JoinDecision {
+export function feedbackGuard(ctx: AppContext, roomId: string, principal: Principal | null): JoinDecision {
   if (!roomId.startsWith('feedback:')) return null;
-  if (!principal) return { code: 'unauthorized', message: 'joining a feedback room needs a host token (?token=)' };
   const meetingId = roomId.slice('feedback:'.length);
-  const session = ctx.sessions.get(meetingId);
-  if (principal.kind === 'livekit') {
-    const sameRoom = principal.room !== undefined && (principal.room === meetingId || principal.room === session?.roomName);
-    if (sameRoom && principal.roles?.includes('host')) return null;
-    return { code: 'forbidden', message: sameRoom ? 'only a host of the meeting receives its feedback' : 'the token is for another room' };
-  }
-  const adminRole = principal.role === 'owner' || principal.role === 'admin';
-  if (adminRole && (!session?.orgId || session.orgId === principal.orgId)) return null;
-  return { code: 'forbidden', message: 'only an owner or admin of the meeting\'s organization receives its feedback' };
+  return mayHostMeeting(principal, ctx.sessions.get(meetingId), meetingId);
 }
 
 const sinceQuery = z.object({
@@ -222,14 +212,14 @@ export function registerFeedback(ctx: AppContext): FeedbackService {
   timer.unref();
   ctx.onShutdown('services', () => clearInterval(timer));
 
-  ctx.services.signaling?.setJoinGuard((roomId, principal) => hostGuard(ctx, roomId, principal));
+  ctx.services.signaling?.setJoinGuard((roomId, principal) => feedbackGuard(ctx, roomId, principal));
 
   /** The meetingId of a request: 400 when malformed, 404 when it is another organization's meeting. */
   const meetingOf = (req: { params: Record<string, string | undefined>; principal?: Principal }) => {
     const id = req.params.meetingId;
     if (!id || id.length > 128) throw new HttpError('bad_request', 'meetingId: 1..128 characters');
     const session = ctx.sessions.get(id);
-    if (session && !canSeeSession(req.principal, session)) throw new HttpError('not_found', `no meeting ${JSON.stringify(id)}`);
+    if (session && !mayReadMeeting(req.principal, session)) throw new HttpError('not_found', `no meeting ${JSON.stringify(id)}`);
     return id;
   };
   ctx.router.get('/feedback/debug/:meetingId', (req) => ({ json: { meetingId: meetingOf(req), participants: service.debug(req.params.meetingId!) } }), { auth: 'bearer' });

@@ -7,6 +7,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from '../log.js';
 import { HttpError, errorBody, statusLine } from './errors.js';
+import { isOrgAdmin } from '../auth/authorization.js';
 
 /** What a handler gets: a plain copy of the request (valid after awaits). */
 export interface Request {
@@ -38,6 +39,10 @@ export interface Principal {
   identity?: string;
   room?: string;
   roles?: string[];
+  /** Login session (refresh family) of an access token: logout or revocation closes its sockets. */
+  sessionId?: string;
+  /** When the token expires, Unix ms (`exp`). */
+  expiresAt?: number;
 }
 
 /** A JSON reply (`json` is serialized), or raw bytes with their content type. */
@@ -149,7 +154,7 @@ export class Router {
     if (principal) req.principal = principal;
     const required = mode === 'bearer' || mode === 'admin' || (mode === 'optional' && this.opts.requireAuth);
     if (required && !principal) throw new HttpError('unauthorized', 'a bearer access token is required');
-    if (mode === 'admin' && principal && !(principal.role === 'owner' || principal.role === 'admin')) {
+    if (mode === 'admin' && principal && !isOrgAdmin(principal)) {
       throw new HttpError('forbidden', 'owner or admin role required');
     }
   }

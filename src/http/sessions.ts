@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 import type { AppContext } from '../context.js';
-import { canSeeSession, type Session } from '../store/sessions.js';
+import { mayReadMeeting } from '../auth/authorization.js';
+import type { Session } from '../store/sessions.js';
 import type { Recording, RecordingStore } from '../store/recordings.js';
 import type { ParticipantStats, StatsStore } from '../store/stats.js';
 import { HttpError } from './errors.js';
@@ -56,7 +57,7 @@ export function registerSessionsApi(ctx: AppContext, recordings: RecordingStore,
   ctx.router.get('/api/sessions/:meetingId', (req) => {
     const session = ctx.sessions.get(req.params.meetingId ?? '');
     // Another organization's meeting is answered like an unknown one.
-    if (!session || !canSeeSession(req.principal, session)) throw new HttpError('not_found', `no session ${JSON.stringify(req.params.meetingId)}`);
+    if (!session || !mayReadMeeting(req.principal, session)) throw new HttpError('not_found', `no session ${JSON.stringify(req.params.meetingId)}`);
     return { json: sessionView(session, ctx, recordings, stats) };
   }, { auth: 'bearer' });
 }

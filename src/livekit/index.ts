@@ -14,10 +14,10 @@ import { RecordingStore } from '../store/recordings.js';
 import { TrackEgresses, type EgressApi } from './egress.js';
 import { accountsSessionLogSink, type SessionLogSink } from './session-log.js';
 import { LivekitStore } from './store.js';
-import { checkHostRole, issueToken, tokenRequestSchema } from './tokens.js';
+import { issueToken, newRoomName, tokenRequestSchema } from './tokens.js';
+import { isDenial, livekitRoomName, mayIssueLivekitToken } from '../auth/authorization.js';
 import { WebhookHandler } from './webhook.js';
 
-export { isHostToken, type HostTokenCheck } from './tokens.js';
 export type { SessionLogSink, SessionLogEntry } from './session-log.js';
 
 /** Handled webhook ids are kept this long (LiveKit retries within minutes), ms. */
@@ -74,8 +74,11 @@ export function registerLivekit(ctx: AppContext, opts: LivekitOptions = {}): voi
   ctx.router.post('/auth/token', async (req) => {
     const body = parse(tokenRequestSchema, req.body);
     const roles = Array.isArray(body.metadata?.roles) ? (body.metadata.roles as string[]) : [];
-    checkHostRole(roles, req.principal);
-    const issued = await issueToken(keys, body);
+    const roomName = livekitRoomName(req.principal, body.roomName ?? newRoomName());
+    if (isDenial(roomName)) throw new HttpError(roomName.code, roomName.message);
+    const denied = mayIssueLivekitToken(req.principal, roomName, roles);
+    if (denied) throw new HttpError(denied.code, denied.message);
+    const issued = await issueToken(keys, { ...body, roomName });
     sessionLog.record({
       at: Date.now(), kind: 'livekit_token', actor: issued.identity, room: issued.roomName, ip: req.ip,
       userId: req.principal?.userId ?? null, orgId: req.principal?.orgId ?? null,

@@ -2,18 +2,15 @@
  * LiveKit access tokens: the body of `POST /auth/token` (PROTOCOL.md §1), minting with livekit-server-sdk's
  * `AccessToken` (REFERENCE.md: payload `{metadata, name, video:{roomJoin, room, canPublish, canSubscribe},
  * iss, exp, nbf, sub}`, HS256 with the API secret), participant metadata parsing (`{"roles":["host"],
- * "name":"..."}`, PROTOCOL.md §5), and `isHostToken` for the signaling join guard.
+ * "name":"..."}`, PROTOCOL.md §5). Who may ask for which token is decided in src/auth/authorization.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { AccessToken, TokenVerifier, type ClaimGrants } from 'livekit-server-sdk';
+import { AccessToken } from 'livekit-server-sdk';
 import { z } from 'zod';
-import type { Principal } from '../http/router.js';
-import { HttpError } from '../http/errors.js';
 
 /** Largest `metadata` accepted by POST /auth/token: its JSON text, in UTF-8 bytes. */
 export const METADATA_MAX_BYTES = 4096;
-/** Role that makes a participant a host (PROTOCOL.md §5). */
-export const HOST_ROLE = 'host';
+export { HOST_ROLE } from '../auth/authorization.js';
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const codePoints = (s: string): number => [...s].length;
@@ -90,20 +87,6 @@ export async function issueToken(keys: TokenKeys, req: TokenRequest, nowMs = Dat
   return { token, roomName, url: keys.url, identity, roles, expiresAt: nowMs + keys.ttlSec * 1000 };
 }
 
-/**
- * Who may ask for a token whose metadata roles include "host":
- * - nobody authenticated (REQUIRE_AUTH=false, the single-tenant default): allowed (the server is open);
- * - a meetcore user: only with org role owner or admin;
- * - a LiveKit token holder: only a host.
- * @throws HttpError 403 forbidden otherwise.
- */
-export function checkHostRole(roles: readonly string[], principal: Principal | undefined): void {
-  if (!roles.includes(HOST_ROLE) || !principal) return;
-  if (principal.kind === 'user' && (principal.role === 'owner' || principal.role === 'admin')) return;
-  if (principal.kind === 'livekit' && principal.roles?.includes(HOST_ROLE)) return;
-  throw new HttpError('forbidden', 'metadata.roles: only an owner, an admin or a host may issue host tokens');
-}
-
 /** Participant metadata as meetcore reads it (PROTOCOL.md §5). */
 export interface ParticipantMeta {
   /** Role names (strings only); undefined when the metadata has no `roles` array. */
@@ -124,47 +107,4 @@ export function parseParticipantMetadata(text: string | undefined | null): Parti
   if (Array.isArray(v.roles)) out.roles = v.roles.filter((r): r is string => typeof r === 'string');
   if (typeof v.name === 'string' && v.name.length > 0) out.name = v.name;
   return out;
-}
-
-/** Result of `isHostToken`. */
-export interface HostTokenCheck {
-  /** LiveKit identity (`sub`). */
-  identity: string;
-  /** Display name (`name` claim), when present. */
-  name: string | null;
-  /** The room the token is for (`video.room`). */
-  room: string;
-  roles: string[];
-  /** True when the metadata roles include "host". */
-  isHost: boolean;
-}
-
-/** Options of `isHostToken`. */
-export interface HostTokenOptions {
-  apiKey: string;
-  apiSecret: string;
-  /** Maps a meetingId to its room name (SessionStore fits); without it only room names match. */
-  sessions?: { get(meetingId: string): { roomName: string } | null };
-  /** Allowed clock skew, seconds (default 10, as livekit-server-sdk). */
-  clockToleranceSec?: number;
-}
-
-/**
- * Verify a LiveKit access token (HS256 with the API secret, `iss` = API key, not expired, `video.roomJoin`)
- * for a room given by name or by meetingId (a session whose room name is the token's room), and say whether
- * its metadata roles include "host". Meant for the signaling join guard of `feedback:<meetingId>`.
- * @returns null when the token is invalid, expired, not a room-join token, or for another room.
- */
-export async function isHostToken(token: string, meetingIdOrRoomName: string, opts: HostTokenOptions): Promise<HostTokenCheck | null> {
-  let claims: ClaimGrants & { sub?: string };
-  try {
-    claims = (await new TokenVerifier(opts.apiKey, opts.apiSecret).verify(token, opts.clockToleranceSec ?? 10)) as ClaimGrants & { sub?: string };
-  } catch {
-    return null;
-  }
-  const room = claims.video?.room;
-  if (!claims.video?.roomJoin || !room || !claims.sub) return null;
-  if (room !== meetingIdOrRoomName && opts.sessions?.get(meetingIdOrRoomName)?.roomName !== room) return null;
-  const roles = parseParticipantMetadata(claims.metadata)?.roles ?? [];
-  return { identity: claims.sub, name: claims.name ?? null, room, roles, isHost: roles.includes(HOST_ROLE) };
 }

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../http/router.js';
 import type { JoinDecision } from '../context.js';
+import { bindableUserId, isDenial, ownUserId } from '../auth/authorization.js';
 import type { Logger } from '../log.js';
 import { clientMessage, MESSAGE_TYPES, type ClientMessage, type ServerMessage, type SignalingErrorCode } from './schema.js';
 
@@ -28,6 +29,8 @@ export interface Peer {
   /** Messages refused by the rate limit in a row (persistent flooding closes with 1008). */
   refusedInRow: number;
   lastHeartbeatBroadcast: number;
+  /** Fires when the principal's token expires, to re-check the guarded rooms it joined. */
+  expiryTimer: NodeJS.Timeout | null;
   send(message: ServerMessage): void;
   close(code: number, reason: string): void;
   /** Start/stop receiving the room's broadcasts. */
@@ -49,9 +52,12 @@ export abstract class BasePeer implements Peer {
   refilledAt = Date.now();
   refusedInRow = 0;
   lastHeartbeatBroadcast = 0;
+  expiryTimer: NodeJS.Timeout | null = null;
 
+  /** The socket's user id starts as its token's own (access token: user id; LiveKit token: identity). */
   constructor(readonly id: string, public principal: Principal | null, burst: number) {
     this.tokens = burst;
+    this.userId = ownUserId(principal);
   }
 
   abstract send(message: ServerMessage): void;
@@ -71,6 +77,8 @@ export interface HubOptions {
   rateBurst: number;
   ringTimeoutMs: number;
   chatHistory: number;
+  /** Rooms one socket may be in at once (a join beyond is `bad_request`). */
+  maxRoomsPerSocket: number;
   /** How often a peer's heartbeat is forwarded to its rooms, ms (PROTOCOL.md: at most every 10 s). */
   heartbeatBroadcastMs: number;
   iceServers(userId: string): unknown[];
@@ -131,6 +139,7 @@ export class SignalingHub {
 
   /** The socket is gone: leave every room (the room is told at once) and end its calls. */
   disconnected(peer: Peer): void {
+    if (peer.expiryTimer) { clearTimeout(peer.expiryTimer); peer.expiryTimer = null; }
     if (!this.peers.delete(peer.id)) return;
     for (const roomId of [...peer.rooms]) this.leave(peer, roomId, false);
     if (peer.userId) {
@@ -143,6 +152,18 @@ export class SignalingHub {
         }
       }
     }
+  }
+
+  /**
+   * Close every socket opened with an access token of this login session (logout or revocation).
+   * @returns the number of sockets closed.
+   */
+  closeSession(sessionId: string, code: number, reason: string): number {
+    let n = 0;
+    for (const peer of [...this.peers.values()]) {
+      if (peer.principal?.sessionId === sessionId) { peer.close(code, reason); n++; }
+    }
+    return n;
   }
 
   /** Send to everyone in a room (all transports), except one peer. */
@@ -263,12 +284,14 @@ export class SignalingHub {
         }
         return;
       }
-      case 'user:join':
-        if (peer.principal?.userId && peer.principal.userId !== m.userId) throw new SignalingError('forbidden', 'userId differs from the token');
-        if (peer.userId && peer.userId !== m.userId) this.unbindUser(peer);
-        this.bindUser(peer, m.userId);
-        reply({ type: 'user:joined', userId: m.userId });
+      case 'user:join': {
+        const userId = bindableUserId(peer.principal, m.userId);
+        if (isDenial(userId)) throw new SignalingError(userId.code, userId.message);
+        if (peer.userId && peer.userId !== userId) this.unbindUser(peer);
+        if (!this.users.get(userId)?.has(peer)) this.bindUser(peer, userId);
+        reply({ type: 'user:joined', userId });
         return;
+      }
       case 'call:initiate': return this.initiate(peer, m);
       case 'group_call:initiate': return this.initiateGroup(peer, m);
       case 'call:accept': {
@@ -301,11 +324,17 @@ export class SignalingHub {
   }
 
   private async join(peer: Peer, m: Extract<ClientMessage, { type: 'join-room' }>, reply: (msg: ServerMessage) => void): Promise<void> {
-    if (m.roomId.startsWith('feedback:') || this.joinGuard) {
-      const decision = this.joinGuard ? await this.joinGuard(m.roomId, peer.principal) : null;
+    // Already in the room: a cheap reply, no history, no broadcast (a repeated join must not amplify).
+    if (peer.rooms.has(m.roomId)) { reply({ type: 'room-joined', roomId: m.roomId, participantId: peer.id, alreadyJoined: true }); return; }
+    if (peer.rooms.size >= this.opts.maxRoomsPerSocket) {
+      throw new SignalingError('bad_request', `at most ${this.opts.maxRoomsPerSocket} rooms per connection: leave one first`);
+    }
+    if (this.joinGuard) {
+      const decision = await this.joinGuard(m.roomId, peer.principal);
       if (decision) throw new SignalingError(decision.code, decision.message);
     }
     if (!this.peers.has(peer.id)) return;  // closed while the guard ran
+    if (peer.rooms.has(m.roomId)) { reply({ type: 'room-joined', roomId: m.roomId, participantId: peer.id, alreadyJoined: true }); return; }
     let room = this.rooms.get(m.roomId);
     if (!room?.members.has(peer.id) && room && room.members.size >= this.opts.maxParticipants) {
       throw new SignalingError('room_full', `room ${m.roomId} has ${this.opts.maxParticipants} participants`);
@@ -316,15 +345,45 @@ export class SignalingHub {
       room = { id: m.roomId, members: new Map(), chat: [], createdAt: Date.now() };
       this.rooms.set(room.id, room);
     }
-    const isNew = !room.members.has(peer.id);
     room.members.set(peer.id, peer);
     peer.rooms.add(room.id);
     peer.subscribe(room.id);
     const participants = [...room.members.values()].map(member);
     reply({ type: 'room-joined', roomId: room.id, participantId: peer.id, participants, chat: room.chat });
     peer.send({ type: 'ice-servers', iceServers: this.opts.iceServers(peer.userId ?? peer.id) });
-    if (isNew) this.broadcast(room.id, { type: 'user-connected', roomId: room.id, ...member(peer) }, peer);
+    this.broadcast(room.id, { type: 'user-connected', roomId: room.id, ...member(peer) }, peer);
     this.broadcast(room.id, { type: 'room-participants', roomId: room.id, participants });
+    this.watchExpiry(peer);
+  }
+
+  /**
+   * When the peer's token expires, run the join guard again for each room it is in and take it out of those
+   * the guard now refuses (e.g. `feedback:<meetingId>`), telling it `room-left {roomId, code, reason}`.
+   */
+  private watchExpiry(peer: Peer): void {
+    const exp = peer.principal?.expiresAt;
+    if (exp === undefined || peer.expiryTimer || !this.joinGuard) return;
+    peer.expiryTimer = setTimeout(() => {
+      peer.expiryTimer = null;
+      void this.recheckRooms(peer);
+    }, Math.min(Math.max(0, exp - Date.now()) + 10, 2 ** 31 - 1));
+    peer.expiryTimer.unref();
+  }
+
+  /** Re-run the join guard for every room of a peer; leave those it refuses now. Never throws. */
+  async recheckRooms(peer: Peer): Promise<void> {
+    for (const roomId of [...peer.rooms]) {
+      let decision: JoinDecision = null;
+      try {
+        decision = this.joinGuard ? await this.joinGuard(roomId, peer.principal) : null;
+      } catch (err) {
+        this.opts.log.error({ err, roomId }, 'join guard failed on re-check');
+        decision = { code: 'forbidden', message: 'the right to this room could not be checked' };
+      }
+      if (!decision || !this.peers.has(peer.id) || !peer.rooms.has(roomId)) continue;
+      this.leave(peer, roomId, true);
+      peer.send({ type: 'room-left', roomId, code: decision.code, reason: decision.message });
+    }
   }
 
   private leave(peer: Peer, roomId: string, stillConnected: boolean): void {

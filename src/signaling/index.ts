@@ -8,7 +8,7 @@ import { iceServers } from '../auth/turn.js';
 import { registerIce } from '../http/ice.js';
 import { registerRooms } from '../http/rooms.js';
 import { registerWeb } from '../web/index.js';
-import { SignalingHub } from './hub.js';
+import { CLOSE_POLICY, SignalingHub } from './hub.js';
 import { SocketIoTransport } from './socketio.js';
 import { WsTransport } from './ws.js';
 
@@ -17,7 +17,7 @@ export function registerSignaling(ctx: AppContext): SignalingHub {
   const log = ctx.log.child({ area: 'signaling' });
   const hub = new SignalingHub({
     maxParticipants: c.ROOM_MAX_PARTICIPANTS, ratePerSec: c.WS_RATE_PER_SEC, rateBurst: c.WS_RATE_BURST,
-    ringTimeoutMs: c.CALL_RING_TIMEOUT_SEC * 1000, chatHistory: c.CHAT_HISTORY, heartbeatBroadcastMs: 10_000,
+    ringTimeoutMs: c.CALL_RING_TIMEOUT_SEC * 1000, chatHistory: c.CHAT_HISTORY, heartbeatBroadcastMs: 10_000, maxRoomsPerSocket: c.WS_MAX_ROOMS_PER_SOCKET,
     iceServers: (userId) => iceServers(c, userId).iceServers, log,
   });
   let tokenAuth: (token: string) => Promise<Principal | null> = async () => null;
@@ -31,6 +31,11 @@ export function registerSignaling(ctx: AppContext): SignalingHub {
     setJoinGuard: (guard) => hub.setJoinGuard(guard),
     setTokenAuthenticator: (fn) => { tokenAuth = fn; },
   };
+  // A login session that ends (logout, refresh re-use, lost membership) takes its open sockets with it.
+  ctx.bus.on('auth.revoked', (sessionId, reason) => {
+    const n = hub.closeSession(sessionId, CLOSE_POLICY, reason === 'logout' ? 'logged out' : 'session revoked');
+    if (n) log.info({ sessionId, reason, sockets: n }, 'sockets of a revoked login session closed');
+  });
   ctx.setCounter('rooms', () => hub.roomCount);
   ctx.setCounter('connections', () => ws.connections + sio.connections);
   registerRooms(ctx, hub);

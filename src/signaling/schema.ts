@@ -41,7 +41,7 @@ export const MESSAGE_TYPES: ReadonlySet<string> = new Set(clientMessage.options.
 
 /** PROTOCOL.md §2 error codes. */
 export type SignalingErrorCode = 'bad_request' | 'unknown_type' | 'not_in_room' | 'peer_not_found' | 'room_full'
-  | 'unauthorized' | 'forbidden' | 'rate_limited' | 'too_large';
+  | 'unauthorized' | 'forbidden' | 'not_found' | 'rate_limited' | 'too_large';
 
 /** Any message the server sends: `type` plus fields. */
 export type ServerMessage = { type: string; [field: string]: unknown };

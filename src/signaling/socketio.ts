@@ -87,7 +87,6 @@ export class SocketIoTransport implements Transport {
   private connection(socket: Socket): void {
     const principal = (socket.data.principal as Principal | undefined) ?? null;
     const peer = new SioPeer(this.opts.hub.newPeerId(), socket, principal, this.opts.config.WS_RATE_BURST);
-    if (principal?.userId) peer.userId = principal.userId;
     this.opts.hub.connected(peer);
     peer.send({ type: 'connected', participantId: peer.id, protocol: 'socket.io' });
     socket.onAny((event: string, payload: unknown) => {

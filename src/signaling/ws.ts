@@ -150,7 +150,6 @@ export class WsTransport implements Transport {
   private open(ws: WebSocket<SocketData>): void {
     const d = ws.getUserData();
     const peer = new WsPeer(this.opts.hub.newPeerId(), ws, d.binary, d.principal, this.opts.config.WS_RATE_BURST);
-    if (d.principal?.userId) peer.userId = d.principal.userId;
     d.peer = peer;
     this.sockets.add(ws);
     this.opts.hub.connected(peer);

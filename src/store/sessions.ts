@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Db } from './db.js';
+import { orgOfRoomName } from '../auth/authorization.js';
 
 export type SessionStatus = 'ACTIVE' | 'ENDED';
 
@@ -58,8 +59,6 @@ export class SessionStore {
       end: db.prepare("UPDATE sessions SET status = 'ENDED', ended_at = ? WHERE meeting_id = ? AND status = 'ACTIVE'"),
       list: db.prepare<[number, number], SessionRow>('SELECT * FROM sessions ORDER BY started_at DESC LIMIT ? OFFSET ?'),
       listVisible: db.prepare<[string, number, number], SessionRow>('SELECT * FROM sessions WHERE org_id IS NULL OR org_id = ? ORDER BY started_at DESC LIMIT ? OFFSET ?'),
-      // The organization whose signed-in member last issued a LiveKit token for the room (POST /auth/token).
-      orgOfRoom: db.prepare<[string], { org_id: string }>('SELECT org_id FROM session_logs WHERE room = ? AND org_id IS NOT NULL ORDER BY at DESC, id DESC LIMIT 1'),
       participants: db.prepare<[string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? ORDER BY joined_at'),
       participant: db.prepare<[string, string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? AND identity = ?'),
       upsertParticipant: db.prepare(`INSERT INTO participants (meeting_id, identity, name, roles, is_host, joined_at)
@@ -86,17 +85,17 @@ export class SessionStore {
 
   /**
    * Open a session. When `meetingId` names an existing session it is re-activated (LiveKit may restart a room
-   * with the same SID) instead of duplicated. Without `orgId`, the session belongs to the organization whose
-   * signed-in member last issued a LiveKit token for the room (`session_logs`), else to none.
+   * with the same SID) instead of duplicated. The session's organization is fixed here and never changes: the
+   * one its room name is namespaced with (src/auth/authorization.ts `orgOfRoomName`), else none.
    */
-  open(input: { roomName: string; meetingId?: string; roomSid?: string | null; startedAt?: number; orgId?: string | null }): Session {
+  open(input: { roomName: string; meetingId?: string; roomSid?: string | null; startedAt?: number }): Session {
     const meetingId = input.meetingId ?? newMeetingId();
     const existing = this.get(meetingId);
     if (existing) {
       if (existing.status === 'ENDED') this.q.reactivate.run(input.roomSid ?? null, meetingId);
       return this.get(meetingId)!;
     }
-    const orgId = input.orgId ?? this.q.orgOfRoom.get(input.roomName)?.org_id ?? null;
+    const orgId = orgOfRoomName(input.roomName);
     this.q.insert.run(meetingId, input.roomName, input.roomSid ?? null, input.startedAt ?? Date.now(), orgId);
     return this.get(meetingId)!;
   }
@@ -153,13 +152,4 @@ export class SessionStore {
   leave(meetingId: string, identity: string, leftAt = Date.now()): void {
     this.q.leave.run(leftAt, meetingId, identity);
   }
-}
-
-/**
- * Whether a signed-in principal may see a meeting (sessions, recordings, feedback): meetings of no organization
- * are visible to every signed-in user (the single-tenant case), others only to members of their organization.
- * Without an authenticator installed (principal null) everything is visible, as the routes are open then.
- */
-export function canSeeSession(principal: { orgId?: string } | null | undefined, session: Pick<Session, 'orgId'>): boolean {
-  return !principal || session.orgId === null || session.orgId === principal.orgId;
 }

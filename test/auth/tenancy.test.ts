@@ -1,5 +1,5 @@
 /**
- * Meetings belong to the organization whose signed-in member issued the room's LiveKit tokens: its sessions,
+ * Meetings belong to the organization their room name is namespaced with (a member's POST /auth/token): its sessions,
  * recordings and feedback are visible to that organization only (another one gets 404, as for an unknown id),
  * and only its owners/admins may join `feedback:<meetingId>`. Meetings of no organization stay visible to every
  * signed-in user (single tenant).
@@ -24,7 +24,8 @@ test.before(async () => {
   // A member of A issues the room's token; LiveKit then reports the room.
   const token = await http('POST', `${server.url}/auth/token`, { participantName: 'Ana', roomName: 'clinic-a' }, a.headers);
   assert.is(token.status, 200, JSON.stringify(token.body));
-  assert.is((await sendEvent(server.url, { event: 'room_started', room: { sid: 'RM_clinicA', name: 'clinic-a', creationTime: now() } })).status, 200);
+  assert.is(token.body.roomName, `${a.orgId}:clinic-a`, "a member's room name is namespaced with its organization");
+  assert.is((await sendEvent(server.url, { event: 'room_started', room: { sid: 'RM_clinicA', name: token.body.roomName, creationTime: now() } })).status, 200);
   assert.is((await sendEvent(server.url, { event: 'room_started', room: { sid: 'RM_lobby', name: 'lobby', creationTime: now() } })).status, 200);
 });
 test.after(async () => { await server.stop(); });

@@ -1,5 +1,5 @@
 /**
- * Who may join `feedback:<meetingId>` (PROTOCOL.md §5): a host's LiveKit token of that room, or an owner/admin
+ * Who may join `feedback:<meetingId>`: a host's LiveKit token of that meeting's room, or an owner/admin
  * access token; not a guest's LiveKit token, not a host token of another room, not an anonymous socket.
  */
 import { test } from 'uvu';
@@ -9,13 +9,18 @@ import { AccessToken } from 'livekit-server-sdk';
 import { SignalingClient, SignalingClientError } from '../../src/client/index.js';
 import { registerAccount } from '../helpers/auth.js';
 import { http, startTestServer, type TestServer } from '../helpers/server.js';
+import { API_KEY, API_SECRET, sendEvent } from '../livekit/double.js';
 
-const KEY = 'APIguardtest';
-const SECRET = 'guard-test-livekit-secret-0123456789abcdef';
+const KEY = API_KEY;
+const SECRET = API_SECRET;
 let server: TestServer;
 
 test.before(async () => {
   server = await startTestServer({ LIVEKIT_URL: 'http://127.0.0.1:9', LIVEKIT_API_KEY: KEY, LIVEKIT_API_SECRET: SECRET, AUTO_EGRESS: 'false' });
+  // Two meetings of no organization, opened by LiveKit.
+  for (const [sid, name] of [['RM_standup', 'standup'], ['RM_unowned', 'unowned']]) {
+    assert.is((await sendEvent(server.url, { event: 'room_started', room: { sid, name } })).status, 200);
+  }
 });
 test.after(async () => { await server.stop(); });
 
@@ -39,16 +44,17 @@ async function tryJoin(roomId: string, token?: string): Promise<string> {
 }
 
 test('a host LiveKit token of the room joins; a guest token, another room or no token do not', async () => {
-  assert.is(await tryJoin('feedback:standup', await livekitToken('standup', ['host'])), 'joined');
-  assert.is(await tryJoin('feedback:standup', await livekitToken('standup', [])), 'forbidden');
-  assert.is(await tryJoin('feedback:standup', await livekitToken('other-room', ['host'])), 'forbidden');
-  assert.is(await tryJoin('feedback:standup'), 'unauthorized');
+  assert.is(await tryJoin('feedback:RM_standup', await livekitToken('standup', ['host'])), 'joined');
+  assert.is(await tryJoin('feedback:RM_standup', await livekitToken('standup', [])), 'forbidden');
+  assert.is(await tryJoin('feedback:RM_standup', await livekitToken('other-room', ['host'])), 'forbidden');
+  assert.is(await tryJoin('feedback:RM_standup'), 'unauthorized');
+  assert.is(await tryJoin('feedback:standup', await livekitToken('standup', ['host'])), 'not_found', 'feedback rooms are named by meetingId, not room name');
   assert.is(await tryJoin('standup'), 'joined', 'ordinary rooms stay open');
 });
 
 test('an owner access token joins the feedback room of a meeting no organization owns', async () => {
   const owner = await registerAccount(server);
-  assert.is(await tryJoin('feedback:MT_unowned', owner.accessToken), 'joined');
+  assert.is(await tryJoin('feedback:RM_unowned', owner.accessToken), 'joined');
 });
 
 test('feedback routes: bearer required; a bad since or meetingId is a 400 naming it; an unknown meeting is empty', async () => {

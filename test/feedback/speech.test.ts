@@ -53,6 +53,8 @@ function interruption(bobStartMs = 6900) {
 
 test('an interruption gives one speech_overlap about the interrupter, overlapMs within 150 ms, delivered to the host', async () => {
   const id = meeting();
+  // LiveKit opens the meeting first: a feedback room can only be joined for a meeting that exists.
+  assert.is((await sendEvent(server.url, { event: 'room_started', room: { sid: id, name: `room-${id}` } })).status, 200);
   const host = await hostSubscription(server, id, accessToken);
   const { alice, bob, truth } = interruption();
   await streamMeeting(server, id, [{ participant: 'alice', pcm: alice }, { participant: 'bob', pcm: bob }]);

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { prosodyPayloads } from '../../src/hume/store.js';
 import { http } from '../helpers/server.js';
 import { EMOTIONS } from './double.js';
+import { closed, open, sendPcm, signedEgressUrl } from '../egress/helpers.js';
 import {
   API_KEY, SPEECH_FEMALE, SPEECH_MALE, counters, engineSegments, hostSocket, logsMatching, prosodyRows, startPair, streamTrack, waitFor,
 } from './helpers.js';
@@ -33,9 +34,13 @@ test('two tracks: one socket each, ≤ 5 s mono WAV payloads with ids, prosody e
   const { server, double } = pair;
   try {
     const meetingId = 'MT_hume_e2e';
+    // The first 10 ms of alice's track open the meeting; its host can join its feedback room only then.
+    const first = await open(signedEgressUrl(server, { roomName: 'hume room', meetingId, participant: 'alice', trackId: 'TR_a', groupSeconds: '5' }));
+    const head = 48_000 * 4 / 100;
+    await sendPcm(first, SPEECH_MALE.subarray(0, head));
     const host = await hostSocket(server, meetingId);
     await Promise.all([
-      streamTrack(server, { roomName: 'hume room', meetingId, participant: 'alice', trackId: 'TR_a', groupSeconds: '5' }, SPEECH_MALE),
+      (async () => { await sendPcm(first, SPEECH_MALE.subarray(head)); const done = closed(first); first.close(); await done; })(),
       streamTrack(server, { roomName: 'hume room', meetingId, participant: 'bob', trackId: 'TR_b', groupSeconds: '2' }, SPEECH_FEMALE),
     ]);
     const segments = await engineSegments(server, meetingId, 2);

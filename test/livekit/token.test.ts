@@ -1,7 +1,7 @@
 /**
  * POST /auth/token with the real server: the token decodes (jose) to the right identity, name, metadata and
  * grants for that room only, with the configured TTL; every issue is a `session_logs` row; bad names and
- * metadata are 400 with nothing logged; `isHostToken` reads such tokens. Also: AUTO_EGRESS=false starts no
+ * metadata are 400 with nothing logged. Also: AUTO_EGRESS=false starts no
  * egress, and without LiveKit settings both LiveKit routes answer 503.
  */
 import { test } from 'uvu';
@@ -10,7 +10,6 @@ import { jwtVerify, decodeJwt } from 'jose';
 import { TrackType } from 'livekit-server-sdk';
 import { http, startTestServer, type TestServer } from '../helpers/server.js';
 import { query } from '../egress/helpers.js';
-import { isHostToken } from '../../src/livekit/tokens.js';
 import { API_KEY, API_SECRET, LivekitDouble, sendEvent } from './double.js';
 
 let server: TestServer;
@@ -59,7 +58,7 @@ test('a token for a generated room: identity, name, grants for that room only, T
   assert.is.not(decodeJwt(again.body.token).sub, c.sub, 'identities are unique per issue');
 });
 
-test('a host token for a named room carries the metadata; isHostToken reads it', async () => {
+test('a host token for a named room carries the metadata', async () => {
   const metadata = { roles: ['host'], name: 'Hana H.', lang: 'pt-BR' };
   const r = await http('POST', `${server.url}/auth/token`, { participantName: '  Hana  ', roomName: 'board meeting', metadata });
   assert.is(r.status, 200, JSON.stringify(r.body));
@@ -71,21 +70,7 @@ test('a host token for a named room carries the metadata; isHostToken reads it',
   const guest = await http('POST', `${server.url}/auth/token`, { participantName: 'Gus', roomName: 'board meeting', metadata: { name: 'Gus' } });
   assert.is(guest.status, 200);
 
-  const opts = { apiKey: API_KEY, apiSecret: API_SECRET };
-  const h = await isHostToken(r.body.token, 'board meeting', opts);
-  assert.equal(h, { identity: c.sub, name: 'Hana', room: 'board meeting', roles: ['host'], isHost: true });
-  const g = await isHostToken(guest.body.token, 'board meeting', opts);
-  assert.is(g?.isHost, false);
-  assert.equal(g?.roles, []);
-  // By meetingId: the session's room name must be the token's room.
-  const sessions = { get: (id: string) => (id === 'RM_board' ? { roomName: 'board meeting' } : null) };
-  assert.is((await isHostToken(r.body.token, 'RM_board', { ...opts, sessions }))?.isHost, true);
-  assert.is(await isHostToken(r.body.token, 'RM_other', { ...opts, sessions }), null);
-  assert.is(await isHostToken(r.body.token, 'another room', opts), null, 'a token of another room');
-  assert.is(await isHostToken(r.body.token, 'board meeting', { ...opts, apiSecret: 'wrong-secret-0123456789abcdefghijkl' }), null);
-  assert.is(await isHostToken(r.body.token, 'board meeting', { ...opts, apiKey: 'APIother' }), null);
-  assert.is(await isHostToken(`${r.body.token}x`, 'board meeting', opts), null);
-  assert.is(await isHostToken('not a token', 'board meeting', opts), null);
+  assert.equal(JSON.parse((await verify(guest.body.token)).metadata), { name: 'Gus' }, 'a guest token carries no roles');
 });
 
 test('bad names and metadata: 400 naming the field, nothing logged', async () => {

@@ -1,0 +1,139 @@
+/**
+ * Who may do what: every authorization decision of meetcore, in one module (README "Who may do what").
+ * The functions are pure: they take the principal (src/auth resolves it from a token) and the resource as the
+ * caller read it, and answer. Areas call them and never test roles, organizations or room names themselves.
+ *
+ * Principals: anonymous (null; only when REQUIRE_AUTH=false or on routes open by design), a meetcore access
+ * token (`kind: 'user'`: user, organization, role owner/admin/member, login session, expiry), a LiveKit access
+ * token of one room (`kind: 'livekit'`: identity, room, metadata roles, expiry). LiveKit itself (webhook
+ * signature) and LiveKit egress (signed URL) are checked where they arrive and act for the server.
+ *
+ * Rooms and organizations: a LiveKit room name issued to a signed-in member is namespaced with the member's
+ * organization id, `<orgId>:<name>` (e.g. `org_3kT…:standup`), so two organizations asking for "standup" get two
+ * different LiveKit rooms and a meeting's organization is read from its room name when the meeting is created
+ * (never from who asked last). Names without such a prefix belong to no organization: the single-tenant case.
+ */
+import type { Principal } from '../http/router.js';
+
+/** Role that makes a LiveKit participant a host (LiveKit metadata `{"roles":["host"]}`). */
+export const HOST_ROLE = 'host';
+
+/** `org_` + 16 base64url characters: the form of organization ids (src/auth/accounts.ts `newId('org')`). */
+const ORG_PREFIX = /^(org_[A-Za-z0-9_-]{16}):/;
+
+/** A refusal: the error code (PROTOCOL.md §1/§2 codes) and a message for the client. */
+export interface Denial {
+  code: 'unauthorized' | 'forbidden' | 'not_found' | 'bad_request';
+  message: string;
+}
+
+/** The meeting fields a decision reads. */
+export interface MeetingRef {
+  meetingId: string;
+  roomName: string;
+  orgId: string | null;
+}
+
+/**
+ * The organization a LiveKit room name belongs to: the id before `:` when the name is namespaced, else null.
+ * Fixed by the name, so a meeting's organization cannot be changed by issuing tokens.
+ */
+export function orgOfRoomName(roomName: string): string | null {
+  return ORG_PREFIX.exec(roomName)?.[1] ?? null;
+}
+
+/**
+ * The LiveKit room name a principal gets when it asks for `requested` (POST /auth/token, POST /api/egress/url):
+ * - a signed-in member: `<orgId>:<requested>` (unchanged when `requested` already carries its own prefix);
+ * - anonymous (REQUIRE_AUTH=false): `requested` as is, but never a name in an organization's namespace.
+ * @returns the name, or a Denial (403) for a name in another organization's namespace.
+ */
+export function livekitRoomName(principal: Principal | null | undefined, requested: string): string | Denial {
+  const org = orgOfRoomName(requested);
+  if (principal?.kind === 'user' && principal.orgId) {
+    return org === principal.orgId ? requested : `${principal.orgId}:${requested}`;
+  }
+  if (org !== null) return { code: 'forbidden', message: `roomName: ${org} rooms are issued to members of that organization only` };
+  return requested;
+}
+
+/** True for an access token of an owner or admin of its organization. */
+export function isOrgAdmin(principal: Principal | null | undefined): boolean {
+  return principal?.kind === 'user' && (principal.role === 'owner' || principal.role === 'admin');
+}
+
+/** True when the principal's token has expired (`expiresAt`, Unix ms). A principal without expiry never does. */
+export function isExpired(principal: Principal, nowMs = Date.now()): boolean {
+  return principal.expiresAt !== undefined && principal.expiresAt <= nowMs;
+}
+
+/**
+ * May the principal ask for a LiveKit token whose metadata roles are `roles` for room `roomName` (already
+ * namespaced by `livekitRoomName`)? Host tokens: anonymous callers only on an open server (single tenant),
+ * members only as owner/admin, LiveKit principals only as hosts of that same room.
+ */
+export function mayIssueLivekitToken(principal: Principal | null | undefined, roomName: string, roles: readonly string[]): Denial | null {
+  if (!roles.includes(HOST_ROLE) || !principal) return null;
+  if (isOrgAdmin(principal)) return null;
+  if (principal.kind === 'livekit' && principal.room === roomName && principal.roles?.includes(HOST_ROLE)) return null;
+  return { code: 'forbidden', message: 'metadata.roles: only an owner, an admin or a host of the room may issue host tokens' };
+}
+
+/**
+ * May the principal read a meeting (sessions, recordings, feedback routes, reports)? Meetings of no organization
+ * are readable by every signed-in user (single tenant); others by members of their organization only. Without
+ * an authenticator installed (principal null on an open route) everything is readable.
+ */
+export function mayReadMeeting(principal: Principal | null | undefined, meeting: Pick<MeetingRef, 'orgId'>): boolean {
+  if (!principal || meeting.orgId === null) return true;
+  return meeting.orgId === (principal.kind === 'user' ? principal.orgId : orgOfRoomName(principal.room ?? ''));
+}
+
+/**
+ * May the principal receive a meeting's host feedback (join `feedback:<meetingId>`)? The meeting must exist;
+ * then: a LiveKit token of the meeting's own room with the host role, or an access token of an owner/admin of
+ * the meeting's organization (any owner/admin for a meeting of no organization). Expired tokens never.
+ * @param meeting the meeting as read now, or null when unknown.
+ */
+export function mayHostMeeting(principal: Principal | null | undefined, meeting: MeetingRef | null, meetingId: string, nowMs = Date.now()): Denial | null {
+  if (!principal) return { code: 'unauthorized', message: 'joining a feedback room needs a host token (?token=)' };
+  if (isExpired(principal, nowMs)) return { code: 'unauthorized', message: 'the token has expired' };
+  if (!meeting) return { code: 'not_found', message: `no meeting ${JSON.stringify(meetingId.slice(0, 128))} (yet): join again once it has started` };
+  if (principal.kind === 'livekit') {
+    if (principal.room !== meeting.roomName) return { code: 'forbidden', message: 'the token is for another room' };
+    if (!principal.roles?.includes(HOST_ROLE)) return { code: 'forbidden', message: 'only a host of the meeting receives its feedback' };
+    return null;
+  }
+  if (isOrgAdmin(principal) && (meeting.orgId === null || meeting.orgId === principal.orgId)) return null;
+  return { code: 'forbidden', message: "only an owner or admin of the meeting's organization receives its feedback" };
+}
+
+/**
+ * May the principal send audio or video into a meeting (POST /api/egress/url)? Signed-in users only; an
+ * existing meeting must be one they may read (their organization's, or of none).
+ */
+export function mayWriteMeeting(principal: Principal | null | undefined, meeting: Pick<MeetingRef, 'orgId'>): boolean {
+  return principal?.kind === 'user' && mayReadMeeting(principal, meeting);
+}
+
+/**
+ * The user id a socket may bind with `user:join` (calls are addressed to it). With a token, only the token's
+ * own: an access token's user id, a LiveKit token's identity. Anonymous sockets (REQUIRE_AUTH=false) bind any.
+ * @returns the id to bind, or a Denial (403).
+ */
+export function bindableUserId(principal: Principal | null | undefined, requested: string): string | Denial {
+  const own = ownUserId(principal);
+  if (own === null || own === requested) return requested;
+  return { code: 'forbidden', message: 'userId differs from the token' };
+}
+
+/** The user id a token stands for (access token: its user; LiveKit token: its identity), or null. */
+export function ownUserId(principal: Principal | null | undefined): string | null {
+  if (!principal) return null;
+  return (principal.kind === 'user' ? principal.userId : principal.identity) ?? null;
+}
+
+/** True when a value returned by this module is a refusal. */
+export function isDenial(v: unknown): v is Denial {
+  return typeof v === 'object' && v !== null && 'code' in v && 'message' in v;
+}

@@ -1,0 +1,76 @@
+/**
+ * The decisions of src/auth/authorization.ts, one by one, as the README's "Who may do what" table states them.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  bindableUserId, isDenial, livekitRoomName, mayHostMeeting, mayIssueLivekitToken, mayReadMeeting, mayWriteMeeting, orgOfRoomName,
+} from '../../src/auth/authorization.js';
+import type { Principal } from '../../src/http/router.js';
+
+const A = 'org_AAAAAAAAAAAAAAAA';
+const B = 'org_BBBBBBBBBBBBBBBB';
+const user = (orgId: string, role: 'owner' | 'admin' | 'member', extra: Partial<Principal> = {}): Principal => ({ kind: 'user', userId: `u-${orgId}-${role}`, orgId, role, ...extra });
+const lk = (room: string, roles: string[] = [], extra: Partial<Principal> = {}): Principal => ({ kind: 'livekit', identity: `id-${roles.join('')}`, room, roles, ...extra });
+const meetingA = { meetingId: 'RM_a', roomName: `${A}:clinic`, orgId: A };
+const meetingNone = { meetingId: 'RM_n', roomName: 'lobby', orgId: null };
+
+test('room names: members get their namespace, anonymous callers none and never an organization\'s', () => {
+  assert.is(livekitRoomName(user(A, 'member'), 'clinic'), `${A}:clinic`);
+  assert.is(livekitRoomName(user(A, 'member'), `${A}:clinic`), `${A}:clinic`, 'idempotent');
+  assert.is(livekitRoomName(user(B, 'owner'), `${A}:clinic`), `${B}:${A}:clinic`);
+  assert.is(livekitRoomName(null, 'lobby'), 'lobby');
+  assert.ok(isDenial(livekitRoomName(null, `${A}:clinic`)));
+  assert.is(orgOfRoomName(`${A}:clinic`), A);
+  assert.is(orgOfRoomName(`${B}:${A}:clinic`), B);
+  assert.is(orgOfRoomName('lobby'), null);
+  assert.is(orgOfRoomName('org_short:clinic'), null);
+});
+
+test('host tokens: anonymous on an open server, owners and admins, a host of the same room; not members or guests', () => {
+  assert.is(mayIssueLivekitToken(undefined, 'lobby', ['host']), null);
+  assert.is(mayIssueLivekitToken(user(A, 'owner'), `${A}:clinic`, ['host']), null);
+  assert.is(mayIssueLivekitToken(user(A, 'admin'), `${A}:clinic`, ['host']), null);
+  assert.is(mayIssueLivekitToken(user(A, 'member'), `${A}:clinic`, ['guest']), null);
+  assert.is(mayIssueLivekitToken(lk('lobby', ['host']), 'lobby', ['host']), null);
+  assert.is(mayIssueLivekitToken(user(A, 'member'), `${A}:clinic`, ['host'])?.code, 'forbidden');
+  assert.is(mayIssueLivekitToken(lk('lobby', []), 'lobby', ['host'])?.code, 'forbidden');
+  assert.is(mayIssueLivekitToken(lk('other', ['host']), 'lobby', ['host'])?.code, 'forbidden');
+});
+
+test('reading and writing a meeting: its organization, or anyone signed in for a meeting of none', () => {
+  assert.ok(mayReadMeeting(user(A, 'member'), meetingA));
+  assert.not.ok(mayReadMeeting(user(B, 'owner'), meetingA));
+  assert.ok(mayReadMeeting(user(B, 'member'), meetingNone));
+  assert.ok(mayReadMeeting(null, meetingA), 'routes without an authenticator are open');
+  assert.ok(mayWriteMeeting(user(A, 'member'), meetingA));
+  assert.not.ok(mayWriteMeeting(user(B, 'admin'), meetingA));
+  assert.not.ok(mayWriteMeeting(null, meetingNone), 'writing needs a signed-in user');
+});
+
+test('hosting (feedback): the meeting must exist; a host of its room, or an owner/admin of its organization; never an expired token', () => {
+  const t = 1_000_000;
+  assert.is(mayHostMeeting(user(A, 'owner'), meetingA, 'RM_a', t), null);
+  assert.is(mayHostMeeting(user(A, 'admin'), meetingA, 'RM_a', t), null);
+  assert.is(mayHostMeeting(lk(meetingA.roomName, ['host']), meetingA, 'RM_a', t), null);
+  assert.is(mayHostMeeting(user(B, 'owner'), meetingNone, 'RM_n', t), null, 'any owner for a meeting of none');
+  assert.is(mayHostMeeting(user(A, 'member'), meetingA, 'RM_a', t)?.code, 'forbidden');
+  assert.is(mayHostMeeting(user(B, 'owner'), meetingA, 'RM_a', t)?.code, 'forbidden');
+  assert.is(mayHostMeeting(lk(meetingA.roomName, []), meetingA, 'RM_a', t)?.code, 'forbidden');
+  assert.is(mayHostMeeting(lk(`${B}:clinic`, ['host']), meetingA, 'RM_a', t)?.code, 'forbidden');
+  assert.is(mayHostMeeting(lk('RM_a', ['host']), meetingA, 'RM_a', t)?.code, 'forbidden', 'a room named like the meetingId is another room');
+  assert.is(mayHostMeeting(user(A, 'owner'), null, 'RM_x', t)?.code, 'not_found');
+  assert.is(mayHostMeeting(null, meetingA, 'RM_a', t)?.code, 'unauthorized');
+  assert.is(mayHostMeeting(user(A, 'owner', { expiresAt: t }), meetingA, 'RM_a', t)?.code, 'unauthorized');
+  assert.is(mayHostMeeting(user(A, 'owner', { expiresAt: t + 1 }), meetingA, 'RM_a', t), null);
+});
+
+test("user:join: a token binds its own id only; anonymous sockets any", () => {
+  assert.is(bindableUserId(user(A, 'member'), `u-${A}-member`), `u-${A}-member`);
+  assert.ok(isDenial(bindableUserId(user(A, 'member'), 'victim')));
+  assert.is(bindableUserId(lk('r'), 'id-'), 'id-');
+  assert.ok(isDenial(bindableUserId(lk('r'), 'victim')));
+  assert.is(bindableUserId(null, 'anyone'), 'anyone');
+});
+
+test.run();
