@@ -166,6 +166,8 @@ export class SignalingClient {
     } catch {
       return;
     }
+    // The server took this socket out of a room (e.g. its token expired): do not re-join it on reconnect.
+    if (m.type === 'room-left' && m.rid === undefined) this.joined.delete(String(m.roomId));
     if (m.rid !== undefined) {
       const p = this.pending.get(String(m.rid));
       if (p) {

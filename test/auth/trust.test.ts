@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { AccessToken } from 'livekit-server-sdk';
 import { SignalingClient, SignalingClientError } from '../../src/client/index.js';
-import { registerAccount, type TestAccount } from '../helpers/auth.js';
+import { registerAccount, tryJoin, type TestAccount } from '../helpers/auth.js';
 import { http, startTestServer, type TestServer } from '../helpers/server.js';
 import { API_KEY, API_SECRET, sendEvent } from '../livekit/double.js';
 
@@ -33,19 +33,6 @@ test.before(async () => {
 });
 test.after(async () => { await server.stop(); });
 
-/** Join a room on /ws with a token; 'joined' or the error code. */
-async function tryJoin(roomId: string, token?: string): Promise<string> {
-  const c = await new SignalingClient({ url: server.wsUrl, WebSocket, token }).connect();
-  try {
-    await c.join(roomId);
-    return 'joined';
-  } catch (err) {
-    return (err as SignalingClientError).code;
-  } finally {
-    c.close();
-  }
-}
-
 /** Another account made a member of `org` with `role`, straight in the server's SQLite file (there is no invite endpoint). */
 async function memberOf(org: TestAccount, role: 'admin' | 'member'): Promise<TestAccount> {
   const other = await registerAccount(server, { organization: 'Elsewhere' });
@@ -65,11 +52,11 @@ test("case 1: B's host token for A's room name is a token for B's own room and d
   assert.is(t.status, 200);
   assert.is(t.body.roomName, `${b.orgId}:clinic`);
   assert.is.not(t.body.roomName, roomA);
-  assert.is(await tryJoin('feedback:RM_A1', t.body.token), 'forbidden');
+  assert.is(await tryJoin(server, 'feedback:RM_A1', t.body.token), 'forbidden');
   // Asking for A's namespaced name outright gives B a room inside B's namespace, never A's.
   const direct = await http('POST', `${server.url}/auth/token`, { participantName: 'Bob', roomName: roomA, metadata: { roles: ['host'] } }, b.headers);
   assert.is(direct.body.roomName, `${b.orgId}:${roomA}`);
-  assert.is(await tryJoin('feedback:RM_A1', direct.body.token), 'forbidden');
+  assert.is(await tryJoin(server, 'feedback:RM_A1', direct.body.token), 'forbidden');
   // Anonymous callers (REQUIRE_AUTH=false) cannot ask for a name in an organization's namespace.
   const anon = await http('POST', `${server.url}/auth/token`, { participantName: 'Eve', roomName: roomA, metadata: { roles: ['host'] } });
   assert.is(anon.status, 403);
@@ -79,25 +66,25 @@ test("case 1: B's host token for A's room name is a token for B's own room and d
 test("feedback room: A's host token and A's owner and admin join; A's member, a guest token, B's owner and B's admin do not", async () => {
   const host = await http('POST', `${server.url}/auth/token`, { participantName: 'Hana', roomName: 'clinic', metadata: { roles: ['host'] } }, a.headers);
   const guest = await http('POST', `${server.url}/auth/token`, { participantName: 'Gus', roomName: 'clinic' }, a.headers);
-  assert.is(await tryJoin('feedback:RM_A1', host.body.token), 'joined');
-  assert.is(await tryJoin('feedback:RM_A1', a.accessToken), 'joined');
-  assert.is(await tryJoin('feedback:RM_A1', (await memberOf(a, 'admin')).accessToken), 'joined');
-  assert.is(await tryJoin('feedback:RM_A1', (await memberOf(a, 'member')).accessToken), 'forbidden');
-  assert.is(await tryJoin('feedback:RM_A1', guest.body.token), 'forbidden');
-  assert.is(await tryJoin('feedback:RM_A1', b.accessToken), 'forbidden');
-  assert.is(await tryJoin('feedback:RM_A1', (await memberOf(b, 'admin')).accessToken), 'forbidden');
-  assert.is(await tryJoin('feedback:RM_A1'), 'unauthorized');
+  assert.is(await tryJoin(server, 'feedback:RM_A1', host.body.token), 'joined');
+  assert.is(await tryJoin(server, 'feedback:RM_A1', a.accessToken), 'joined');
+  assert.is(await tryJoin(server, 'feedback:RM_A1', (await memberOf(a, 'admin')).accessToken), 'joined');
+  assert.is(await tryJoin(server, 'feedback:RM_A1', (await memberOf(a, 'member')).accessToken), 'forbidden');
+  assert.is(await tryJoin(server, 'feedback:RM_A1', guest.body.token), 'forbidden');
+  assert.is(await tryJoin(server, 'feedback:RM_A1', b.accessToken), 'forbidden');
+  assert.is(await tryJoin(server, 'feedback:RM_A1', (await memberOf(b, 'admin')).accessToken), 'forbidden');
+  assert.is(await tryJoin(server, 'feedback:RM_A1'), 'unauthorized');
   // A member may not mint a host token at all.
   const m = await memberOf(a, 'member');
   assert.is((await http('POST', `${server.url}/auth/token`, { participantName: 'Mo', roomName: 'clinic', metadata: { roles: ['host'] } }, m.headers)).status, 403);
 });
 
 test('case 2: a feedback room of a meeting that does not exist yet is not_found; once it opens only its hosts get in', async () => {
-  assert.is(await tryJoin('feedback:RM_A2', b.accessToken), 'not_found');
-  assert.is(await tryJoin('feedback:RM_A2', a.accessToken), 'not_found');
+  assert.is(await tryJoin(server, 'feedback:RM_A2', b.accessToken), 'not_found');
+  assert.is(await tryJoin(server, 'feedback:RM_A2', a.accessToken), 'not_found');
   assert.is((await sendEvent(server.url, { event: 'room_started', room: { sid: 'RM_A2', name: roomA, creationTime: now() } })).status, 200);
-  assert.is(await tryJoin('feedback:RM_A2', b.accessToken), 'forbidden');
-  assert.is(await tryJoin('feedback:RM_A2', a.accessToken), 'joined');
+  assert.is(await tryJoin(server, 'feedback:RM_A2', b.accessToken), 'forbidden');
+  assert.is(await tryJoin(server, 'feedback:RM_A2', a.accessToken), 'joined');
 });
 
 test("case 3: tokens B mints for A's room name before A's next room_started do not make the meeting B's", async () => {

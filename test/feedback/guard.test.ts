@@ -4,10 +4,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import WebSocket from 'ws';
 import { AccessToken } from 'livekit-server-sdk';
-import { SignalingClient, SignalingClientError } from '../../src/client/index.js';
-import { registerAccount } from '../helpers/auth.js';
+import { registerAccount, tryJoin } from '../helpers/auth.js';
 import { http, startTestServer, type TestServer } from '../helpers/server.js';
 import { API_KEY, API_SECRET, sendEvent } from '../livekit/double.js';
 
@@ -31,30 +29,18 @@ async function livekitToken(room: string, roles: string[]): Promise<string> {
   return at.toJwt();
 }
 
-async function tryJoin(roomId: string, token?: string): Promise<string> {
-  const c = await new SignalingClient({ url: server.wsUrl, WebSocket, token }).connect();
-  try {
-    await c.join(roomId);
-    return 'joined';
-  } catch (err) {
-    return (err as SignalingClientError).code;
-  } finally {
-    c.close();
-  }
-}
-
 test('a host LiveKit token of the room joins; a guest token, another room or no token do not', async () => {
-  assert.is(await tryJoin('feedback:RM_standup', await livekitToken('standup', ['host'])), 'joined');
-  assert.is(await tryJoin('feedback:RM_standup', await livekitToken('standup', [])), 'forbidden');
-  assert.is(await tryJoin('feedback:RM_standup', await livekitToken('other-room', ['host'])), 'forbidden');
-  assert.is(await tryJoin('feedback:RM_standup'), 'unauthorized');
-  assert.is(await tryJoin('feedback:standup', await livekitToken('standup', ['host'])), 'not_found', 'feedback rooms are named by meetingId, not room name');
-  assert.is(await tryJoin('standup'), 'joined', 'ordinary rooms stay open');
+  assert.is(await tryJoin(server, 'feedback:RM_standup', await livekitToken('standup', ['host'])), 'joined');
+  assert.is(await tryJoin(server, 'feedback:RM_standup', await livekitToken('standup', [])), 'forbidden');
+  assert.is(await tryJoin(server, 'feedback:RM_standup', await livekitToken('other-room', ['host'])), 'forbidden');
+  assert.is(await tryJoin(server, 'feedback:RM_standup'), 'unauthorized');
+  assert.is(await tryJoin(server, 'feedback:standup', await livekitToken('standup', ['host'])), 'not_found', 'feedback rooms are named by meetingId, not room name');
+  assert.is(await tryJoin(server, 'standup'), 'joined', 'ordinary rooms stay open');
 });
 
 test('an owner access token joins the feedback room of a meeting no organization owns', async () => {
   const owner = await registerAccount(server);
-  assert.is(await tryJoin('feedback:RM_unowned', owner.accessToken), 'joined');
+  assert.is(await tryJoin(server, 'feedback:RM_unowned', owner.accessToken), 'joined');
 });
 
 test('feedback routes: bearer required; a bad since or meetingId is a 400 naming it; an unknown meeting is empty', async () => {

@@ -3,6 +3,8 @@
  * log in, for routes with auth 'bearer'/'admin' (PROTOCOL.md §1).
  */
 import { randomBytes } from 'node:crypto';
+import WebSocket from 'ws';
+import { SignalingClient, SignalingClientError } from '../../src/client/index.js';
 import { http, type TestServer } from './server.js';
 
 export interface TestAccount {
@@ -37,4 +39,20 @@ export async function registerAccount(server: Pick<TestServer, 'url'>, opts: { e
 /** Register a new owner account and return the header that authenticates as it: `{ authorization: 'Bearer …' }`. */
 export async function registerAndLogin(server: Pick<TestServer, 'url'>): Promise<Record<string, string>> {
   return (await registerAccount(server)).headers;
+}
+
+/**
+ * Open a /ws socket (with `?token=` when given), try to join `roomId` and close.
+ * @returns 'joined', or the error code of the refusal (`unauthorized`, `forbidden`, `not_found`, ...).
+ */
+export async function tryJoin(server: Pick<TestServer, 'wsUrl'>, roomId: string, token?: string): Promise<string> {
+  const c = await new SignalingClient({ url: server.wsUrl, WebSocket, token }).connect();
+  try {
+    await c.join(roomId);
+    return 'joined';
+  } catch (err) {
+    return (err as SignalingClientError).code;
+  } finally {
+    c.close();
+  }
 }
