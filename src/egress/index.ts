@@ -15,10 +15,10 @@ import { RecordingStore } from '../store/recordings.js';
 import { StatsStore } from '../store/stats.js';
 import { AudioEgress } from './audio.js';
 import { PipelineLogs } from './pipeline-log.js';
-import { egressAudioUrl, type EgressUrlRequest } from './query.js';
+import { EGRESS_AUDIO_PATH, egressAudioUrl, type EgressUrlRequest } from './query.js';
 import { repairRecordings } from './repair.js';
 import { StatsSummaries } from './stats.js';
-import { VideoEgress, closeInterruptedVideoRecordings } from './video.js';
+import { EGRESS_VIDEO_PATH, VideoEgress, closeInterruptedVideoRecordings } from './video.js';
 import { AudioEngine } from '../pipeline/engine.js';
 import type { EngineEvent } from '../pipeline/types.js';
 
@@ -48,6 +48,8 @@ export function registerEgress(ctx: AppContext): void {
   egress.register(ctx.app);
   const video = new VideoEgress({ ctx, recordings, log: log.child({ kind: 'video' }) });
   video.register(ctx.app);
+  ctx.router.websocket(EGRESS_AUDIO_PATH);
+  ctx.router.websocket(EGRESS_VIDEO_PATH);
   ctx.setCounter('egressStreams', () => egress.streamCount + video.streamCount);
   ctx.onShutdown('sockets', () => egress.shutdown());
   ctx.onShutdown('sockets', () => video.shutdown());
