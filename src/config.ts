@@ -48,6 +48,7 @@ const spec = {
   EGRESS_SECRET: [z.string().min(16), undefined],
   EGRESS_ALLOW_UNSIGNED: [bool, 'false'],
   SEGMENT_FILES: [bool, 'false'],
+  EGRESS_SESSION_IDLE_SEC: [num(1, 86400 * 30), '600'],
   STUN_SERVERS: [jsonStrings, '["stun:stun.l.google.com:19302"]'],
   TURN_URLS: [list, ''],
   TURN_SECRET: [z.string().min(1), undefined],

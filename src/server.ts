@@ -14,7 +14,6 @@ import type { AppContext, BusEvents, LiveCounters, ShutdownPhase } from './conte
 import { openDatabase } from './store/db.js';
 import { SessionStore } from './store/sessions.js';
 import { Router } from './http/router.js';
-import { errorBody, statusLine } from './http/errors.js';
 import { registerHealth } from './http/health.js';
 import { registerSignaling } from './signaling/index.js';
 import { registerAuth } from './auth/index.js';
@@ -62,12 +61,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   registerLivekit(ctx);
   registerHume(ctx);
   registerFeedback(ctx).setExtraFigures((meetingId) => ({ prosodyPayloads: prosodyPayloads(ctx.db, meetingId) }));
-  app.any('/*', (res, req) => {
-    const url = req.getUrl();
-    res.cork(() => {
-      res.writeStatus(statusLine(404)).writeHeader('Content-Type', 'application/json').end(errorBody('not_found', `no route for ${url}`));
-    });
-  });
+  // Unknown paths (404) and known paths asked with another method (405) are answered by the Router's fallback.
 
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
     app.listen(config.HOST, config.PORT, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}`))));

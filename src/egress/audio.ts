@@ -114,6 +114,13 @@ export class AudioEgress {
     return this.streams.size;
   }
 
+  /** Streams of one meeting open in the engine (from the first binary frame until the row is closed). */
+  streamsOfMeeting(meetingId: string): number {
+    let n = 0;
+    for (const s of this.streams.values()) if (s.info.meetingId === meetingId) n++;
+    return n;
+  }
+
   /** Register the WebSocket route on the uWS app and start the once-a-second flush. */
   register(app: TemplatedApp): void {
     this.flushTimer = setInterval(() => this.flush(), FLUSH_INTERVAL_MS);
@@ -377,7 +384,7 @@ export class AudioEgress {
     });
     this.deps.log.info({ streamId: e.streamId, meetingId, recordedBytes: e.recordedBytes, bytesIn: live.bytesIn, overflowBytes: e.overflowBytes, reason }, 'egress recording closed');
     this.emit('egress.closed', live.info, reason);
-    if (![...this.streams.values()].some((s) => s.info.meetingId === meetingId)) {
+    if (this.streamsOfMeeting(meetingId) === 0) {
       this.deps.stats.forgetMeeting(meetingId);
       const p = this.deps.pipelineLogs.close(meetingId).finally(() => { this.pendingWrites.delete(p); });
       this.pendingWrites.add(p);

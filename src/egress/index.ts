@@ -1,8 +1,8 @@
 /**
  * The egress area: `/egress-audio` (LiveKit Track Egress target, PROTOCOL.md §4), `/egress-video` (video.ts),
  * `POST /api/egress/url`,
- * `GET /api/sessions[/:meetingId]`, start-up repair of recordings cut by a crash, and graceful shutdown of
- * every egress stream.
+ * `GET /api/sessions[/:meetingId]`, start-up repair of recordings cut by a crash, the end of idle
+ * egress-only meetings (idle.ts), and graceful shutdown of every egress stream.
  *
  * `registerEgress(ctx)` creates the native AudioEngine (src/pipeline/engine.ts) with one callback that
  * forwards each event batch on `ctx.bus` ('audio.events') and keeps recordings, participant_stats and the
@@ -14,15 +14,16 @@ import { registerSessionsApi } from '../http/sessions.js';
 import { RecordingStore } from '../store/recordings.js';
 import { StatsStore } from '../store/stats.js';
 import { AudioEgress } from './audio.js';
+import { IdleSessions } from './idle.js';
 import { PipelineLogs } from './pipeline-log.js';
-import { egressAudioUrl, egressUrlRequestSchema, type EgressUrlRequest } from './query.js';
+import { EGRESS_AUDIO_PATH, egressAudioUrl, egressUrlRequestSchema, type EgressUrlRequest } from './query.js';
 import { isDenial, livekitRoomName, mayWriteMeeting } from '../auth/authorization.js';
 import { HttpError } from '../http/errors.js';
 import type { Principal } from '../http/router.js';
 import { parse } from '../http/validate.js';
 import { repairRecordings } from './repair.js';
 import { StatsSummaries } from './stats.js';
-import { VideoEgress, closeInterruptedVideoRecordings } from './video.js';
+import { EGRESS_VIDEO_PATH, VideoEgress, closeInterruptedVideoRecordings } from './video.js';
 import { AudioEngine } from '../pipeline/engine.js';
 import type { EngineEvent } from '../pipeline/types.js';
 
@@ -52,7 +53,16 @@ export function registerEgress(ctx: AppContext): void {
   egress.register(ctx.app);
   const video = new VideoEgress({ ctx, recordings, log: log.child({ kind: 'video' }) });
   video.register(ctx.app);
+  ctx.router.websocket(EGRESS_AUDIO_PATH);
+  ctx.router.websocket(EGRESS_VIDEO_PATH);
   ctx.setCounter('egressStreams', () => egress.streamCount + video.streamCount);
+  const idle = new IdleSessions({
+    sessions: ctx.sessions, recordings, bus: ctx.bus, idleMs: ctx.config.EGRESS_SESSION_IDLE_SEC * 1000, log,
+    liveStreams: (meetingId) => egress.streamsOfMeeting(meetingId) + video.streamsOfMeeting(meetingId),
+  });
+  idle.start();
+  // Before the streams close: a shutdown leaves meetings ACTIVE (the next start's sweep ends the idle ones).
+  ctx.onShutdown('sockets', () => idle.stop());
   ctx.onShutdown('sockets', () => egress.shutdown());
   ctx.onShutdown('sockets', () => video.shutdown());
 

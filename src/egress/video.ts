@@ -339,6 +339,13 @@ export class VideoEgress {
     return this.streams.size;
   }
 
+  /** Video streams of one meeting whose recording is open (from the first accepted bytes until the row is closed). */
+  streamsOfMeeting(meetingId: string): number {
+    let n = 0;
+    for (const s of this.streams) if (s.info.meetingId === meetingId) n++;
+    return n;
+  }
+
   /** Register the WebSocket route on the uWS app. */
   register(app: TemplatedApp): void {
     app.ws<SocketData>(EGRESS_VIDEO_PATH, {

@@ -4,11 +4,11 @@
  */
 
 export type ErrorCode =
-  | 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'too_large'
+  | 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'method_not_allowed' | 'conflict' | 'too_large'
   | 'unsupported_media_type' | 'rate_limited' | 'unavailable' | 'internal';
 
 const STATUS: Record<ErrorCode, number> = {
-  bad_request: 400, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409, too_large: 413,
+  bad_request: 400, unauthorized: 401, forbidden: 403, not_found: 404, method_not_allowed: 405, conflict: 409, too_large: 413,
   unsupported_media_type: 415, rate_limited: 429, unavailable: 503, internal: 500,
 };
 

@@ -3,6 +3,20 @@
  * everything needed from `req` is copied before any await, `onAborted` is set before async work, replies
  * are corked, and bodies are read with a hard limit (64 KiB default) so that an oversized body gets 413
  * without being buffered.
+ *
+ * The Router also answers what no route does, from the table of every pattern and method registered
+ * through it (and the WebSocket paths declared with `websocket`):
+ * - every GET route answers HEAD too: the GET handler runs, the reply has the same status and headers with
+ *   the Content-Length of the GET body, and no body;
+ * - a known path asked with another method gets 405 `method_not_allowed` with `Allow: GET, HEAD` (the
+ *   methods of every pattern matching the path; `OPTIONS` added when CORS is on);
+ * - anything else gets 404 `not_found` (as does a GET that a WebSocket path declined: no Upgrade header).
+ *
+ * uWS route priority (checked on uWS v20 as bundled): a method-specific route (`get`, `head`, `options`,
+ * `ws`) always wins over an `any` route, whatever the patterns and the registration order (`options /*`
+ * beats `any /health`); among `any` routes a static segment wins over a wildcard (engine.io's
+ * `any /socket.io/` beats this `any /*`, registered first); a `ws` route passes a GET without Upgrade on
+ * to the `any` routes. So the fallback here never sees an upgrade, a Socket.IO request or a CORS preflight.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from '../log.js';
@@ -88,8 +102,13 @@ export class Router {
   private authenticator: Authenticator | null = null;
   private readonly cors: Set<string>;
 
+  /** Every pattern registered through the Router, with its segments and the methods it answers. */
+  private readonly patterns = new Map<string, { segments: string[]; methods: Set<string> }>();
+
+  /** Registers the CORS preflight route (when CORS_ORIGINS is set) and the 404/405 fallback (`any /*`). */
   constructor(readonly app: TemplatedApp, private readonly opts: RouterOptions) {
     this.cors = new Set(opts.corsOrigins);
+    app.any('/*', (res, req) => this.fallback(res, req));
     if (this.cors.size > 0) {
       app.options('/*', (res, req) => {
         const origin = req.getHeader('origin');
@@ -125,17 +144,72 @@ export class Router {
     this.add('del', pattern, handler, options);
   }
 
+  /**
+   * Declare a WebSocket path registered directly with `app.ws` (its upgrade is a GET answered by uWS), so
+   * that other methods on it get 405 `Allow: GET`. A GET without Upgrade keeps getting 404.
+   */
+  websocket(pattern: string): void {
+    this.remember(pattern, 'GET');
+  }
+
+  /**
+   * The methods a path is answered with, in the order of the Allow header: the union over every registered
+   * pattern matching it (`:name` matches one non-empty segment, as in uWS). Empty for an unknown path.
+   * @param path the URL path without the query string, as received (not decoded).
+   */
+  methodsOf(path: string): string[] {
+    const parts = path.split('/');
+    const found = new Set<string>();
+    for (const { segments, methods } of this.patterns.values()) {
+      if (matches(segments, parts)) for (const m of methods) found.add(m);
+    }
+    return METHOD_ORDER.filter((m) => found.has(m));
+  }
+
+  private remember(pattern: string, method: string): void {
+    let entry = this.patterns.get(pattern);
+    if (!entry) this.patterns.set(pattern, (entry = { segments: pattern.split('/'), methods: new Set() }));
+    entry.methods.add(method);
+  }
+
   private add(method: 'get' | 'post' | 'del', pattern: string, handler: Handler, options: RouteOptions): void {
     const names = pattern.split('/').filter((p) => p.startsWith(':')).map((p) => p.slice(1));
-    this.app[method](pattern, (res, req) => {
+    const route = (head: boolean) => (res: HttpResponse, req: HttpRequest) => {
       const request = copyRequest(res, req, names);
       const state = { aborted: false };
       res.onAborted(() => { state.aborted = true; });
-      void this.run(res, request, handler, options, state);
+      void this.run(res, request, handler, options, state, head);
+    };
+    this.app[method](pattern, route(false));
+    this.remember(pattern, UWS_METHODS[method]);
+    if (method === 'get') {
+      this.app.head(pattern, route(true));
+      this.remember(pattern, 'HEAD');
+    }
+  }
+
+  /** What no route answered: 405 with Allow for a known path, else 404; JSON error body (none for HEAD). */
+  private fallback(res: HttpResponse, req: HttpRequest): void {
+    const path = req.getUrl();
+    const method = req.getMethod().toUpperCase();
+    const origin = req.getHeader('origin');
+    const allowed = this.methodsOf(path);
+    const refused = allowed.length > 0 && !allowed.includes(method);
+    if (refused && this.cors.size > 0) allowed.push('OPTIONS');
+    const allow = allowed.join(', ');
+    const body = refused
+      ? errorBody('method_not_allowed', `${method} is not allowed on ${path} (allowed: ${allow})`)
+      : errorBody('not_found', `no route for ${path}`);
+    res.cork(() => {
+      res.writeStatus(statusLine(refused ? 405 : 404));
+      this.writeCors(res, origin);
+      if (refused) res.writeHeader('Allow', allow);
+      res.writeHeader('Content-Type', 'application/json');
+      endBody(res, body, method === 'HEAD');
     });
   }
 
-  private async run(res: HttpResponse, req: Request, handler: Handler, options: RouteOptions, state: { aborted: boolean }): Promise<void> {
+  private async run(res: HttpResponse, req: Request, handler: Handler, options: RouteOptions, state: { aborted: boolean }, head: boolean): Promise<void> {
     let reply: Reply;
     try {
       if (options.body) req.body = await readBody(res, req, options, state);
@@ -145,7 +219,7 @@ export class Router {
       reply = this.errorReply(err, req);
     }
     if (state.aborted) return;
-    this.send(res, req, reply);
+    this.send(res, req, reply, head);
   }
 
   private async authenticate(req: Request, mode: AuthMode): Promise<void> {
@@ -167,7 +241,8 @@ export class Router {
     return { status: 500, raw: errorBody('internal', 'internal error'), contentType: 'application/json' };
   }
 
-  private send(res: HttpResponse, req: Request, reply: Reply): void {
+  /** Write the reply; for HEAD (`head`), the same status and headers with the body's Content-Length, no body. */
+  private send(res: HttpResponse, req: Request, reply: Reply, head: boolean): void {
     const status = reply.status ?? 200;
     res.cork(() => {
       res.writeStatus(statusLine(status));
@@ -176,10 +251,10 @@ export class Router {
       if (status === 204) { res.endWithoutBody(); return; }
       if (reply.raw !== undefined) {
         res.writeHeader('Content-Type', reply.contentType ?? 'application/octet-stream');
-        res.end(reply.raw);
+        endBody(res, reply.raw, head);
       } else {
         res.writeHeader('Content-Type', 'application/json');
-        res.end(JSON.stringify(reply.json ?? null));
+        endBody(res, JSON.stringify(reply.json ?? null), head);
       }
     });
   }
@@ -192,6 +267,32 @@ export class Router {
       res.writeHeader('Access-Control-Allow-Credentials', 'true');
     }
   }
+}
+
+/** Allow header order. */
+const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+const UWS_METHODS = { get: 'GET', post: 'POST', del: 'DELETE' } as const;
+
+/** Whether a path (split on '/') matches a pattern (split on '/'): same length, `:name` = one non-empty segment, trailing `*` = the rest. */
+function matches(pattern: readonly string[], parts: readonly string[]): boolean {
+  for (let i = 0; i < pattern.length; i++) {
+    const seg = pattern[i]!;
+    if (seg === '*' && i === pattern.length - 1) return parts.length >= pattern.length;
+    if (i >= parts.length) return false;
+    if (seg.startsWith(':') ? parts[i] === '' : seg !== parts[i]) return false;
+  }
+  return parts.length === pattern.length;
+}
+
+/**
+ * End a response with `body`, or for HEAD (`head`) with its Content-Length and no body. uWS does not know
+ * HEAD: `end(body)` would send the body, and `endWithoutBody(length)` leaves this uWS build's response
+ * unfinished (the process aborts when that happens inside a handler), so the header is written by hand.
+ */
+function endBody(res: HttpResponse, body: string | Uint8Array, head: boolean): void {
+  if (!head) { res.end(body); return; }
+  res.writeHeader('Content-Length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength));
+  res.endWithoutBody();
 }
 
 /** Copy everything needed from a uWS request synchronously (it is invalid after the handler returns). */

@@ -23,6 +23,7 @@ export function registerSignaling(ctx: AppContext): SignalingHub {
   let tokenAuth: (token: string) => Promise<Principal | null> = async () => null;
   const authenticate = (token: string) => tokenAuth(token);
   const ws = new WsTransport(ctx.app, { config: c, hub, log, authenticate });
+  ctx.router.websocket('/ws');
   const sio = new SocketIoTransport(ctx.app, { config: c, hub, log, authenticate });
   hub.addTransport(ws);
   hub.addTransport(sio);

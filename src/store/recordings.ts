@@ -90,6 +90,7 @@ export class RecordingStore {
       byPath: db.prepare<[string], RecordingRow>('SELECT * FROM recordings WHERE path = ?'),
       byStatus: db.prepare<[string], RecordingRow>('SELECT * FROM recordings WHERE status = ? ORDER BY id'),
       byMeeting: db.prepare<[string], RecordingRow>('SELECT * FROM recordings WHERE meeting_id = ? ORDER BY started_at, id'),
+      lastActivity: db.prepare<[string], { t: number | null }>('SELECT MAX(COALESCE(ended_at, started_at)) AS t FROM recordings WHERE meeting_id = ?'),
       muted: db.prepare('UPDATE recordings SET muted_intervals = ? WHERE id = ?'),
       progress: db.prepare("UPDATE recordings SET bytes = ? WHERE id = ? AND status = 'RECORDING'"),
       finish: db.prepare(`UPDATE recordings SET bytes = @bytes, ended_at = @endedAt, status = @status, close_reason = @closeReason,
@@ -126,6 +127,14 @@ export class RecordingStore {
   /** Oldest first. */
   byMeeting(meetingId: string): Recording[] {
     return this.q.byMeeting.all(meetingId).map(toRecording);
+  }
+
+  /**
+   * The latest moment a meeting's recordings show activity: the latest `endedAt`, counting a row not closed
+   * yet by its `startedAt`. Unix ms; null when the meeting has no recording.
+   */
+  lastActivity(meetingId: string): number | null {
+    return this.q.lastActivity.get(meetingId)?.t ?? null;
   }
 
   /** Store the muted intervals so far (called on every mute change, so a crash keeps them). */

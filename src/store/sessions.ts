@@ -54,6 +54,7 @@ export class SessionStore {
     this.q = {
       get: db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE meeting_id = ?'),
       active: db.prepare<[string], SessionRow>("SELECT * FROM sessions WHERE room_name = ? AND status = 'ACTIVE' ORDER BY started_at DESC LIMIT 1"),
+      activeWithoutRoom: db.prepare<[], SessionRow>("SELECT * FROM sessions WHERE status = 'ACTIVE' AND room_sid IS NULL ORDER BY started_at"),
       insert: db.prepare('INSERT INTO sessions (meeting_id, room_name, room_sid, status, started_at, org_id) VALUES (?, ?, ?, \'ACTIVE\', ?, ?)'),
       reactivate: db.prepare("UPDATE sessions SET status = 'ACTIVE', ended_at = NULL, room_sid = COALESCE(?, room_sid) WHERE meeting_id = ?"),
       end: db.prepare("UPDATE sessions SET status = 'ENDED', ended_at = ? WHERE meeting_id = ? AND status = 'ACTIVE'"),
@@ -81,6 +82,11 @@ export class SessionStore {
   activeByRoom(roomName: string): Session | null {
     const r = this.q.active.get(roomName);
     return r ? toSession(r) : null;
+  }
+
+  /** ACTIVE sessions with no LiveKit room SID (opened by an egress stream, not by a webhook), oldest first. */
+  activeWithoutRoom(): Session[] {
+    return this.q.activeWithoutRoom.all().map(toSession);
   }
 
   /**

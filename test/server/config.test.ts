@@ -21,6 +21,7 @@ test('defaults of PROTOCOL.md §8 with generated secrets kept in DATA_DIR', () =
   assert.is(c.livekitEnabled, false);
   assert.is(c.AUTO_EGRESS, false);
   assert.is(c.FEEDBACK_OVERLAP_MS, 500);
+  assert.is(c.EGRESS_SESSION_IDLE_SEC, 600);
   assert.ok(Object.isFrozen(c));
   const again = loadConfig({ DATA_DIR: path.join(dir, 'data') }, dir);
   assert.is(again.EGRESS_SECRET, c.EGRESS_SECRET, 'generated secret survives a restart');
@@ -29,7 +30,7 @@ test('defaults of PROTOCOL.md §8 with generated secrets kept in DATA_DIR', () =
 
 test('a bad value names its variable', () => {
   const dir = tmp();
-  for (const [name, value] of [['PORT', 'abc'], ['PORT', '70000'], ['REQUIRE_AUTH', 'maybe'], ['STUN_SERVERS', '[1]'], ['PUBLIC_URL', 'not a url'], ['FEEDBACK_LOCALE', 'fr']]) {
+  for (const [name, value] of [['PORT', 'abc'], ['PORT', '70000'], ['REQUIRE_AUTH', 'maybe'], ['STUN_SERVERS', '[1]'], ['PUBLIC_URL', 'not a url'], ['FEEDBACK_LOCALE', 'fr'], ['EGRESS_SESSION_IDLE_SEC', '0.5']]) {
     try {
       loadConfig({ DATA_DIR: path.join(dir, 'data'), [name!]: value! }, dir);
       assert.unreachable(`${name}=${value} accepted`);
