@@ -2,13 +2,15 @@
  * Typed, frozen configuration read from the environment (and a `.env` file in the working directory),
  * with the defaults of PROTOCOL.md §8. A bad value throws a ConfigError naming the variable.
  * Secrets left unset are generated once and kept in `DATA_DIR/secrets.json` (mode 0600) so that tokens
- * and signed URLs survive restarts.
+ * and signed URLs survive restarts. `checkWritableDirs` (run by `meetcore serve` before anything starts) makes
+ * sure DATA_DIR and STORAGE_DIR can really be written.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { errnoText, makeDirs } from './files.js';
 
 export class ConfigError extends Error {
   constructor(readonly variable: string, message: string) {
@@ -109,7 +111,8 @@ const GENERATED = ['JWT_ACCESS_SECRET', 'JWT_REFRESH_SECRET', 'EGRESS_SECRET'] a
  * Build the configuration.
  * @param env variables to read (default process.env); a `.env` file in `cwd` fills variables `env` lacks
  *   (only when `env` is process.env).
- * @throws ConfigError naming the first variable with a bad value, or when DATA_DIR cannot be written.
+ * @throws ConfigError naming the first variable with a bad value, or DATA_DIR when it cannot be created or
+ *   the generated secrets cannot be stored in it.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): Config {
   if (env === process.env) {
@@ -154,9 +157,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
 function loadSecrets(dataDir: string): Record<string, string> {
   try {
-    fs.mkdirSync(dataDir, { recursive: true });
+    makeDirs(dataDir);
   } catch (err) {
-    throw new ConfigError('DATA_DIR', `cannot create ${dataDir}: ${(err as Error).message}`);
+    throw new ConfigError('DATA_DIR', `${dataDir} cannot be created (${errnoText(err)})`);
   }
   const file = path.join(dataDir, 'secrets.json');
   if (!fs.existsSync(file)) return {};
@@ -170,6 +173,47 @@ function loadSecrets(dataDir: string): Record<string, string> {
 function saveSecrets(dataDir: string, secrets: Record<string, string>): void {
   const file = path.join(dataDir, 'secrets.json');
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(secrets, null, 2), { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw new ConfigError('DATA_DIR', `${dataDir} is not writable (${errnoText(err)}): cannot store the generated secrets`);
+  }
+}
+
+/**
+ * Make sure `dir` can be written: create it (and its parents) when missing, then create and remove a probe
+ * file (`.meetcore-write-probe-<pid>-<random>`) in it. Mode bits are not looked at (root ignores them): only a
+ * real create catches a read-only mount, an ACL or a folder owned by someone else. A full disk is not an
+ * error here (creating an empty file needs no data block); it is a per-recording error at run time.
+ * @param variable the variable that names `dir`, for the error.
+ * @throws ConfigError `"<variable>: <dir> is not writable (EROFS: read-only file system)"`, or
+ *   `"<variable>: <dir> cannot be created (EACCES: permission denied)"`.
+ */
+export function checkWritableDir(variable: string, dir: string): void {
+  try {
+    makeDirs(dir);
+  } catch (err) {
+    throw new ConfigError(variable, `${dir} cannot be created (${errnoText(err)})`);
+  }
+  const probe = path.join(dir, `.meetcore-write-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    fs.closeSync(fs.openSync(probe, 'wx', 0o600));
+    fs.unlinkSync(probe);
+  } catch (err) {
+    try { fs.rmSync(probe, { force: true }); } catch { /* the first error is the one reported */ }
+    throw new ConfigError(variable, `${dir} is not writable (${errnoText(err)})`);
+  }
+}
+
+/**
+ * The start-up check of `meetcore serve`: DATA_DIR (SQLite, secrets) and STORAGE_DIR (recordings, segments,
+ * pipeline logs) must be writable, so that a read-only or foreign folder stops the start instead of failing
+ * every stream later. See checkWritableDir.
+ * @throws ConfigError naming the first variable whose folder is not writable.
+ */
+export function checkWritableDirs(config: Pick<Config, 'DATA_DIR' | 'STORAGE_DIR'>): void {
+  checkWritableDir('DATA_DIR', config.DATA_DIR);
+  checkWritableDir('STORAGE_DIR', config.STORAGE_DIR);
 }

@@ -1,8 +1,9 @@
 /**
  * Entry point: `meetcore` (serve) or `meetcore egress-url --room R ...` (print a signed egress URL).
- * Exit codes: 0 after a graceful stop, 1 on a configuration or start-up error.
+ * Exit codes: 0 after a graceful stop, 1 on a configuration or start-up error (a bad variable, or DATA_DIR or
+ * STORAGE_DIR not writable: `meetcore: configuration error: STORAGE_DIR: /srv/x is not writable (EROFS: ...)`).
  */
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, checkWritableDirs, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { startServer } from './server.js';
 
@@ -10,6 +11,8 @@ async function main(argv: string[]): Promise<void> {
   let config;
   try {
     config = loadConfig();
+    // Serving needs both folders writable; `egress-url` only reads the secrets.
+    if (!argv[0] || argv[0] === 'serve') checkWritableDirs(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`meetcore: configuration error: ${err.message}\n`);

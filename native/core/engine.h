@@ -48,7 +48,7 @@ class Engine;
  */
 class Stream {
  public:
-  /** @throws std::runtime_error when the recording cannot be created. */
+  /** @throws std::runtime_error when the recording cannot be created or its header written (RecordingFile). */
   Stream(uint32_t id, const StreamConfig& config, int statsIntervalMs);
 
   /** Copy `n` bytes into the ring (exactly one memcpy). While muted nothing is copied, but the bytes still
@@ -139,7 +139,8 @@ class Engine {
   Engine(const EngineConfig& config, Deliver deliver);
   ~Engine();
 
-  /** @throws std::runtime_error when the recording cannot be created, or after stop(). */
+  /** @throws std::runtime_error when the recording cannot be created or its header written (the message ends
+   *  with the strerror text; no file is left), or after stop(). */
   std::shared_ptr<Stream> open(const StreamConfig& config);
   /** Finishes every open stream (recordings final), joins the workers; idempotent. Returns the `closed`
    *  events of the streams finished by it. */

@@ -3,13 +3,20 @@
  *
  * Per socket: the query is validated (and its signature checked) in `upgrade`, before anything is created.
  * The first binary frame starts the stream: its arrival is `startedAt` (the stream clock origin), the meeting
- * is resolved, the participant upserted, the native AudioStream opened with its recording path and a
- * `recordings` row inserted (RECORDING). Every binary frame, whatever its byte count, goes to
- * `stream.push` as a view of uWS's ArrayBuffer (one memcpy, in native code). Text frames `{"muted":bool}`
+ * is resolved, the participant upserted, a `recordings` row inserted (RECORDING) and the native AudioStream
+ * opened with its recording path, all in one SQLite transaction: when the file cannot be created or its
+ * header written (full disk, read-only folder) the socket is ended with 1011 `cannot start recording: <OS
+ * error>` and nothing is left (no session this stream created, no row, no file). Every binary frame,
+ * whatever its byte count, goes to `stream.push` as a view of uWS's ArrayBuffer (one memcpy, in native code). Text frames `{"muted":bool}`
  * mute/unmute the stream on the stream clock; anything else is logged and ignored. When the socket closes
  * (1005 at the end of the track, 1006 when the client vanished, 1009 for a frame over 1 MiB, 1001 at
  * shutdown) the stream is closed; its `closed` engine event finalizes the row (COMPLETE, bytes, endedAt,
  * close reason, muted intervals).
+ *
+ * A write error during the stream (ENOSPC, EIO, ...) arrives as an `error` event (write_failed, the OS text):
+ * the native writer has stopped and cut the file back to its last whole sample frame with matching header
+ * sizes. The stream keeps being analysed (feedback goes on) until the socket closes; the row then ends FAILED
+ * with `bytes` = the cut file's data bytes and close_reason `<close>; write failed: <OS text>`.
  *
  * Teardown (see `shutdown`): sockets are ended with 1001 (uWS calls `close` at once, which closes each
  * stream), then `engine.close()` drains and finalizes every stream and its ClosedEvents finalize the rows.
@@ -18,16 +25,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_socket_context_t } from 'uWebSockets.js';
 import type { AppContext, BusEvents, EgressStreamInfo } from '../context.js';
+import { makeDirs } from '../files.js';
 import type { Logger } from '../log.js';
 import { HttpError } from '../http/errors.js';
 import type { AudioEngine, AudioStream } from '../pipeline/engine.js';
 import type { ClosedEvent, EngineEvent, ErrorEvent, SegmentEvent, StatsEvent } from '../pipeline/types.js';
 import type { MutedInterval, RecordingStore } from '../store/recordings.js';
-import { audioMeetingDir, freeRecordingPath, recordingFileName, segmentPath } from './names.js';
+import { audioMeetingDir, freeRecordingPath, recordingFileName, removeEmptyDirs, segmentPath } from './names.js';
 import type { PipelineLogs } from './pipeline-log.js';
 import { EGRESS_AUDIO_PATH, checkEgressAudioQuery, type EgressAudioQuery } from './query.js';
 import type { StatsSummaries } from './stats.js';
-import { EGRESS_SOCKET_OPTIONS, MAX_FRAME_BYTES, describeClose, readMuteFrame, refuseUpgrade } from './socket.js';
+import { EGRESS_SOCKET_OPTIONS, MAX_FRAME_BYTES, describeClose, readMuteFrame, refuseUpgrade, startFailureReason } from './socket.js';
 import { WAV_HEADER_BYTES } from './wav.js';
 
 
@@ -176,32 +184,46 @@ export class AudioEgress {
     return live.info.startedAt + Math.round((Math.floor(live.bytesIn / live.frameBytes) * 1000) / live.sampleRate);
   }
 
-  /** Open the stream on the first binary frame. Returns null (and ends the socket with 1011) on failure. */
+  /**
+   * Open the stream on the first binary frame. Returns null (and ends the socket with 1011 and a reason
+   * naming the OS error, e.g. "cannot start recording: No space left on device") on failure.
+   *
+   * The session resolution, the participant upsert, the row insert and the opening of the recording (the
+   * native writer creates the file and writes its header) run in one SQLite transaction: when the file cannot
+   * be created or its header written, everything is rolled back, so a refused stream leaves no session it
+   * created (ACTIVE or not), no participant change, no row and no file (the native writer removes a file whose
+   * header it could not write; a meeting folder made for it is removed when still empty).
+   */
   private start(ws: WebSocket<SocketData>, d: SocketData): LiveStream | null {
     const { ctx, recordings, log } = this.deps;
     const q = d.query;
     const startedAt = Date.now();
-    let stream: AudioStream | null = null;
+    const made: { stream?: AudioStream; dir?: string; createdDir?: string } = {};
     try {
-      const session = ctx.sessions.resolve(q.roomName, q.meetingId);
-      const participantId = q.participant ?? q.trackId ?? `anonymous-${d.connId}`;
-      const trackId = q.trackId ?? 'audio';
-      const participant = ctx.sessions.upsertParticipant({ meetingId: session.meetingId, identity: participantId });
-      const dir = audioMeetingDir(ctx.config.STORAGE_DIR, session.meetingId);
-      fs.mkdirSync(dir, { recursive: true });
-      const file = freeRecordingPath(dir, this.pathsInUse, (n) => recordingFileName(startedAt, q.roomName, participantId, trackId, n));
-      stream = this.engine!.openStream({
-        meetingId: session.meetingId, participantId, sampleRate: q.sampleRate, channels: q.channels,
-        groupSeconds: q.groupSeconds, segments: ctx.config.SEGMENT_FILES || Boolean(ctx.config.HUME_API_KEY),
-        startedAtMs: startedAt, recordingPath: file, excluded: participant.isHost,
-      });
-      const mutedIntervals: MutedInterval[] = d.mutedBeforeStart ? [{ startMs: startedAt, endMs: null }] : [];
+      const { session, participantId, trackId, file, relPath, row, mutedIntervals } = ctx.db.transaction(() => {
+        const session = ctx.sessions.resolve(q.roomName, q.meetingId);
+        const participantId = q.participant ?? q.trackId ?? `anonymous-${d.connId}`;
+        const trackId = q.trackId ?? 'audio';
+        const participant = ctx.sessions.upsertParticipant({ meetingId: session.meetingId, identity: participantId });
+        made.dir = audioMeetingDir(ctx.config.STORAGE_DIR, session.meetingId);
+        made.createdDir = makeDirs(made.dir);
+        const file = freeRecordingPath(made.dir, this.pathsInUse, (n) => recordingFileName(startedAt, q.roomName, participantId, trackId, n));
+        const mutedIntervals: MutedInterval[] = d.mutedBeforeStart ? [{ startMs: startedAt, endMs: null }] : [];
+        const relPath = path.relative(ctx.config.STORAGE_DIR, file).split(path.sep).join('/');
+        const row = recordings.insert({
+          meetingId: session.meetingId, participant: participantId, trackId, kind: 'audio', codec: 'pcm_s16le', path: relPath,
+          sampleRate: q.sampleRate, channels: q.channels, startedAt, mutedIntervals,
+        });
+        // Last: it creates the file. Throws (and the transaction rolls back) when it cannot.
+        made.stream = this.engine!.openStream({
+          meetingId: session.meetingId, participantId, sampleRate: q.sampleRate, channels: q.channels,
+          groupSeconds: q.groupSeconds, segments: ctx.config.SEGMENT_FILES || Boolean(ctx.config.HUME_API_KEY),
+          startedAtMs: startedAt, recordingPath: file, excluded: participant.isHost,
+        });
+        return { session, participantId, trackId, file, relPath, row, mutedIntervals };
+      })();
+      const stream = made.stream!;
       if (d.mutedBeforeStart) stream.setMuted(true);
-      const relPath = path.relative(ctx.config.STORAGE_DIR, file).split(path.sep).join('/');
-      const row = recordings.insert({
-        meetingId: session.meetingId, participant: participantId, trackId, kind: 'audio', codec: 'pcm_s16le', path: relPath,
-        sampleRate: q.sampleRate, channels: q.channels, startedAt, mutedIntervals,
-      });
       const info: EgressStreamInfo = {
         streamId: stream.id, kind: 'audio', meetingId: session.meetingId, roomName: q.roomName, participant: participantId,
         trackId, startedAt, recordingId: row.id, path: file,
@@ -222,9 +244,11 @@ export class AudioEgress {
       this.emit('egress.opened', info);
       return live;
     } catch (err) {
-      log.error({ err, room: q.roomName, participant: q.participant, remote: d.remote }, 'cannot start the egress stream');
-      stream?.close();
-      ws.end(1011, 'cannot start recording');
+      made.stream?.close();  // only when the commit itself failed after the file was opened
+      if (made.dir) removeEmptyDirs(made.dir, made.createdDir);
+      const reason = startFailureReason(err);
+      log.error({ err, room: q.roomName, participant: q.participant, remote: d.remote, reason }, 'cannot start the egress stream');
+      ws.end(1011, reason);
       return null;
     }
   }
@@ -351,8 +375,9 @@ export class AudioEgress {
     const live = this.streams.get(e.streamId);
     if (!live) return;
     const file = segmentPath(live.info.path, e.index);
-    const p = fs.promises.writeFile(file, e.wav).catch((err: unknown) => {
+    const p = fs.promises.writeFile(file, e.wav).catch(async (err: unknown) => {
       this.deps.log.error({ err, file }, 'cannot write segment file');
+      await fs.promises.rm(file, { force: true }).catch(() => { /* logged above */ });  // no empty or partial segment left
     }).finally(() => { this.pendingWrites.delete(p); });
     this.pendingWrites.add(p);
   }

@@ -68,3 +68,17 @@ export function freeRecordingPath(dir: string, inUse: ReadonlySet<string>, name:
     if (!inUse.has(file) && !fs.existsSync(file)) return file;
   }
 }
+
+/**
+ * Undo `fs.mkdirSync(dir, { recursive: true })` after a failed start: remove `dir` and its parents up to
+ * `created` (the first folder that call created, its return value) while they are empty. Never throws; a folder
+ * that is not empty (another stream's files) or was not created by that call stays.
+ */
+export function removeEmptyDirs(dir: string, created: string | undefined): void {
+  if (!created) return;
+  const top = path.resolve(created);
+  for (let d = path.resolve(dir); d.startsWith(top); d = path.dirname(d)) {
+    try { fs.rmdirSync(d); } catch { return; }
+    if (d === top) return;
+  }
+}

@@ -7,6 +7,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import { z } from 'zod';
 import { HttpError, errorBody, statusLine } from '../http/errors.js';
 import type { Logger } from '../log.js';
+import { errnoText } from '../files.js';
 
 /** Largest frame accepted (PROTOCOL.md §4); a bigger one is not written and the socket is closed with 1009. */
 export const MAX_FRAME_BYTES = 1024 * 1024;
@@ -72,4 +73,38 @@ export function describeClose(code: number, message: ArrayBuffer): string {
   const text = Buffer.from(message).toString('utf8').slice(0, 120);
   if (code === 1006 && text === 'Received too big message') return `1009 frame over ${HARD_FRAME_LIMIT} bytes (connection dropped by uWS)`;
   return `${code} ${CLOSE_NAMES[code] ?? 'closed'}${text ? `: ${text}` : ''}`;
+}
+
+/**
+ * The OS reason of a failure to create or write a recording file, without paths:
+ * - Node fs errors (`err.code` + `err.syscall`): `"ENOSPC: no space left on device"` (code and libuv text);
+ * - the native writer's `"cannot create|write recording <path>: <strerror>"`: the strerror text, e.g.
+ *   `"No space left on device"`;
+ * - anything else (a database error, a bug): null.
+ */
+export function recordingErrorText(err: unknown): string | null {
+  const e = err as Partial<NodeJS.ErrnoException> | null;
+  if (!e || typeof e.message !== 'string') return null;
+  if (typeof e.code === 'string' && typeof e.syscall === 'string') return errnoText(e);
+  const m = /^cannot (?:create|write) recording .*: ([^:]+)$/s.exec(e.message);
+  return m ? m[1]! : null;
+}
+
+/** Longest close-frame reason, bytes (RFC 6455 §5.5: 125-byte control frame payload minus the 2-byte code). */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+/** `text` cut to at most MAX_CLOSE_REASON_BYTES of UTF-8 (never in the middle of a character). */
+export function closeReasonText(text: string): string {
+  let out = text;
+  while (Buffer.byteLength(out) > MAX_CLOSE_REASON_BYTES) out = out.slice(0, -1);
+  return out;
+}
+
+/**
+ * The 1011 close reason of a stream whose recording could not be started: `"cannot start recording: <OS
+ * text>"` when the file system refused (see recordingErrorText), else `"cannot start recording"`.
+ */
+export function startFailureReason(err: unknown): string {
+  const why = recordingErrorText(err);
+  return closeReasonText(why ? `cannot start recording: ${why}` : 'cannot start recording');
 }

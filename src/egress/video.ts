@@ -25,22 +25,32 @@
  * for H.264, the next IVF frame header for VP8/VP9 (the 32-byte IVF file header is always written). A
  * decoder may show artefacts after an unmute until the next key frame; that is in the nature of the cut.
  *
+ * The file is written by VideoFile (video-file.ts): 64 KiB block writes, `bytes` = what the kernel accepted.
+ * The first bytes are written synchronously when the stream starts, in the same SQLite transaction as the
+ * session, participant and row: if the file cannot be created or those bytes written (full disk, read-only
+ * folder) the socket is ended with 1011 `cannot start recording: <OS error>` and nothing is left. A write
+ * error later cuts the file back to its last whole unit (IVF frame, or before the last H.264 start code; a
+ * file cut to nothing is removed) and ends the socket with 1011 `recording write failed: <OS error>`.
+ *
  * Close (1005 end of track, 1006 lost, 1009 frame over 1 MiB, 1001 shutdown): the file is flushed and closed,
- * then the row is closed (COMPLETE, bytes written, endedAt, close reason, muted intervals; FAILED when a
- * write failed) and 'egress.closed' is emitted. A row left RECORDING by a crash is closed at the next start
- * by `closeInterruptedVideoRecordings` (REPAIRED, bytes = file size).
+ * then the row is closed (COMPLETE, bytes = file size, endedAt, close reason, muted intervals; FAILED with
+ * close_reason `<close>; write failed: <OS error>` after a write error) and 'egress.closed' is emitted. A row
+ * left RECORDING by a crash is closed at the next start by `closeInterruptedVideoRecordings` (REPAIRED,
+ * bytes = file size).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_socket_context_t } from 'uWebSockets.js';
 import { z } from 'zod';
 import type { AppContext, BusEvents, EgressStreamInfo } from '../context.js';
+import { makeDirs } from '../files.js';
 import type { Logger } from '../log.js';
 import { HttpError } from '../http/errors.js';
 import { parse } from '../http/validate.js';
 import type { MutedInterval, RecordingStore } from '../store/recordings.js';
-import { EGRESS_SOCKET_OPTIONS, MAX_FRAME_BYTES, describeClose, readMuteFrame, refuseUpgrade } from './socket.js';
-import { freeRecordingPath, recordingFileName, resolveUnder, safeNamePart } from './names.js';
+import { EGRESS_SOCKET_OPTIONS, MAX_FRAME_BYTES, closeReasonText, describeClose, readMuteFrame, refuseUpgrade, startFailureReason } from './socket.js';
+import { freeRecordingPath, recordingFileName, removeEmptyDirs, resolveUnder, safeNamePart } from './names.js';
+import { VideoFile } from './video-file.js';
 import { checkSignedQuery, egressAudioQuerySchema } from './query.js';
 
 export const EGRESS_VIDEO_PATH = '/egress-video';
@@ -294,14 +304,15 @@ interface SocketData {
 
 interface LiveVideo {
   info: EgressStreamInfo;
-  file: fs.WriteStream;
+  /** The recording; its `bytes` count only what the kernel accepted. */
+  file: VideoFile;
   gate: MuteGate;
   bytesIn: number;
-  bytesWritten: number;
   muted: boolean;
   mutedIntervals: MutedInterval[];
   closeReason: string | null;
   socketClosedAt: number | null;
+  /** The first write error (OS text); the row ends FAILED. */
   writeError: string | null;
   ws: WebSocket<SocketData> | null;
   /** Resolves once the file is closed and the row finalized. */
@@ -402,67 +413,74 @@ export class VideoEgress {
       ws.end(CLOSE_BAD_STREAM, check.reason);
       return;
     }
-    const live = this.start(ws, d);
-    if (live) this.write(live, prefix);
+    this.start(ws, d, prefix);
   }
 
-  /** Create the row and the file once the first bytes passed the check. Null (socket ended with 1011) on failure. */
-  private start(ws: WebSocket<SocketData>, d: SocketData): LiveVideo | null {
+  /**
+   * Create the row and the file once the first bytes passed the check, and write those bytes (`prefix`)
+   * synchronously. Null (socket ended with 1011 and a reason naming the OS error, e.g. "cannot start
+   * recording: ENOSPC: no space left on device") on failure.
+   *
+   * As for audio, the session resolution, the participant upsert, the row insert and the file creation with
+   * its first bytes run in one SQLite transaction: a stream refused because the file cannot be created or
+   * its first bytes written leaves no session it created, no row and no file (VideoFile.create removes it;
+   * a meeting folder made for it is removed when still empty).
+   */
+  private start(ws: WebSocket<SocketData>, d: SocketData, prefix: Uint8Array): LiveVideo | null {
     const { ctx, recordings, log } = this.deps;
     const q = d.query;
     const startedAt = d.firstAt;
-    let file = '';
+    const made: { dir?: string; createdDir?: string } = {};
+    // Bound once the stream is live: the file's write errors end its socket.
+    let live: LiveVideo | null = null;
     try {
-      const session = ctx.sessions.resolve(q.roomName, q.meetingId);
-      const participantId = q.participant ?? q.trackId ?? `anonymous-${d.connId}`;
-      const trackId = q.trackId ?? 'video';
-      ctx.sessions.upsertParticipant({ meetingId: session.meetingId, identity: participantId });
-      const dir = videoMeetingDir(ctx.config.STORAGE_DIR, session.meetingId);
-      fs.mkdirSync(dir, { recursive: true });
-      file = freeRecordingPath(dir, this.pathsInUse, (n) => videoFileName(startedAt, q.roomName, participantId, trackId, q.codec, n));
-      const relPath = path.relative(ctx.config.STORAGE_DIR, file).split(path.sep).join('/');
-      const mutedIntervals: MutedInterval[] = d.mutedBeforeStart ? [{ startMs: startedAt, endMs: null }] : [];
-      const row = recordings.insert({ meetingId: session.meetingId, participant: participantId, trackId, kind: 'video', codec: q.codec, path: relPath, startedAt, mutedIntervals });
+      const gate = new MuteGate(q.codec === 'h264' ? new AnnexBFramer() : new IvfFramer(), d.mutedBeforeStart);
+      const { session, participantId, trackId, relPath, row, mutedIntervals, file } = ctx.db.transaction(() => {
+        const session = ctx.sessions.resolve(q.roomName, q.meetingId);
+        const participantId = q.participant ?? q.trackId ?? `anonymous-${d.connId}`;
+        const trackId = q.trackId ?? 'video';
+        ctx.sessions.upsertParticipant({ meetingId: session.meetingId, identity: participantId });
+        made.dir = videoMeetingDir(ctx.config.STORAGE_DIR, session.meetingId);
+        made.createdDir = makeDirs(made.dir);
+        const filePath = freeRecordingPath(made.dir, this.pathsInUse, (n) => videoFileName(startedAt, q.roomName, participantId, trackId, q.codec, n));
+        const relPath = path.relative(ctx.config.STORAGE_DIR, filePath).split(path.sep).join('/');
+        const mutedIntervals: MutedInterval[] = d.mutedBeforeStart ? [{ startMs: startedAt, endMs: null }] : [];
+        const row = recordings.insert({ meetingId: session.meetingId, participant: participantId, trackId, kind: 'video', codec: q.codec, path: relPath, startedAt, mutedIntervals });
+        // Last: it creates the file and writes the first bytes. Throws (and the transaction rolls back) when it cannot.
+        const file = VideoFile.create(filePath, q.codec, gate.push(prefix), (text) => {
+          log.error({ recordingId: row.id, path: relPath, error: text }, 'video recording write failed');
+          if (live?.ws) live.ws.end(1011, closeReasonText(`recording write failed: ${text}`));
+        });
+        return { session, participantId, trackId, relPath, row, mutedIntervals, file };
+      })();
       const info: EgressStreamInfo = {
-        streamId: -1, kind: 'video', meetingId: session.meetingId, roomName: q.roomName, participant: participantId, trackId, startedAt, recordingId: row.id, path: file,
+        streamId: -1, kind: 'video', meetingId: session.meetingId, roomName: q.roomName, participant: participantId, trackId, startedAt, recordingId: row.id, path: file.path,
       };
-      const stream = fs.createWriteStream(file, { flags: 'wx' });
-      let resolveDone!: () => void;
-      const live: LiveVideo = {
-        info, file: stream, gate: new MuteGate(q.codec === 'h264' ? new AnnexBFramer() : new IvfFramer(), d.mutedBeforeStart),
-        bytesIn: 0, bytesWritten: 0, muted: d.mutedBeforeStart, mutedIntervals, closeReason: null, socketClosedAt: null, writeError: null, ws,
-        done: new Promise<void>((r) => { resolveDone = r; }),
+      const l: LiveVideo = {
+        info, file, gate, bytesIn: prefix.length, muted: d.mutedBeforeStart, mutedIntervals, closeReason: null, socketClosedAt: null, writeError: null, ws,
+        done: file.closed.then(() => this.finalize(l)),
       };
-      stream.on('error', (err) => {
-        live.writeError ??= err.message;
-        log.error({ err, recordingId: row.id, path: relPath }, 'video recording write failed');
-        if (live.ws) live.ws.end(1011, 'recording write failed');
-      });
-      stream.on('close', () => { this.finalize(live); resolveDone(); });
-      d.live = live;
-      this.streams.add(live);
-      this.pathsInUse.add(file);
+      live = l;
+      d.live = l;
+      this.streams.add(l);
+      this.pathsInUse.add(file.path);
       log.info({ meetingId: info.meetingId, room: q.roomName, participantId, trackId, codec: q.codec, path: relPath, remote: d.remote }, 'video egress stream opened');
       this.emit('egress.opened', info);
-      return live;
+      return l;
     } catch (err) {
-      log.error({ err, room: q.roomName, participant: q.participant, remote: d.remote }, 'cannot start the video egress stream');
+      if (made.dir) removeEmptyDirs(made.dir, made.createdDir);
+      const reason = startFailureReason(err);
+      log.error({ err, room: q.roomName, participant: q.participant, remote: d.remote, reason }, 'cannot start the video egress stream');
       d.refused = true;
-      ws.end(1011, 'cannot start recording');
+      ws.end(1011, reason);
       return null;
     }
   }
 
   private write(live: LiveVideo, chunk: Uint8Array): void {
     live.bytesIn += chunk.length;
-    if (live.writeError) return;
-    for (const part of live.gate.push(chunk)) this.writeFile(live, part);
-  }
-
-  private writeFile(live: LiveVideo, part: Uint8Array): void {
-    // write() keeps a reference, and uWS reuses the message buffer after the callback: hand it a copy.
-    live.file.write(Buffer.from(part));
-    live.bytesWritten += part.length;
+    if (live.file.error !== null) return;
+    for (const part of live.gate.push(chunk)) live.file.append(part);
   }
 
   private text(d: SocketData, message: ArrayBuffer): void {
@@ -492,11 +510,11 @@ export class VideoEgress {
     live.ws = null;
     live.closeReason = reason;
     live.socketClosedAt = Date.now();
-    if (!live.writeError) for (const part of live.gate.end()) this.writeFile(live, part);
-    live.file.end();
+    if (live.file.error === null) for (const part of live.gate.end()) live.file.append(part);
+    void live.file.end();
   }
 
-  /** Close the row once the file is closed (runs once per stream, from the write stream's 'close'). */
+  /** Close the row once the file is closed (runs once per stream, when `file.closed` resolves). */
   private finalize(live: LiveVideo): void {
     if (!this.streams.delete(live)) return;
     this.pathsInUse.delete(live.info.path);
@@ -505,15 +523,16 @@ export class VideoEgress {
     if (open && open.endMs === null) open.endMs = Math.max(open.startMs, endedAt);
     const reason = live.closeReason ?? 'closed';
     if (live.ws) live.ws.end(1011, 'recording closed');
+    live.writeError = live.file.error;
     try {
       this.deps.recordings.finish(live.info.recordingId, {
-        bytes: live.writeError ? live.file.bytesWritten : live.bytesWritten, endedAt, status: live.writeError ? 'FAILED' : 'COMPLETE',
+        bytes: live.file.bytes, endedAt, status: live.writeError ? 'FAILED' : 'COMPLETE',
         closeReason: live.writeError ? `${reason}; write failed: ${live.writeError}` : reason, mutedIntervals: live.mutedIntervals,
       });
     } catch (err) {
       this.deps.log.error({ err, recordingId: live.info.recordingId }, 'cannot close the video recording row');
     }
-    this.deps.log.info({ meetingId: live.info.meetingId, recordingId: live.info.recordingId, bytesIn: live.bytesIn, bytesWritten: live.bytesWritten, reason }, 'video egress recording closed');
+    this.deps.log.info({ meetingId: live.info.meetingId, recordingId: live.info.recordingId, bytesIn: live.bytesIn, bytesWritten: live.file.bytes, writeError: live.writeError, reason }, 'video egress recording closed');
     this.emit('egress.closed', live.info, reason);
   }
 

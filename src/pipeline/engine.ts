@@ -96,7 +96,10 @@ export class AudioEngine {
 
   /**
    * Open a stream (see StreamOptions for units and defaults).
-   * @throws TypeError/RangeError for bad options; Error when the recording file cannot be created or the engine is closed.
+   * @throws TypeError/RangeError for bad options; Error when the engine is closed, or when the recording file
+   *   cannot be created (it exists, the folder is missing or read-only: "cannot create recording <path>:
+   *   <strerror>") or its header cannot be written (full disk: "cannot write recording <path>: No space left
+   *   on device"; no file is left behind).
    */
   openStream(options: StreamOptions): AudioStream {
     if (!this.native) throw new Error('the audio engine is closed');

@@ -39,8 +39,10 @@ export interface StreamOptions {
   /** Stream clock origin, Unix ms (arrival of the first frame). */
   startedAtMs: number;
   /** When set, the worker thread writes the recording here: RIFF/WAVE PCM header + the bytes exactly as
-   *  pushed (muted spans excluded), header sizes patched at every flush (≤ 1 s apart). The file is created
-   *  (truncated) synchronously by openStream, which throws if it cannot be opened. */
+   *  pushed (muted spans excluded), in 64 KiB block writes, header sizes patched at every flush (≤ 1 s
+   *  apart). The file must not exist: openStream creates it and writes the header synchronously, and throws
+   *  ("cannot create recording <path>: <strerror>", or "cannot write recording <path>: <strerror>" after
+   *  removing the file again) when it cannot. A later write error stops the recording (see ErrorEvent). */
   recordingPath?: string;
   /** Ring buffer capacity in seconds of input (default 10). Input that does not fit is dropped and counted. */
   ringSeconds?: number;
@@ -86,7 +88,10 @@ export interface StatsEvent {
   speechStartedAtMs: number | null;
   /** Input bytes dropped because the ring was full, since the stream opened. */
   overflowBytes: number;
-  /** Recording data bytes written so far (muted spans excluded). */
+  /**
+   * Recording data bytes the kernel accepted so far (muted spans excluded; up to 64 KiB still in the native
+   * writer's buffer are not counted yet). After a write error: the data bytes the cut file keeps.
+   */
   recordedBytes: number;
 }
 
@@ -128,14 +133,21 @@ export interface ClosedEvent {
   streamId: number;
   meetingId: string;
   participantId: string;
-  /** Recording data bytes (the file is 44 bytes longer). */
+  /**
+   * Recording data bytes in the file (which is 44 bytes longer); only bytes the kernel accepted. After a
+   * write error, the file was cut back to its last whole sample frame and this is that length.
+   */
   recordedBytes: number;
   /** Stream time reached (startedAtMs + all samples pushed, muted ones included). */
   endMs: number;
   overflowBytes: number;
 }
 
-/** A failure on a worker thread (e.g. a write error); the stream keeps analysing if it can. */
+/**
+ * A failure on a worker thread; the stream keeps analysing if it can. `write_failed` (once per stream): the
+ * recording stopped for good; `message` is the OS text (strerror, e.g. "No space left on device"), prefixed
+ * by the step ("updating the WAV header: ...", "closing the file: ...") when it was not a data write.
+ */
 export interface ErrorEvent {
   type: 'error';
   streamId: number;

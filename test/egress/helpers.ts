@@ -27,6 +27,29 @@ export function signedEgressUrl(server: TestServer, params: Record<string, strin
 
 export interface Refused { status: number; body: any }
 
+/** `ws://host/egress-video?...&exp&sig`, signed like the audio URL but over the path `/egress-video` (PROTOCOL.md §4). */
+export function signedVideoUrl(server: TestServer, params: Record<string, string>, opts: { secret?: string; expSec?: number; signedPath?: string } = {}): string {
+  const all: Record<string, string> = { ...params, exp: String(opts.expSec ?? Math.floor(Date.now() / 1000) + 600) };
+  const q = Object.keys(all).sort().map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(all[k]!)}`).join('&');
+  const sig = createHmac('sha256', opts.secret ?? SECRET).update(`${opts.signedPath ?? '/egress-video'}?${q}`).digest('base64url');
+  return `${server.wsUrl}/egress-video?${q}&sig=${sig}`;
+}
+
+/**
+ * A video stream made by ffmpeg from a test pattern: Annex-B H.264 or IVF (VP8/VP9), `sec` seconds at 15 fps.
+ * @param opts.size frame size (default 320x240); opts.bitrate VP8/VP9 bit rate (default ffmpeg's); opts.dir
+ *   where the file is made.
+ */
+export function videoFixture(codec: 'h264' | 'vp8' | 'vp9', sec: number, opts: { dir: string; size?: string; bitrate?: string; pattern?: string }): Buffer {
+  const size = opts.size ?? '320x240';
+  const out = path.join(opts.dir, `fixture-${codec}-${sec}-${size}-${opts.bitrate ?? 'default'}.${codec === 'h264' ? 'h264' : 'ivf'}`);
+  const enc = codec === 'h264'
+    ? ['-c:v', 'libx264', ...(opts.bitrate ? ['-preset', 'ultrafast', '-b:v', opts.bitrate] : []), '-bsf:v', 'h264_mp4toannexb', '-f', 'h264']
+    : ['-c:v', codec === 'vp8' ? 'libvpx' : 'libvpx-vp9', ...(opts.bitrate ? ['-b:v', opts.bitrate, '-deadline', 'realtime', '-cpu-used', '8'] : []), '-f', 'ivf'];
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `${opts.pattern ?? 'testsrc'}=size=${size}:rate=15`, '-t', String(sec), ...enc, out]);
+  return fs.readFileSync(out);
+}
+
 /** Connect; resolves the open socket, or the HTTP refusal (status + parsed JSON body). */
 export function connect(url: string): Promise<{ ws: WebSocket; refused?: undefined } | { ws?: undefined; refused: Refused }> {
   return new Promise((resolve, reject) => {

@@ -5,7 +5,6 @@
  * boundaries; session association; finalization at shutdown and after a crash. Also unit tests of the
  * first-bytes check and of the mute gate.
  */
-import { createHmac } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,7 +14,7 @@ import * as assert from 'uvu/assert';
 import type WebSocket from 'ws';
 import { registerAndLogin } from '../helpers/auth.js';
 import { http, startTestServer, type TestServer } from '../helpers/server.js';
-import { SECRET, closed, connect, listFiles, open, query, sendMuted, sha256, waitFor } from './helpers.js';
+import { SECRET, closed, connect, listFiles, open, query, sendMuted, sha256, signedVideoUrl, videoFixture, waitFor } from './helpers.js';
 import { AnnexBFramer, IvfFramer, MuteGate, checkVideoHeader } from '../../src/egress/video.js';
 
 let server: TestServer;
@@ -23,24 +22,11 @@ let server: TestServer;
 let auth: Record<string, string>;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meetcore-video-'));
 
-/** ffmpeg test pattern, 320x240 at 15 fps for `sec` seconds, in the given codec and container. */
-function makeFixture(codec: 'h264' | 'vp8' | 'vp9', sec = 2): Buffer {
-  const out = path.join(tmp, `fixture-${codec}-${sec}.${codec === 'h264' ? 'h264' : 'ivf'}`);
-  const enc = codec === 'h264' ? ['-c:v', 'libx264', '-bsf:v', 'h264_mp4toannexb', '-f', 'h264'] : ['-c:v', codec === 'vp8' ? 'libvpx' : 'libvpx-vp9', '-f', 'ivf'];
-  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc=size=320x240:rate=15`, '-t', String(sec), ...enc, out]);
-  return fs.readFileSync(out);
-}
+const makeFixture = (codec: 'h264' | 'vp8' | 'vp9', sec = 2): Buffer => videoFixture(codec, sec, { dir: tmp });
 const h264 = makeFixture('h264');
 const vp8 = makeFixture('vp8');
 const vp9 = makeFixture('vp9', 1);
-
-/** `ws://host/egress-video?...&exp&sig`, signed as PROTOCOL.md §4 says with path /egress-video (independent of src/). */
-function videoUrl(s: TestServer, params: Record<string, string>, opts: { secret?: string; expSec?: number; signedPath?: string } = {}): string {
-  const all: Record<string, string> = { ...params, exp: String(opts.expSec ?? Math.floor(Date.now() / 1000) + 600) };
-  const q = Object.keys(all).sort().map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(all[k]!)}`).join('&');
-  const sig = createHmac('sha256', opts.secret ?? SECRET).update(`${opts.signedPath ?? '/egress-video'}?${q}`).digest('base64url');
-  return `${s.wsUrl}/egress-video?${q}&sig=${sig}`;
-}
+const videoUrl = signedVideoUrl;
 
 /** Send `data` as binary frames whose sizes cycle through `sizes`, then a close frame with no code (1005). */
 async function sendChunks(ws: WebSocket, data: Buffer, sizes: number[] = [1, 7, 333, 4099, 2, 65537]): Promise<void> {
