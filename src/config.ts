@@ -81,6 +81,10 @@ const spec = {
   WS_RATE_BURST: [int(1, 100000), '200'],
   WS_MAX_BACKPRESSURE_BYTES: [int(16 * 1024, 1024 * 1024 * 1024), '1048576'],
   WS_IDLE_TIMEOUT_SEC: [int(8, 3600), '60'],
+  /** Live Socket.IO (engine.io) sessions per client address (an IPv6 /64 counts as one), sessions; over it a handshake gets 429. */
+  SIO_MAX_SESSIONS_PER_IP: [int(1, 1_000_000), '50'],
+  /** Live Socket.IO (engine.io) sessions in all, sessions; over it a handshake gets 429. */
+  SIO_MAX_SESSIONS: [int(1, 10_000_000), '10000'],
   CALL_RING_TIMEOUT_SEC: [num(0.1, 600), '30'],
   CHAT_HISTORY: [int(0, 10000), '100'],
   WS_MAX_ROOMS_PER_SOCKET: [int(1, 1000), '10'],

@@ -2,6 +2,7 @@
  * Signaling area: the hub (rooms, relay, calls, chat), its two transports (/ws and Socket.IO), the room and
  * ICE HTTP routes, and `ctx.services.signaling` for the other areas (feedback delivery, join guards, tokens).
  */
+import { Counter, Gauge } from 'prom-client';
 import type { AppContext } from '../context.js';
 import type { Principal } from '../http/router.js';
 import { iceServers } from '../auth/turn.js';
@@ -22,9 +23,19 @@ export function registerSignaling(ctx: AppContext): SignalingHub {
   });
   let tokenAuth: (token: string) => Promise<Principal | null> = async () => null;
   const authenticate = (token: string) => tokenAuth(token);
-  const ws = new WsTransport(ctx.app, { config: c, hub, log, authenticate });
+  const registers = [ctx.metrics];
+  const slowClosed = new Counter({ name: 'meetcore_signaling_slow_closed_total', help: 'Signaling sockets closed for not reading (send buffer over WS_MAX_BACKPRESSURE_BYTES), by transport', labelNames: ['transport'], registers });
+  const refused = new Counter({ name: 'meetcore_signaling_sio_handshakes_refused_total', help: 'Socket.IO (engine.io) handshakes refused, by reason (per_ip, total, unauthorized)', labelNames: ['reason'], registers });
+  for (const transport of ['ws', 'socket.io']) slowClosed.inc({ transport }, 0);
+  for (const reason of ['per_ip', 'total', 'unauthorized']) refused.inc({ reason }, 0);
+  const ws = new WsTransport(ctx.app, { config: c, hub, log, authenticate, onSlowClose: () => slowClosed.inc({ transport: 'ws' }) });
   ctx.router.websocket('/ws');
-  const sio = new SocketIoTransport(ctx.app, { config: c, hub, log, authenticate });
+  const sio = new SocketIoTransport(ctx.app, {
+    config: c, hub, log, authenticate,
+    onSlowClose: () => slowClosed.inc({ transport: 'socket.io' }),
+    onRefused: (reason) => refused.inc({ reason }),
+  });
+  new Gauge({ name: 'meetcore_signaling_sio_sessions', help: 'Live Socket.IO (engine.io) sessions, the count SIO_MAX_SESSIONS caps', registers, collect() { this.set(sio.sessions.size); } });
   hub.addTransport(ws);
   hub.addTransport(sio);
   ctx.services.signaling = {

@@ -4,7 +4,8 @@
  * message is encoded once per format however many sockets receive it. Limits: a message over
  * WS_MAX_MESSAGE_BYTES is closed with 1009 by the message handler (uWS's own maxPayloadLength, set to 4× that,
  * drops the TCP connection without a close frame, so it is only the backstop for far larger frames),
- * maxBackpressure + closeOnBackpressureLimit (a slow reader is closed instead of buffered without bound),
+ * maxBackpressure + closeOnBackpressureLimit (a slow reader is closed instead of buffered without bound; uWS drops
+ * the connection, the client sees 1006; the `dropped` handler marks it so `close` can count it),
  * idleTimeout with automatic pings.
  */
 import { Packr } from 'msgpackr';
@@ -27,6 +28,8 @@ interface SocketData {
   peer: WsPeer | null;
   binary: boolean;
   principal: Principal | null;
+  /** uWS dropped a message for backpressure: closeOnBackpressureLimit is closing the socket. */
+  slow?: boolean;
 }
 
 /** A /ws socket as a hub Peer. */
@@ -66,6 +69,8 @@ export interface WsTransportOptions {
   log: Logger;
   /** Resolves `?token=` (null: absent or invalid). */
   authenticate(token: string): Promise<Principal | null>;
+  /** Counts a socket closed for not reading (over WS_MAX_BACKPRESSURE_BYTES). */
+  onSlowClose?(): void;
 }
 
 /** Registers `/ws` and broadcasts to its sockets. */
@@ -84,6 +89,8 @@ export class WsTransport implements Transport {
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => this.open(ws),
       message: (ws, message, isBinary) => this.message(ws, message, isBinary),
+      // Only flags the socket (uWS closes it, code 1006 in `close`): calling end() in here crashes this uWS build.
+      dropped: (ws) => { ws.getUserData().slow = true; },
       close: (ws) => this.close(ws),
     });
   }
@@ -173,8 +180,12 @@ export class WsTransport implements Transport {
   }
 
   private close(ws: WebSocket<SocketData>): void {
-    const peer = ws.getUserData().peer;
+    const { peer, slow } = ws.getUserData();
     this.sockets.delete(ws);
+    if (slow) {
+      this.opts.onSlowClose?.();
+      this.opts.log.warn({ participantId: peer?.id }, 'slow /ws reader closed');
+    }
     if (!peer) return;
     peer.closed = true;
     this.opts.hub.disconnected(peer);

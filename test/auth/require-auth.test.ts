@@ -70,16 +70,19 @@ test('/ws accepts a LiveKit room token of this project; HTTP bearer routes do no
   }
 });
 
-test('Socket.IO handshake: refused without a token, accepted with an access token', async () => {
+test('Socket.IO handshake: refused (401, no session) without ?token= or with a bad one, accepted with an access token', async () => {
   const acct = await registerAccount(server);
-  const attempt = (auth?: { token: string }) => new Promise<string>((resolve) => {
-    const s = ioClient(server.url, { transports: ['websocket'], reconnection: false, auth });
+  const attempt = (opts: { query?: { token: string }; auth?: { token: string } }) => new Promise<string>((resolve) => {
+    const s = ioClient(server.url, { transports: ['websocket'], reconnection: false, ...opts });
     s.once('connect', () => { s.close(); resolve('connected'); });
-    s.once('connect_error', (err) => { s.close(); resolve(err.message); });
+    s.once('connect_error', (err: Error & { description?: { message?: string } }) => { s.close(); resolve(`${err.message}: ${err.description?.message ?? ''}`); });
   });
-  assert.match(await attempt(), /unauthorized/);
-  assert.match(await attempt({ token: acct.refreshToken }), /unauthorized/);
-  assert.is(await attempt({ token: acct.accessToken }), 'connected');
+  // Refused at the engine.io handshake (an HTTP 401 instead of the upgrade): socket.io-client reports a websocket error.
+  assert.match(await attempt({}), /websocket error: .*401/);
+  assert.match(await attempt({ query: { token: acct.refreshToken } }), /websocket error: .*401/);
+  assert.match(await attempt({ auth: { token: acct.accessToken } }), /websocket error: .*401/, 'auth.token alone comes after the handshake: too late');
+  assert.is(await attempt({ query: { token: acct.accessToken } }), 'connected');
+  assert.is(await attempt({ query: { token: acct.accessToken }, auth: { token: acct.accessToken } }), 'connected');
 });
 
 test('same secret for both kinds: access and refresh tokens are still not interchangeable', async () => {

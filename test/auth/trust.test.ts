@@ -10,6 +10,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { AccessToken } from 'livekit-server-sdk';
+import { io as ioClient } from 'socket.io-client';
 import { SignalingClient, SignalingClientError } from '../../src/client/index.js';
 import { registerAccount, tryJoin, type TestAccount } from '../helpers/auth.js';
 import { http, startTestServer, type TestServer } from '../helpers/server.js';
@@ -146,6 +147,20 @@ test("logout closes that login's open sockets (1008 \"logged out\"); another log
   } finally {
     mine.close();
     other.close();
+  }
+});
+
+test('logout disconnects a socket.io-client opened with that login (reason "io server disconnect")', async () => {
+  const login = await http('POST', `${server.url}/auth/login`, { email: a.email, password: a.password });
+  const token = login.body.accessToken as string;
+  const s = ioClient(server.url, { transports: ['websocket'], forceNew: true, reconnection: false, query: { token }, auth: { token } });
+  try {
+    await new Promise<void>((resolve, reject) => { s.once('connected', () => resolve()); s.once('connect_error', reject); });
+    const gone = new Promise<string>((resolve) => s.once('disconnect', resolve));
+    assert.is((await http('POST', `${server.url}/auth/logout`, { refreshToken: login.body.refreshToken })).status, 204);
+    assert.is(await gone, 'io server disconnect');
+  } finally {
+    s.disconnect();
   }
 });
 
