@@ -67,10 +67,14 @@ export type JoinDecision = null | Denial;
 export interface SignalingHub {
   /** Send a message to every socket of a room (/ws JSON and msgpack, Socket.IO). */
   publish(roomId: string, message: { type: string; [k: string]: unknown }): void;
-  /** Install a check run before a socket joins a room (e.g. feedback:<meetingId> needs a host). */
-  setJoinGuard(guard: (roomId: string, principal: Principal | null) => JoinDecision | Promise<JoinDecision>): void;
   /** Install the resolver of `?token=` on /ws upgrades and Socket.IO handshakes (null = no/invalid token). */
   setTokenAuthenticator(fn: (token: string) => Promise<Principal | null>): void;
+  /**
+   * Install the check of a connected socket's principal as it is now (src/auth): the same principal with its
+   * current role, or null when its login session was revoked or its membership removed. Run at connection,
+   * at every join and when the token expires.
+   */
+  setPrincipalRefresher(fn: (principal: Principal) => Principal | null): void;
 }
 
 export interface AppContext {

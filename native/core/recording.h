@@ -19,7 +19,8 @@ namespace meetcore {
  * buffered bytes not). On the first write error (ENOSPC, EDQUOT, EIO, ...) the writer stops for good: the
  * file is cut back (ftruncate) to the header plus the last whole sample frame (blockAlign = channels * 2),
  * the header sizes are patched to match, `dataBytes()` becomes that length and `error()` the OS text
- * (strerror, e.g. "No space left on device"). After that the header and `dataBytes()` agree with the file.
+ * (strerror, e.g. "No space left on device"). After that the header and `dataBytes()` agree with the file,
+ * unless the header itself cannot be written (then `error()` says so, and the start-up repair fixes the sizes).
  */
 class RecordingFile {
  public:

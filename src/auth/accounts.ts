@@ -494,6 +494,17 @@ export class AccountService {
     return { kind: 'user', userId: c.userId, orgId: c.orgId, role: membership.role, sessionId: c.sessionId, expiresAt: c.exp * 1000 };
   }
 
+  /**
+   * A principal as it stands now: a `user` principal with the role of its membership read again, or null when
+   * the membership is gone or its login session was revoked; other principals unchanged. Synchronous (SQLite).
+   */
+  current(principal: Principal): Principal | null {
+    if (principal.kind !== 'user' || !principal.userId || !principal.orgId) return principal;
+    const membership = this.store.membership(principal.userId, principal.orgId);
+    if (!membership || (principal.sessionId && this.store.familyRevoked(principal.sessionId))) return null;
+    return membership.role === principal.role ? principal : { ...principal, role: membership.role };
+  }
+
   /** Delete refresh rows expired for longer than the access token lifetime. @returns rows deleted. */
   prune(now = Date.now()): number {
     return this.store.pruneExpired(now - this.tokens.accessTtlSec * 1000);

@@ -21,6 +21,17 @@ export const HOST_ROLE = 'host';
 /** `org_` + 16 base64url characters: the form of organization ids (src/auth/accounts.ts `newId('org')`). */
 const ORG_PREFIX = /^(org_[A-Za-z0-9_-]{16}):/;
 
+/** The signaling room where a meeting's hosts receive its feedback and prosody events. */
+export const feedbackRoom = (meetingId: string): string => `feedback:${meetingId}`;
+
+/** The meetingId of a `feedback:<meetingId>` room, or null for any other room. */
+export function meetingOfFeedbackRoom(roomId: string): string | null {
+  return roomId.startsWith('feedback:') ? roomId.slice('feedback:'.length) : null;
+}
+
+/** True when participant metadata roles make a host (LiveKit metadata `{"roles":["host"]}`). */
+export const isHostRole = (roles: readonly string[] | undefined): boolean => roles?.includes(HOST_ROLE) ?? false;
+
 /** A refusal: the error code (PROTOCOL.md §1/§2 codes) and a message for the client. */
 export interface Denial {
   code: 'unauthorized' | 'forbidden' | 'not_found' | 'bad_request';
@@ -51,7 +62,10 @@ export function orgOfRoomName(roomName: string): string | null {
 export function livekitRoomName(principal: Principal | null | undefined, requested: string): string | Denial {
   const org = orgOfRoomName(requested);
   if (principal?.kind === 'user' && principal.orgId) {
-    return org === principal.orgId ? requested : `${principal.orgId}:${requested}`;
+    const name = org === principal.orgId ? requested : `${principal.orgId}:${requested}`;
+    // An organization id of another form would give a name of no organization: refuse rather than share it.
+    if (orgOfRoomName(name) !== principal.orgId) return { code: 'forbidden', message: 'this organization cannot be given namespaced room names' };
+    return name;
   }
   if (org !== null) return { code: 'forbidden', message: `roomName: ${org} rooms are issued to members of that organization only` };
   return requested;
@@ -68,15 +82,14 @@ export function isExpired(principal: Principal, nowMs = Date.now()): boolean {
 }
 
 /**
- * May the principal ask for a LiveKit token whose metadata roles are `roles` for room `roomName` (already
- * namespaced by `livekitRoomName`)? Host tokens: anonymous callers only on an open server (single tenant),
- * members only as owner/admin, LiveKit principals only as hosts of that same room.
+ * May the principal ask for a LiveKit token whose metadata roles are `roles` (POST /auth/token; the room name
+ * is already namespaced by `livekitRoomName`)? Host tokens: anonymous callers only on an open server (single
+ * tenant), members only as owner/admin.
  */
-export function mayIssueLivekitToken(principal: Principal | null | undefined, roomName: string, roles: readonly string[]): Denial | null {
-  if (!roles.includes(HOST_ROLE) || !principal) return null;
+export function mayIssueLivekitToken(principal: Principal | null | undefined, roles: readonly string[]): Denial | null {
+  if (!isHostRole(roles) || !principal) return null;
   if (isOrgAdmin(principal)) return null;
-  if (principal.kind === 'livekit' && principal.room === roomName && principal.roles?.includes(HOST_ROLE)) return null;
-  return { code: 'forbidden', message: 'metadata.roles: only an owner, an admin or a host of the room may issue host tokens' };
+  return { code: 'forbidden', message: 'metadata.roles: only an owner or an admin may issue host tokens' };
 }
 
 /**
@@ -84,9 +97,10 @@ export function mayIssueLivekitToken(principal: Principal | null | undefined, ro
  * are readable by every signed-in user (single tenant); others by members of their organization only. Without
  * an authenticator installed (principal null on an open route) everything is readable.
  */
-export function mayReadMeeting(principal: Principal | null | undefined, meeting: Pick<MeetingRef, 'orgId'>): boolean {
+export function mayReadMeeting(principal: Principal | null | undefined, meeting: Pick<MeetingRef, 'orgId' | 'roomName'>): boolean {
   if (!principal || meeting.orgId === null) return true;
-  return meeting.orgId === (principal.kind === 'user' ? principal.orgId : orgOfRoomName(principal.room ?? ''));
+  if (principal.kind === 'livekit') return principal.room === meeting.roomName;
+  return meeting.orgId === principal.orgId;
 }
 
 /**
@@ -100,8 +114,9 @@ export function mayHostMeeting(principal: Principal | null | undefined, meeting:
   if (isExpired(principal, nowMs)) return { code: 'unauthorized', message: 'the token has expired' };
   if (!meeting) return { code: 'not_found', message: `no meeting ${JSON.stringify(meetingId.slice(0, 128))} (yet): join again once it has started` };
   if (principal.kind === 'livekit') {
-    if (principal.room !== meeting.roomName) return { code: 'forbidden', message: 'the token is for another room' };
-    if (!principal.roles?.includes(HOST_ROLE)) return { code: 'forbidden', message: 'only a host of the meeting receives its feedback' };
+    // The organization check also covers meetings whose organization did not come from their room name.
+    if (principal.room !== meeting.roomName || orgOfRoomName(principal.room) !== meeting.orgId) return { code: 'forbidden', message: 'the token is for another room' };
+    if (!isHostRole(principal.roles)) return { code: 'forbidden', message: 'only a host of the meeting receives its feedback' };
     return null;
   }
   if (isOrgAdmin(principal) && (meeting.orgId === null || meeting.orgId === principal.orgId)) return null;
@@ -112,8 +127,38 @@ export function mayHostMeeting(principal: Principal | null | undefined, meeting:
  * May the principal send audio or video into a meeting (POST /api/egress/url)? Signed-in users only; an
  * existing meeting must be one they may read (their organization's, or of none).
  */
-export function mayWriteMeeting(principal: Principal | null | undefined, meeting: Pick<MeetingRef, 'orgId'>): boolean {
+export function mayWriteMeeting(principal: Principal | null | undefined, meeting: Pick<MeetingRef, 'orgId' | 'roomName'>): boolean {
   return principal?.kind === 'user' && mayReadMeeting(principal, meeting);
+}
+
+/**
+ * May the principal join a signaling room (`join-room`)? `feedback:<meetingId>`: `mayHostMeeting`. A room
+ * named in an organization's namespace (`<orgId>:…`): members of that organization, or a LiveKit token of
+ * exactly that room. Any other room is open to every socket (with REQUIRE_AUTH=true every socket has a token).
+ * @param meeting looks a meeting up by id (the store as it is now).
+ */
+export function mayJoinRoom(principal: Principal | null | undefined, roomId: string, meeting: (meetingId: string) => MeetingRef | null, nowMs = Date.now()): Denial | null {
+  const meetingId = meetingOfFeedbackRoom(roomId);
+  if (meetingId !== null) return mayHostMeeting(principal, meeting(meetingId), meetingId, nowMs);
+  const org = orgOfRoomName(roomId);
+  if (org === null) return null;
+  if (!principal) return { code: 'unauthorized', message: `room ${roomId} belongs to an organization: connect with a token (?token=)` };
+  if (principal.kind === 'user' ? principal.orgId === org : principal.room === roomId) return null;
+  return { code: 'forbidden', message: `room ${roomId} belongs to another organization` };
+}
+
+/**
+ * May the principal see a signaling room or a call in the server's live statistics (GET /api/stats,
+ * GET /api/admin/calls/stats)? The rooms it could join, and feedback rooms of meetings it may read.
+ */
+export function maySeeRoom(principal: Principal | null | undefined, roomId: string, meeting: (meetingId: string) => MeetingRef | null): boolean {
+  const meetingId = meetingOfFeedbackRoom(roomId);
+  if (meetingId !== null) {
+    const m = meeting(meetingId);
+    return m !== null && mayReadMeeting(principal, m);
+  }
+  const org = orgOfRoomName(roomId);
+  return !principal || org === null || (principal.kind === 'user' && principal.orgId === org);
 }
 
 /**

@@ -74,6 +74,8 @@ export function registerAuth(ctx: AppContext): AuthArea {
     return null;
   });
 
+  ctx.services.signaling?.setPrincipalRefresher((p) => accounts.current(p));
+
   const r = ctx.router;
   r.post('/auth/register', async (req) => {
     const out = await accounts.register(parse(registerBody, req.body));

@@ -50,8 +50,13 @@ export interface IdleSessionsDeps {
 export class IdleSessions {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** At most one pending check per meeting (a meeting whose streams come and go does not pile up timers). */
+  private readonly pending = new Map<string, NodeJS.Timeout>();
   private readonly onClosed = (info: EgressStreamInfo): void => this.guard(() => this.watch(info.meetingId));
-  private readonly onOpened = (info: EgressStreamInfo): void => this.guard(() => this.reopen(info.meetingId));
+  private readonly onOpened = (info: EgressStreamInfo): void => {
+    this.unwatch(info.meetingId);
+    this.guard(() => this.reopen(info.meetingId));
+  };
 
   constructor(private readonly deps: IdleSessionsDeps) {}
 
@@ -70,6 +75,13 @@ export class IdleSessions {
     this.deps.bus.off('egress.opened', this.onOpened);
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    for (const t of this.pending.values()) clearTimeout(t);
+    this.pending.clear();
+  }
+
+  private unwatch(meetingId: string): void {
+    const t = this.pending.get(meetingId);
+    if (t) { clearTimeout(t); this.pending.delete(meetingId); }
   }
 
   /**
@@ -87,11 +99,14 @@ export class IdleSessions {
   /** Check one meeting now, or again when its idle time will have passed (while nothing of it is live). */
   private watch(meetingId: string): void {
     if (this.stopped) return;
+    this.unwatch(meetingId);
     const s = this.deps.sessions.get(meetingId);
     if (!s || s.status !== 'ACTIVE' || s.roomSid !== null || this.deps.liveStreams(meetingId) > 0) return;
     const wait = this.lastActivity(s) + this.deps.idleMs - Date.now();
     if (wait > 0) {
-      setTimeout(() => this.guard(() => this.watch(meetingId)), wait + 1).unref();
+      const t = setTimeout(() => { this.pending.delete(meetingId); this.guard(() => this.watch(meetingId)); }, Math.min(wait + 1, 2 ** 31 - 1));
+      t.unref();
+      this.pending.set(meetingId, t);
       return;
     }
     this.endIfIdle(s, Date.now());

@@ -26,7 +26,8 @@ const numeric = z.string().regex(/^-?\d+(\.\d+)?$/, 'must be a number').transfor
 
 /** Field rules shared by the query (strings) and the JSON body (numbers) forms. */
 const fields = {
-  roomName: name(128),
+  // LiveKit room names up to 128 characters, plus `<organizationId>:` when meetcore namespaced them.
+  roomName: name(300),
   participant: name(256).optional(),
   trackId: name(256).optional(),
   meetingId: name(128).optional(),

@@ -16,12 +16,11 @@ import { HttpError } from '../http/errors.js';
 import { parse } from '../http/validate.js';
 import type { EngineEvent, OverlapEvent, StatsEvent } from '../pipeline/types.js';
 import { FeedbackStore, type FeedbackEvent } from '../store/feedback.js';
-import { mayHostMeeting, mayReadMeeting } from '../auth/authorization.js';
+import { feedbackRoom, mayReadMeeting } from '../auth/authorization.js';
 import { describe, SEVERITY, type Locale } from './messages.js';
 import { MeetingRules, type Finding, type RuleThresholds } from './rules.js';
 
-/** The signaling room a meeting's hosts join to receive its feedback and prosody events. */
-export const feedbackRoom = (meetingId: string) => `feedback:${meetingId}`;
+export { feedbackRoom } from '../auth/authorization.js';
 
 /** How long a participant's host flag is cached before it is read again from SQLite, ms. */
 const HOST_CACHE_MS = 2000;
@@ -176,17 +175,6 @@ export class FeedbackService {
   }
 }
 
-/**
- * The join guard of `feedback:<meetingId>` rooms: the decision is `mayHostMeeting` (src/auth/authorization.ts)
- * on the meeting as stored now; other rooms are not guarded here. The hub runs it again when the principal's
- * token expires, so a subscription that loses its right ends.
- */
-export function feedbackGuard(ctx: AppContext, roomId: string, principal: Principal | null): JoinDecision {
-  if (!roomId.startsWith('feedback:')) return null;
-  const meetingId = roomId.slice('feedback:'.length);
-  return mayHostMeeting(principal, ctx.sessions.get(meetingId), meetingId);
-}
-
 const sinceQuery = z.object({
   since: z.string().regex(/^\d+$/, 'must be Unix milliseconds').transform(Number).default(0),
   limit: z.string().regex(/^\d+$/, 'must be an integer').transform(Number).pipe(z.number().int().min(1).max(5000)).default(1000),
@@ -211,8 +199,6 @@ export function registerFeedback(ctx: AppContext): FeedbackService {
   }, Math.min(SWEEP_MS, ctx.config.FEEDBACK_TTL_DAYS * 86_400_000));
   timer.unref();
   ctx.onShutdown('services', () => clearInterval(timer));
-
-  ctx.services.signaling?.setJoinGuard((roomId, principal) => feedbackGuard(ctx, roomId, principal));
 
   /** The meetingId of a request: 400 when malformed, 404 when it is another organization's meeting. */
   const meetingOf = (req: { params: Record<string, string | undefined>; principal?: Principal }) => {

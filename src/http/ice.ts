@@ -3,6 +3,8 @@
  * (coturn TURN REST credentials, src/auth/turn.ts), and the live counts GET /api/stats and
  * GET /api/admin/calls/stats.
  */
+import { maySeeRoom } from '../auth/authorization.js';
+import type { Principal } from './router.js';
 import { z } from 'zod';
 import type { AppContext } from '../context.js';
 import { iceServers, turnCredential } from '../auth/turn.js';
@@ -28,12 +30,14 @@ export function registerIce(ctx: AppContext, hub: SignalingHub): void {
     return { json: turnCredential(ctx.config.TURN_SECRET!, ctx.config.TURN_URLS, body.userId, body.ttlSec ?? ctx.config.TURN_TTL) };
   }, { body: 'json', auth: 'optional' });
 
-  const stats = () => ({
+  // Totals are the server's; the rooms and calls listed are those the caller may see (maySeeRoom).
+  const meeting = (meetingId: string) => ctx.sessions.get(meetingId);
+  const calls = (p: Principal | undefined) => hub.callStats().filter((c) => maySeeRoom(p, c.roomName, meeting));
+  ctx.router.get('/api/stats', (req) => ({
     json: {
-      rooms: hub.roomStats(), roomCount: hub.roomCount, connections: ctx.counters.connections(),
-      calls: hub.callStats(), egressStreams: ctx.counters.egressStreams(), timestamp: Date.now(),
+      rooms: hub.roomStats().filter((r) => maySeeRoom(req.principal, r.roomId, meeting)), roomCount: hub.roomCount,
+      connections: ctx.counters.connections(), calls: calls(req.principal), egressStreams: ctx.counters.egressStreams(), timestamp: Date.now(),
     },
-  });
-  ctx.router.get('/api/stats', stats, { auth: 'admin' });
-  ctx.router.get('/api/admin/calls/stats', () => ({ json: { calls: hub.callStats(), timestamp: Date.now() } }), { auth: 'admin' });
+  }), { auth: 'admin' });
+  ctx.router.get('/api/admin/calls/stats', (req) => ({ json: { calls: calls(req.principal), timestamp: Date.now() } }), { auth: 'admin' });
 }

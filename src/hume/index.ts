@@ -16,6 +16,7 @@
  *
  * Without HUME_API_KEY nothing is created, no socket is opened (the start-up log line of src/server.ts says so).
  */
+import { feedbackRoom } from '../auth/authorization.js';
 import { Counter, Gauge } from 'prom-client';
 import type { AppContext, EgressStreamInfo } from '../context.js';
 import type { Logger } from '../log.js';
@@ -151,7 +152,7 @@ export class HumeService implements TrackSink {
     } catch (err) {
       this.log.error({ err, payloadId: job.payloadId }, 'cannot store prosody predictions');
     }
-    this.ctx.services.signaling?.publish(`feedback:${job.meetingId}`, {
+    this.ctx.services.signaling?.publish(feedbackRoom(job.meetingId), {
       type: 'prosody', meetingId: job.meetingId, participantId: job.participantId,
       window: { start: Math.round(job.startMs), end: Math.round(job.endMs) }, emotions,
     });

@@ -76,7 +76,7 @@ export function registerLivekit(ctx: AppContext, opts: LivekitOptions = {}): voi
     const roles = Array.isArray(body.metadata?.roles) ? (body.metadata.roles as string[]) : [];
     const roomName = livekitRoomName(req.principal, body.roomName ?? newRoomName());
     if (isDenial(roomName)) throw new HttpError(roomName.code, roomName.message);
-    const denied = mayIssueLivekitToken(req.principal, roomName, roles);
+    const denied = mayIssueLivekitToken(req.principal, roles);
     if (denied) throw new HttpError(denied.code, denied.message);
     const issued = await issueToken(keys, { ...body, roomName });
     sessionLog.record({

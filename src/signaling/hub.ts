@@ -119,11 +119,15 @@ export class SignalingHub {
   private readonly calls = new Map<string, Call>();
   private readonly transports: Transport[] = [];
   private joinGuard: ((roomId: string, principal: Principal | null) => JoinDecision | Promise<JoinDecision>) | null = null;
+  private refresh: (principal: Principal) => Principal | null = (p) => p;
 
   constructor(private readonly opts: HubOptions) {}
 
   addTransport(t: Transport): void { this.transports.push(t); }
+  /** The check run before a socket joins a room (src/auth/authorization.ts `mayJoinRoom`), and again at token expiry. */
   setJoinGuard(guard: (roomId: string, principal: Principal | null) => JoinDecision | Promise<JoinDecision>): void { this.joinGuard = guard; }
+  /** See SignalingHub.setPrincipalRefresher in src/context.ts. */
+  setPrincipalRefresher(fn: (principal: Principal) => Principal | null): void { this.refresh = fn; }
 
   get roomCount(): number { return this.rooms.size; }
   get peerCount(): number { return this.peers.size; }
@@ -135,6 +139,19 @@ export class SignalingHub {
   connected(peer: Peer): void {
     this.peers.set(peer.id, peer);
     if (peer.userId) this.bindUser(peer, peer.userId);
+    // A logout between the token check at the upgrade and now found no socket to close: check again.
+    if (this.currentPrincipal(peer) === false) peer.close(CLOSE_POLICY, 'session revoked');
+  }
+
+  /**
+   * The peer's principal as it is now (role re-read); false, after closing the socket with 1008, when its login
+   * session was revoked or its membership removed. An anonymous peer stays anonymous (null).
+   */
+  private currentPrincipal(peer: Peer): Principal | null | false {
+    if (!peer.principal) return null;
+    const now = this.refresh(peer.principal);
+    if (now) { peer.principal = now; return now; }
+    return false;
   }
 
   /** The socket is gone: leave every room (the room is told at once) and end its calls. */
@@ -329,12 +346,21 @@ export class SignalingHub {
     if (peer.rooms.size >= this.opts.maxRoomsPerSocket) {
       throw new SignalingError('bad_request', `at most ${this.opts.maxRoomsPerSocket} rooms per connection: leave one first`);
     }
+    const principal = this.currentPrincipal(peer);
+    if (principal === false) {
+      peer.close(CLOSE_POLICY, 'session revoked');
+      throw new SignalingError('unauthorized', 'the login session of this token has ended');
+    }
     if (this.joinGuard) {
-      const decision = await this.joinGuard(m.roomId, peer.principal);
+      const decision = await this.joinGuard(m.roomId, principal);
       if (decision) throw new SignalingError(decision.code, decision.message);
     }
     if (!this.peers.has(peer.id)) return;  // closed while the guard ran
     if (peer.rooms.has(m.roomId)) { reply({ type: 'room-joined', roomId: m.roomId, participantId: peer.id, alreadyJoined: true }); return; }
+    // Joins of one socket may overlap while the guard runs: count again.
+    if (peer.rooms.size >= this.opts.maxRoomsPerSocket) {
+      throw new SignalingError('bad_request', `at most ${this.opts.maxRoomsPerSocket} rooms per connection: leave one first`);
+    }
     let room = this.rooms.get(m.roomId);
     if (!room?.members.has(peer.id) && room && room.members.size >= this.opts.maxParticipants) {
       throw new SignalingError('room_full', `room ${m.roomId} has ${this.opts.maxParticipants} participants`);
@@ -372,10 +398,12 @@ export class SignalingHub {
 
   /** Re-run the join guard for every room of a peer; leave those it refuses now. Never throws. */
   async recheckRooms(peer: Peer): Promise<void> {
+    const principal = this.currentPrincipal(peer);
+    if (principal === false) { peer.close(CLOSE_POLICY, 'session revoked'); return; }
     for (const roomId of [...peer.rooms]) {
       let decision: JoinDecision = null;
       try {
-        decision = this.joinGuard ? await this.joinGuard(roomId, peer.principal) : null;
+        decision = this.joinGuard ? await this.joinGuard(roomId, principal) : null;
       } catch (err) {
         this.opts.log.error({ err, roomId }, 'join guard failed on re-check');
         decision = { code: 'forbidden', message: 'the right to this room could not be checked' };
@@ -384,6 +412,9 @@ export class SignalingHub {
       this.leave(peer, roomId, true);
       peer.send({ type: 'room-left', roomId, code: decision.code, reason: decision.message });
     }
+    // A timer capped at setTimeout's maximum fired before the expiry: arm it again.
+    const exp = peer.principal?.expiresAt;
+    if (exp !== undefined && exp > Date.now() && this.peers.has(peer.id) && peer.rooms.size > 0) this.watchExpiry(peer);
   }
 
   private leave(peer: Peer, roomId: string, stillConnected: boolean): void {

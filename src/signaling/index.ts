@@ -10,6 +10,7 @@ import { registerIce } from '../http/ice.js';
 import { registerRooms } from '../http/rooms.js';
 import { registerWeb } from '../web/index.js';
 import { CLOSE_POLICY, SignalingHub } from './hub.js';
+import { mayJoinRoom } from '../auth/authorization.js';
 import { SocketIoTransport } from './socketio.js';
 import { WsTransport } from './ws.js';
 
@@ -40,9 +41,12 @@ export function registerSignaling(ctx: AppContext): SignalingHub {
   hub.addTransport(sio);
   ctx.services.signaling = {
     publish: (roomId, message) => hub.broadcast(roomId, message),
-    setJoinGuard: (guard) => hub.setJoinGuard(guard),
     setTokenAuthenticator: (fn) => { tokenAuth = fn; },
+    setPrincipalRefresher: (fn) => hub.setPrincipalRefresher(fn),
   };
+  // Who may join which room is decided in src/auth/authorization.ts, on the meetings as stored now.
+  const meeting = (meetingId: string) => ctx.sessions.get(meetingId);
+  hub.setJoinGuard((roomId, principal) => mayJoinRoom(principal, roomId, meeting));
   // A login session that ends (logout, refresh re-use, lost membership) takes its open sockets with it.
   ctx.bus.on('auth.revoked', (sessionId, reason) => {
     const n = hub.closeSession(sessionId, CLOSE_POLICY, reason === 'logout' ? 'logged out' : 'session revoked');

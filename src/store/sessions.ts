@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Db } from './db.js';
-import { orgOfRoomName } from '../auth/authorization.js';
+import { isHostRole, orgOfRoomName } from '../auth/authorization.js';
 
 export type SessionStatus = 'ACTIVE' | 'ENDED';
 
@@ -150,7 +150,7 @@ export class SessionStore {
     const roles = p.roles ?? [];
     this.q.upsertParticipant.run({
       meetingId: p.meetingId, identity: p.identity, name: p.name ?? null, roles: JSON.stringify(roles),
-      isHost: roles.includes('host') ? 1 : 0, joinedAt: p.joinedAt ?? Date.now(), rolesGiven: p.roles ? 1 : 0,
+      isHost: isHostRole(roles) ? 1 : 0, joinedAt: p.joinedAt ?? Date.now(), rolesGiven: p.roles ? 1 : 0,
     });
     return this.participant(p.meetingId, p.identity)!;
   }

@@ -4,7 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  bindableUserId, isDenial, livekitRoomName, mayHostMeeting, mayIssueLivekitToken, mayReadMeeting, mayWriteMeeting, orgOfRoomName,
+  bindableUserId, isDenial, livekitRoomName, mayHostMeeting, mayIssueLivekitToken, mayJoinRoom, mayReadMeeting, maySeeRoom, mayWriteMeeting,
+  orgOfRoomName,
 } from '../../src/auth/authorization.js';
 import type { Principal } from '../../src/http/router.js';
 
@@ -25,17 +26,38 @@ test('room names: members get their namespace, anonymous callers none and never 
   assert.is(orgOfRoomName(`${B}:${A}:clinic`), B);
   assert.is(orgOfRoomName('lobby'), null);
   assert.is(orgOfRoomName('org_short:clinic'), null);
+  assert.ok(isDenial(livekitRoomName(user('org_other-form', 'owner'), 'clinic')), 'an organization id of another form is refused, not shared');
 });
 
-test('host tokens: anonymous on an open server, owners and admins, a host of the same room; not members or guests', () => {
-  assert.is(mayIssueLivekitToken(undefined, 'lobby', ['host']), null);
-  assert.is(mayIssueLivekitToken(user(A, 'owner'), `${A}:clinic`, ['host']), null);
-  assert.is(mayIssueLivekitToken(user(A, 'admin'), `${A}:clinic`, ['host']), null);
-  assert.is(mayIssueLivekitToken(user(A, 'member'), `${A}:clinic`, ['guest']), null);
-  assert.is(mayIssueLivekitToken(lk('lobby', ['host']), 'lobby', ['host']), null);
-  assert.is(mayIssueLivekitToken(user(A, 'member'), `${A}:clinic`, ['host'])?.code, 'forbidden');
-  assert.is(mayIssueLivekitToken(lk('lobby', []), 'lobby', ['host'])?.code, 'forbidden');
-  assert.is(mayIssueLivekitToken(lk('other', ['host']), 'lobby', ['host'])?.code, 'forbidden');
+test('host tokens: anonymous on an open server, owners and admins; not members or LiveKit tokens', () => {
+  assert.is(mayIssueLivekitToken(undefined, ['host']), null);
+  assert.is(mayIssueLivekitToken(user(A, 'owner'), ['host']), null);
+  assert.is(mayIssueLivekitToken(user(A, 'admin'), ['host']), null);
+  assert.is(mayIssueLivekitToken(user(A, 'member'), ['guest']), null);
+  assert.is(mayIssueLivekitToken(user(A, 'member'), ['host'])?.code, 'forbidden');
+  assert.is(mayIssueLivekitToken(lk('lobby', ['host']), ['host'])?.code, 'forbidden');
+});
+
+test("signaling rooms: an organization's namespace is its members' and its room's LiveKit tokens'; others are open", () => {
+  const none = () => null;
+  assert.is(mayJoinRoom(null, 'lobby', none), null);
+  assert.is(mayJoinRoom(user(B, 'member'), 'lobby', none), null);
+  assert.is(mayJoinRoom(user(A, 'member'), `${A}:clinic`, none), null);
+  assert.is(mayJoinRoom(lk(`${A}:clinic`), `${A}:clinic`, none), null);
+  assert.is(mayJoinRoom(user(B, 'owner'), `${A}:clinic`, none)?.code, 'forbidden');
+  assert.is(mayJoinRoom(lk(`${A}:clinic`), `${A}:other`, none)?.code, 'forbidden');
+  assert.is(mayJoinRoom(null, `${A}:clinic`, none)?.code, 'unauthorized');
+  const meetings = (id: string) => (id === 'RM_a' ? meetingA : null);
+  assert.is(mayJoinRoom(user(A, 'owner'), 'feedback:RM_a', meetings), null);
+  assert.is(mayJoinRoom(user(B, 'owner'), 'feedback:RM_a', meetings)?.code, 'forbidden');
+  assert.is(mayJoinRoom(user(A, 'owner'), 'feedback:RM_x', meetings)?.code, 'not_found');
+  // Live statistics show the same rooms.
+  assert.ok(maySeeRoom(user(A, 'admin'), `${A}:clinic`, meetings));
+  assert.not.ok(maySeeRoom(user(B, 'admin'), `${A}:clinic`, meetings));
+  assert.ok(maySeeRoom(user(B, 'admin'), 'lobby', meetings));
+  assert.ok(maySeeRoom(user(A, 'admin'), 'feedback:RM_a', meetings));
+  assert.not.ok(maySeeRoom(user(B, 'admin'), 'feedback:RM_a', meetings));
+  assert.not.ok(maySeeRoom(user(A, 'admin'), 'feedback:RM_x', meetings));
 });
 
 test('reading and writing a meeting: its organization, or anyone signed in for a meeting of none', () => {
@@ -43,6 +65,8 @@ test('reading and writing a meeting: its organization, or anyone signed in for a
   assert.not.ok(mayReadMeeting(user(B, 'owner'), meetingA));
   assert.ok(mayReadMeeting(user(B, 'member'), meetingNone));
   assert.ok(mayReadMeeting(null, meetingA), 'routes without an authenticator are open');
+  assert.ok(mayReadMeeting(lk(meetingA.roomName), meetingA));
+  assert.not.ok(mayReadMeeting(lk(`${A}:other`), meetingA), 'a LiveKit token reads its own room only');
   assert.ok(mayWriteMeeting(user(A, 'member'), meetingA));
   assert.not.ok(mayWriteMeeting(user(B, 'admin'), meetingA));
   assert.not.ok(mayWriteMeeting(null, meetingNone), 'writing needs a signed-in user');
@@ -59,6 +83,8 @@ test('hosting (feedback): the meeting must exist; a host of its room, or an owne
   assert.is(mayHostMeeting(lk(meetingA.roomName, []), meetingA, 'RM_a', t)?.code, 'forbidden');
   assert.is(mayHostMeeting(lk(`${B}:clinic`, ['host']), meetingA, 'RM_a', t)?.code, 'forbidden');
   assert.is(mayHostMeeting(lk('RM_a', ['host']), meetingA, 'RM_a', t)?.code, 'forbidden', 'a room named like the meetingId is another room');
+  const legacy = { meetingId: 'RM_l', roomName: 'clinic', orgId: A };
+  assert.is(mayHostMeeting(lk('clinic', ['host']), legacy, 'RM_l', t)?.code, 'forbidden', "an un-namespaced token never hosts an organization's meeting");
   assert.is(mayHostMeeting(user(A, 'owner'), null, 'RM_x', t)?.code, 'not_found');
   assert.is(mayHostMeeting(null, meetingA, 'RM_a', t)?.code, 'unauthorized');
   assert.is(mayHostMeeting(user(A, 'owner', { expiresAt: t }), meetingA, 'RM_a', t)?.code, 'unauthorized');

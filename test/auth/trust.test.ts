@@ -115,6 +115,46 @@ test("case 4: B cannot get an egress URL into A's meeting; A can, and B's own ro
   assert.is((await http('POST', `${server.url}/api/egress/url`, { roomName: 'other', meetingId: 'RM_A1', participant: 'x' }, a.headers)).status, 400, 'another room than the meeting\'s');
 });
 
+test("signaling rooms in A's namespace: A's members and the room's LiveKit tokens join, B does not; B's stats do not list them", async () => {
+  const guest = await http('POST', `${server.url}/auth/token`, { participantName: 'Gus', roomName: 'clinic' }, a.headers);
+  const member = await memberOf(a, 'member');
+  const holder = await new SignalingClient({ url: server.wsUrl, WebSocket, token: a.accessToken }).connect();
+  try {
+    await holder.join(roomA);
+    await holder.join('feedback:RM_A1');
+    assert.is(await tryJoin(server, roomA, member.accessToken), 'joined');
+    assert.is(await tryJoin(server, roomA, guest.body.token), 'joined');
+    assert.is(await tryJoin(server, roomA, b.accessToken), 'forbidden');
+    assert.is(await tryJoin(server, roomA), 'unauthorized');
+    assert.is(await tryJoin(server, `${a.orgId}:elsewhere`, guest.body.token), 'forbidden', "a LiveKit token opens its own room only");
+    const listed = async (who: TestAccount) => ((await http('GET', `${server.url}/api/stats`, undefined, who.headers)).body.rooms as { roomId: string }[]).map((r) => r.roomId);
+    assert.ok((await listed(a)).includes(roomA));
+    assert.ok((await listed(a)).includes('feedback:RM_A1'));
+    assert.not.ok((await listed(b)).includes(roomA));
+    assert.not.ok((await listed(b)).includes('feedback:RM_A1'));
+  } finally {
+    holder.close();
+  }
+});
+
+test('a membership removed while connected: the next join closes the socket (1008 "session revoked")', async () => {
+  const admin = await memberOf(a, 'admin');
+  const c = await new SignalingClient({ url: server.wsUrl, WebSocket, token: admin.accessToken }).connect();
+  try {
+    await c.join('feedback:RM_A1');
+    const db = new Database(path.join(server.dataDir, 'meetcore.db'));
+    try { db.prepare('DELETE FROM memberships WHERE user_id = ? AND org_id = ?').run(admin.userId, a.orgId); } finally { db.close(); }
+    const closed = c.next('close', () => true, 5000);
+    const err = await c.join('feedback:RM_A2').then(() => null, (e: Error) => e);
+    assert.ok(err, 'the join is refused');
+    const ev = await closed;
+    assert.is(ev.code, 1008);
+    assert.is(ev.reason, 'session revoked');
+  } finally {
+    c.close();
+  }
+});
+
 test('a feedback subscription ends when its token expires: room-left {code: "unauthorized"}', async () => {
   const at = new AccessToken(API_KEY, API_SECRET, { identity: 'short-host', ttl: 2, metadata: JSON.stringify({ roles: ['host'] }) });
   at.addGrant({ roomJoin: true, room: roomA });

@@ -28,7 +28,7 @@ test('invalid query parameters get 400 JSON before the upgrade, and nothing is c
   const cases: [Record<string, string>, RegExp][] = [
     [{ participant: 'p' }, /^roomName: is required/],
     [{ roomName: '' }, /^roomName: /],
-    [{ roomName: 'x'.repeat(129) }, /^roomName: /],
+    [{ roomName: 'x'.repeat(301) }, /^roomName: /],
     [{ roomName: 'r', sampleRate: '44101' }, /^sampleRate: must be one of 8000, 16000, 24000, 32000, 44100, 48000/],
     [{ roomName: 'r', channels: '3' }, /^channels: must be 1 or 2/],
     [{ roomName: 'r', groupSeconds: '60' }, /^groupSeconds: /],

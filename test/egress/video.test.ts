@@ -252,7 +252,7 @@ test('invalid query → 400, bad signature → 401, before the upgrade; nothing 
     [{ roomName: 'r' }, /^codec: /],
     [{ roomName: 'r', codec: 'av1' }, /^codec: must be one of h264, vp8, vp9/],
     [{ codec: 'h264' }, /^roomName: /],
-    [{ roomName: 'x'.repeat(129), codec: 'h264' }, /^roomName: /],
+    [{ roomName: 'x'.repeat(301), codec: 'h264' }, /^roomName: /],
   ];
   for (const [params, message] of bad) {
     const r = await connect(videoUrl(server, params));
