@@ -14,11 +14,12 @@ namespace meetcore {
 
 namespace {
 
-/** write(2) all of `n` bytes at the current offset; EINTR retried, partial writes continued. `done` counts
- *  what the kernel accepted. Returns false with errno set on an error (a 0-byte write counts as ENOSPC). */
-bool writeAll(int fd, const uint8_t* p, size_t n, uint64_t& done) {
+/** Write all of `n` bytes with write(2) at the current offset (`at` < 0) or pwrite(2) at `at`; EINTR retried,
+ *  partial writes continued. `done` counts what the kernel accepted. Returns false with errno set on an error
+ *  (a 0-byte write counts as ENOSPC). */
+bool writeAll(int fd, const uint8_t* p, size_t n, uint64_t& done, off_t at = -1) {
   while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
+    const ssize_t w = at < 0 ? ::write(fd, p, n) : ::pwrite(fd, p, n, at);
     if (w < 0) {
       if (errno == EINTR) continue;
       return false;
@@ -30,24 +31,7 @@ bool writeAll(int fd, const uint8_t* p, size_t n, uint64_t& done) {
     done += static_cast<uint64_t>(w);
     p += w;
     n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-bool pwriteAll(int fd, const uint8_t* p, size_t n, off_t at) {
-  while (n > 0) {
-    const ssize_t w = ::pwrite(fd, p, n, at);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    if (w == 0) {
-      errno = ENOSPC;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-    at += w;
+    if (at >= 0) at += w;
   }
   return true;
 }
@@ -105,7 +89,8 @@ bool RecordingFile::patchHeader() {
   // The whole 44-byte header in one pwrite (the sizes are at offsets 4 and 40; the rest is unchanged).
   uint8_t header[kWavHeaderBytes];
   writeWavHeader(header, sampleRate_, channels_, dataBytes_);
-  if (!pwriteAll(fd_, header, sizeof header, 0)) return false;
+  uint64_t patched = 0;
+  if (!writeAll(fd_, header, sizeof header, patched, 0)) return false;
   patchedBytes_ = dataBytes_;
   return true;
 }

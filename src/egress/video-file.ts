@@ -22,8 +22,52 @@ export const VIDEO_BLOCK_BYTES = 64 * 1024;
 /** Longest time a written byte waits in the block before it goes to the kernel, ms. */
 export const VIDEO_FLUSH_MS = 500;
 
-const IVF_FILE_HEADER_BYTES = 32;
+/** IVF file header length (the `DKIF` header, version 0), bytes. */
+export const IVF_FILE_HEADER_BYTES = 32;
+/** IVF frame header length: u32le payload size, u64le pts. */
 const IVF_FRAME_HEADER_BYTES = 12;
+
+/**
+ * Walks an IVF stream fed chunk by chunk, split anywhere: the 32-byte file header, then frames of a 12-byte
+ * header (u32le payload size, u64le pts) and their payload. Used by the mute gate (where frames start) and
+ * by the cut points of a failed recording (where frames end).
+ */
+export class IvfWalker {
+  /** Bytes still to pass before the next frame header: the file header, then each frame's payload. */
+  private skip = IVF_FILE_HEADER_BYTES;
+  private readonly header = Buffer.alloc(IVF_FRAME_HEADER_BYTES);
+  private headerLen = 0;
+
+  /**
+   * Consume the next chunk.
+   * @param onFrame called for each frame header completed in this chunk: the offset in the chunk just after the
+   *   header, and the payload size in bytes.
+   * @returns the offset in the chunk of the first frame header that starts in it, or null.
+   */
+  feed(chunk: Uint8Array, onFrame?: (after: number, size: number) => void): number | null {
+    let first: number | null = null;
+    let p = 0;
+    while (p < chunk.length) {
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, chunk.length - p);
+        this.skip -= n;
+        p += n;
+        continue;
+      }
+      if (this.headerLen === 0 && first === null) first = p;
+      const n = Math.min(IVF_FRAME_HEADER_BYTES - this.headerLen, chunk.length - p);
+      this.header.set(chunk.subarray(p, p + n), this.headerLen);
+      this.headerLen += n;
+      p += n;
+      if (this.headerLen === IVF_FRAME_HEADER_BYTES) {
+        this.skip = this.header.readUInt32LE(0);
+        this.headerLen = 0;
+        onFrame?.(p, this.skip);
+      }
+    }
+    return first;
+  }
+}
 const START_CODE = Buffer.from([0, 0, 1]);
 
 /** Where a file of a container may be cut so that it ends with a whole unit. */
@@ -41,30 +85,10 @@ export class IvfCutPoints implements CutPoints {
   /** Largest known unit end passed by an earlier `cutAt` / `confirm` (0: none). */
   private safe = 0;
   private offset = 0;
-  /** Bytes still to pass before the next frame header (the file header first). */
-  private skip = IVF_FILE_HEADER_BYTES;
-  private readonly header = Buffer.alloc(IVF_FRAME_HEADER_BYTES);
-  private headerLen = 0;
+  private readonly walker = new IvfWalker();
 
   feed(part: Uint8Array): void {
-    let p = 0;
-    while (p < part.length) {
-      if (this.skip > 0) {
-        const n = Math.min(this.skip, part.length - p);
-        this.skip -= n;
-        p += n;
-        continue;
-      }
-      const n = Math.min(IVF_FRAME_HEADER_BYTES - this.headerLen, part.length - p);
-      this.header.set(part.subarray(p, p + n), this.headerLen);
-      this.headerLen += n;
-      p += n;
-      if (this.headerLen === IVF_FRAME_HEADER_BYTES) {
-        this.skip = this.header.readUInt32LE(0);
-        this.headerLen = 0;
-        this.ends.push(this.offset + p + this.skip);
-      }
-    }
+    this.walker.feed(part, (after, size) => this.ends.push(this.offset + after + size));
     this.offset += part.length;
   }
 

@@ -50,7 +50,7 @@ import { parse } from '../http/validate.js';
 import type { MutedInterval, RecordingStore } from '../store/recordings.js';
 import { EGRESS_SOCKET_OPTIONS, MAX_FRAME_BYTES, closeReasonText, describeClose, readMuteFrame, refuseUpgrade, startFailureReason } from './socket.js';
 import { freeRecordingPath, recordingFileName, removeEmptyDirs, resolveUnder, safeNamePart } from './names.js';
-import { VideoFile } from './video-file.js';
+import { IVF_FILE_HEADER_BYTES, IvfWalker, VideoFile } from './video-file.js';
 import { checkSignedQuery, egressAudioQuerySchema } from './query.js';
 
 export const EGRESS_VIDEO_PATH = '/egress-video';
@@ -63,8 +63,7 @@ export type VideoCodec = (typeof VIDEO_CODECS)[number];
 export const VIDEO_EXTENSIONS: Record<VideoCodec, '.h264' | '.ivf'> = { h264: '.h264', vp8: '.ivf', vp9: '.ivf' };
 /** IVF fourcc expected for each IVF codec. */
 const IVF_FOURCC: Record<Exclude<VideoCodec, 'h264'>, string> = { vp8: 'VP80', vp9: 'VP90' };
-export const IVF_HEADER_BYTES = 32;
-const IVF_FRAME_HEADER_BYTES = 12;
+export const IVF_HEADER_BYTES = IVF_FILE_HEADER_BYTES;
 
 /** Close code of a stream whose first bytes are not the announced format (RFC 6455 §7.4.1: invalid payload data). */
 export const CLOSE_BAD_STREAM = 1007;
@@ -180,32 +179,10 @@ export class AnnexBFramer implements UnitFramer {
 export class IvfFramer implements UnitFramer {
   readonly alwaysWrite = IVF_HEADER_BYTES;
   readonly holdsZeros = false;
-  /** Bytes still to skip: the file header, then each frame's payload. */
-  private skip = IVF_HEADER_BYTES;
-  private readonly header = Buffer.alloc(IVF_FRAME_HEADER_BYTES);
-  private headerLen = 0;
+  private readonly walker = new IvfWalker();
 
   feed(chunk: Uint8Array, _wantBoundary: boolean): number | null {
-    let first: number | null = null;
-    let p = 0;
-    while (p < chunk.length) {
-      if (this.skip > 0) {
-        const n = Math.min(this.skip, chunk.length - p);
-        this.skip -= n;
-        p += n;
-        continue;
-      }
-      if (this.headerLen === 0 && first === null) first = p;
-      const n = Math.min(IVF_FRAME_HEADER_BYTES - this.headerLen, chunk.length - p);
-      this.header.set(chunk.subarray(p, p + n), this.headerLen);
-      this.headerLen += n;
-      p += n;
-      if (this.headerLen === IVF_FRAME_HEADER_BYTES) {
-        this.skip = this.header.readUInt32LE(0);
-        this.headerLen = 0;
-      }
-    }
-    return first;
+    return this.walker.feed(chunk);
   }
 }
 
