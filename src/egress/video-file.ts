@@ -11,6 +11,8 @@
  *   (ftruncate) to the last whole coded unit of what was accepted (the end of the last complete IVF frame; the
  *   start of the last H.264 start code), `bytes` becomes that length, `error` the OS text
  *   (`"ENOSPC: no space left on device"`) and `onError` is called. A file cut back to 0 bytes is removed.
+ * - A disk slower than the stream: once more than `VIDEO_MAX_WAITING_BYTES` wait for the kernel, the recording
+ *   fails like on a write error, with `error` = "storage too slow: …" (memory stays bounded).
  * - `VideoFile.create` writes the first bytes synchronously, so a disk that is already full (or a folder that
  *   cannot be written) is known before the stream is accepted; the file is then removed and the error thrown.
  */
@@ -21,6 +23,11 @@ import { recordingErrorText } from './socket.js';
 export const VIDEO_BLOCK_BYTES = 64 * 1024;
 /** Longest time a written byte waits in the block before it goes to the kernel, ms. */
 export const VIDEO_FLUSH_MS = 500;
+/**
+ * Most bytes that may wait for the kernel (queued and in flight) before the recording gives up as if the disk
+ * had failed ("storage too slow"): 16 MiB, about 30 s of a 4 Mbit/s stream.
+ */
+export const VIDEO_MAX_WAITING_BYTES = 16 * 1024 * 1024;
 
 /** IVF file header length (the `DKIF` header, version 0), bytes. */
 export const IVF_FILE_HEADER_BYTES = 32;
@@ -174,11 +181,15 @@ export class VideoFile {
   private fill = 0;
   private queue: Buffer[] = [];
   private inFlight = false;
+  /** Bytes handed to `queueBlock` and not yet accepted by the kernel. */
+  private waiting = 0;
+  /** Set when `waiting` would pass the bound: nothing more is queued, and the write in flight ends the file. */
+  private tooSlow = false;
   private ending = false;
   private timer: NodeJS.Timeout | null = null;
   private resolveClosed!: () => void;
 
-  private constructor(readonly path: string, fd: number, private readonly cuts: CutPoints, private readonly onError: (text: string) => void) {
+  private constructor(readonly path: string, fd: number, private readonly cuts: CutPoints, private readonly onError: (text: string) => void, private readonly maxWaitingBytes: number) {
     this.fd = fd;
     this.closed = new Promise<void>((r) => { this.resolveClosed = r; });
   }
@@ -187,12 +198,13 @@ export class VideoFile {
    * Create `file` (it must not exist) and write `first` synchronously.
    * @param codec picks the unit boundaries a failure cuts back to (H.264 start codes or IVF frames).
    * @param onError called once, on the first write error after the creation, with the OS text.
+   * @param maxWaitingBytes see VIDEO_MAX_WAITING_BYTES.
    * @throws the fs error (ENOSPC, EROFS, EACCES, EEXIST, ...) when the file cannot be created or `first`
    *   cannot be written; the file is removed again, nothing is left behind.
    */
-  static create(file: string, codec: 'h264' | 'vp8' | 'vp9', first: readonly Uint8Array[], onError: (text: string) => void): VideoFile {
+  static create(file: string, codec: 'h264' | 'vp8' | 'vp9', first: readonly Uint8Array[], onError: (text: string) => void, maxWaitingBytes = VIDEO_MAX_WAITING_BYTES): VideoFile {
     const fd = fs.openSync(file, 'wx+', 0o666);  // read too: an H.264 cut is found by reading back
-    const f = new VideoFile(file, fd, codec === 'h264' ? new AnnexBCutPoints() : new IvfCutPoints(), onError);
+    const f = new VideoFile(file, fd, codec === 'h264' ? new AnnexBCutPoints() : new IvfCutPoints(), onError, maxWaitingBytes);
     try {
       let rest = first.filter((b) => b.length > 0).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
       for (const b of rest) f.cuts.feed(b);
@@ -217,7 +229,7 @@ export class VideoFile {
 
   /** Append a copy of `part` (ignored after a failure or `end`). */
   append(part: Uint8Array): void {
-    if (this.error !== null || this.ending || part.length === 0) return;
+    if (this.error !== null || this.tooSlow || this.ending || part.length === 0) return;
     this.cuts.feed(part);
     for (let p = 0; p < part.length;) {
       const n = Math.min(part.length - p, VIDEO_BLOCK_BYTES - this.fill);
@@ -244,10 +256,17 @@ export class VideoFile {
   }
 
   private queueBlock(): void {
-    if (this.fill === 0 || this.error !== null) return;
-    this.queue.push(this.fill === VIDEO_BLOCK_BYTES ? this.block : this.block.subarray(0, this.fill));
-    this.block = Buffer.allocUnsafe(VIDEO_BLOCK_BYTES);
+    if (this.fill === 0 || this.error !== null || this.tooSlow) return;
+    const block = this.fill === VIDEO_BLOCK_BYTES ? this.block : this.block.subarray(0, this.fill);
     this.fill = 0;
+    if (this.waiting + block.length > this.maxWaitingBytes) {
+      // Dropped: the write in flight (there is one, or nothing would be waiting) ends the file when it returns.
+      this.tooSlow = true;
+      return;
+    }
+    this.waiting += block.length;
+    this.queue.push(block);
+    this.block = Buffer.allocUnsafe(VIDEO_BLOCK_BYTES);
     this.pump();
   }
 
@@ -263,12 +282,14 @@ export class VideoFile {
     fs.writev(this.fd, bufs, (err, n) => {
       if (!err) {
         this.written += n;
+        this.waiting -= n;
         if (this.cuts instanceof IvfCutPoints) this.cuts.confirm(this.written);
         const rest = dropFront(bufs, n);
         if (rest.length > 0 && n > 0) { this.writeBuffers(rest); return; }  // partial write: the next call reports why
         if (rest.length > 0) err = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
       }
       this.inFlight = false;
+      if (!err && this.tooSlow) err = new Error(`storage too slow: over ${this.maxWaitingBytes} bytes waited for the disk`);
       if (err) this.fail(err);
       else this.pump();
       this.finishIfIdle();
