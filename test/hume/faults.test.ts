@@ -92,8 +92,11 @@ test('account errors (E0300 out of credits) stop every track, later tracks inclu
     assert.is(double.payloads.length, sentBefore);
     assert.ok(double.connections.length <= 2, 'no socket for the later track');
     const c = counters(server, meetingId);
-    assert.is(c['error:E0300'], sentBefore);
-    assert.is(c['dropped:stopped'], segments - sentBefore);
+    // Two tracks each have a payload in flight: one sent before the stop may be dropped as 'stopped' instead of
+    // answered, depending on which reply came first. Every segment is either answered with E0300 or dropped.
+    const errors = c['error:E0300']!;
+    assert.ok(errors >= 2 && errors <= sentBefore, `${errors} E0300 replies of ${sentBefore} payloads`);
+    assert.is(c['dropped:stopped'], segments - errors);
     const stop = logsMatching(server, /stopped sending to Hume for every track/)[0]!;
     assert.match(String(stop.reason), /E0300/);
   } finally {
