@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- ingest [--streams 500] [--frame-ms 10,20] [--seconds 20] [--warmup 12] [--workers 2]
- *   [--variants meetcore,uws,seed,seed-wav] [--server-cpus 0] [--client-cpus 1]`
+ *   [--variants meetcore,uws,seed,seed-wav] [--seed-flush-sec 1] [--server-cpus 0] [--client-cpus 1]`
  * `npm run bench -- ingest --ramp [--ramp-start 100] [--ramp-step 100] [--ramp-max 5000] [--ramp-settle 6]
  *   [--ramp-seconds 10] [--ramp-loop-ms 5] [--ramp-backlog-ms 200] [--ramp-late-pct 1] [--frame-ms 20] …`
  *
@@ -11,7 +11,8 @@
  *    files, stats → SQLite, pipeline logs, bus); recordings are always on;
  *  - uws: the floor: a bare uWS server that receives and discards the same frames (bench/_uws_floor.ts);
  *  - seed: the seed-style pipeline (`ws` + Buffer.concat + RMS in JS, bench/_seed_baseline.ts), no recording;
- *  - seed-wav: the same, also recording the way the seed does (a new WAV file written per 1 s flush).
+ *  - seed-wav: the same, also recording the way the seed does (a new WAV file written per flush, every
+ *    `--seed-flush-sec` s).
  * The measured window starts `--warmup` seconds after every stream is connected (default 12 s: past the
  * first pass through each stream's 10 s native ring, whose first-touch page faults are a start-up cost).
  * Per variant: server CPU (utime+stime of the server process, all its threads, /proc/<pid>/stat) per
@@ -68,9 +69,9 @@ interface VariantResult {
   maxBacklogMs: number;
 }
 
-interface Options { streams: number; seconds: number; warmup: number; frameMs: number; workers: number; serverCpus: string | null; clientCpus: string | null }
+interface Options { streams: number; seconds: number; warmup: number; frameMs: number; workers: number; serverCpus: string | null; clientCpus: string | null; seedFlushSec: number }
 
-async function startVariant(variant: Variant, cpus: string | null): Promise<Server> {
+async function startVariant(variant: Variant, cpus: string | null, seedFlushSec = 1): Promise<Server> {
   if (variant === 'meetcore') {
     const s = await startTestServer({ EGRESS_ALLOW_UNSIGNED: 'true', LOG_LEVEL: 'info' });
     pin(s.proc.pid, cpus);
@@ -85,7 +86,7 @@ async function startVariant(variant: Variant, cpus: string | null): Promise<Serv
     };
   }
   const wavDir = variant === 'seed-wav' ? fs.mkdtempSync(path.join(os.tmpdir(), 'meetcore-bench-seed-')) : '';
-  const s = await startScript(variant === 'uws' ? '_uws_floor.ts' : '_seed_baseline.ts', cpus, wavDir ? { SEED_WAV_DIR: wavDir } : {});
+  const s = await startScript(variant === 'uws' ? '_uws_floor.ts' : '_seed_baseline.ts', cpus, wavDir ? { SEED_WAV_DIR: wavDir, SEED_FLUSH_SEC: String(seedFlushSec) } : {});
   return {
     pid: s.pid, port: s.port,
     loopP99Ms: async () => ((await (await fetch(`http://127.0.0.1:${s.port}/loop`)).json()) as { p99Ms: number }).p99Ms,
@@ -144,7 +145,7 @@ async function closeLoad(load: Load): Promise<void> {
 }
 
 async function measure(variant: Variant, o: Options): Promise<VariantResult> {
-  const server = await startVariant(variant, o.serverCpus);
+  const server = await startVariant(variant, o.serverCpus, o.seedFlushSec);
   try {
     await sleep(500);
     const rssIdle = rssKiB(server.pid);
@@ -248,7 +249,7 @@ export async function run(args: string[]): Promise<object> {
     options: {
       streams: { type: 'string', default: '500' }, seconds: { type: 'string', default: '20' }, warmup: { type: 'string', default: '12' },
       'frame-ms': { type: 'string', default: '10,20' }, workers: { type: 'string', default: '2' }, variants: { type: 'string', default: VARIANTS.join(',') },
-      'server-cpus': { type: 'string' }, 'client-cpus': { type: 'string' },
+      'server-cpus': { type: 'string' }, 'client-cpus': { type: 'string' }, 'seed-flush-sec': { type: 'string', default: '1' },
       ramp: { type: 'boolean', default: false }, 'ramp-start': { type: 'string', default: '100' }, 'ramp-step': { type: 'string', default: '100' },
       'ramp-max': { type: 'string', default: '5000' }, 'ramp-settle': { type: 'string', default: '6' }, 'ramp-seconds': { type: 'string', default: '10' },
       'ramp-loop-ms': { type: 'string', default: '5' }, 'ramp-backlog-ms': { type: 'string', default: '200' }, 'ramp-late-pct': { type: 'string', default: '1' },
@@ -257,7 +258,7 @@ export async function run(args: string[]): Promise<object> {
   const frames = values['frame-ms'].split(',').map((x) => Number(x.trim()));
   const base = {
     streams: Number(values.streams), seconds: Number(values.seconds), warmup: Number(values.warmup), workers: Number(values.workers),
-    serverCpus: cpuOption(values['server-cpus'], '0'), clientCpus: cpuOption(values['client-cpus'], '1'),
+    serverCpus: cpuOption(values['server-cpus'], '0'), clientCpus: cpuOption(values['client-cpus'], '1'), seedFlushSec: Number(values['seed-flush-sec']),
   };
   const variants = values.variants.split(',').map((v) => v.trim()).filter(Boolean) as Variant[];
   const rampOpts = {
@@ -265,9 +266,9 @@ export async function run(args: string[]): Promise<object> {
     seconds: Number(values['ramp-seconds']), loopMs: Number(values['ramp-loop-ms']), backlogMs: Number(values['ramp-backlog-ms']),
     latePct: Number(values['ramp-late-pct']),
   };
-  if (!(base.streams >= 1 && base.seconds > 0 && base.warmup >= 0 && base.workers >= 1 && frames.length && frames.every((f) => f === 10 || f === 20)
+  if (!(base.seedFlushSec > 0 && base.streams >= 1 && base.seconds > 0 && base.warmup >= 0 && base.workers >= 1 && frames.length && frames.every((f) => f === 10 || f === 20)
     && variants.every((v) => VARIANTS.includes(v)) && rampOpts.start >= 1 && rampOpts.step >= 1 && rampOpts.max >= rampOpts.start && rampOpts.seconds > 0 && rampOpts.settle >= 0)) {
-    throw new Error(`usage: ingest [--streams N≥1] [--frame-ms 10,20] [--seconds S>0] [--warmup S≥0] [--workers N≥1] [--variants ${VARIANTS.join(',')}] [--server-cpus L|none] [--client-cpus L|none]\n`
+    throw new Error(`usage: ingest [--streams N≥1] [--frame-ms 10,20] [--seconds S>0] [--warmup S≥0] [--workers N≥1] [--variants ${VARIANTS.join(',')}] [--seed-flush-sec S] [--server-cpus L|none] [--client-cpus L|none]\n`
       + '       ingest --ramp [--ramp-start N] [--ramp-step N] [--ramp-max N] [--ramp-settle S] [--ramp-seconds S] [--ramp-loop-ms MS] [--ramp-backlog-ms MS] [--ramp-late-pct P] [--frame-ms 10|20]');
   }
   process.stderr.write(`ingest: server on cpus ${base.serverCpus ?? 'any'}, load on cpus ${base.clientCpus ?? 'any'}\n`);
