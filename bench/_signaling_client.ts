@@ -3,14 +3,17 @@
  * Opens `participants` sockets per room for its share of rooms, over one of the transports:
  *  - 'ws-json' / 'ws-msgpack': meetcore /ws with the `ws` package (subprotocol meetcore.json / meetcore.msgpack);
  *  - 'sio': socket.io-client v4, websocket transport only (meetcore's /socket.io/ or the plain Socket.IO seed).
- * Relay phase: a closed loop in every room: participant i sends an ICE-sized `ice` message to participant
- * i+1 (ring); when it arrives, the receiver records the relay latency (send time carried in the candidate
- * string, same process clock) and the sender sends its next one, keeping `window` messages in flight per
- * sender. Latencies go into a log-scale histogram (buckets of ~2.3 %), merged by the parent.
+ * Relay phase, in every room participant i sends ICE-sized `ice` messages to participant i+1 (ring); the
+ * receiver records the relay latency (send time carried in the candidate string, same process clock).
+ *  - flat out (rate 0): a closed loop: when a message arrives its sender sends the next one, keeping `window`
+ *    messages in flight per sender;
+ *  - fixed rate (rate > 0 messages/s per sender): open loop, every sender paced against the clock (phases
+ *    spread over one period), whatever the replies do.
+ * Latencies go into a log-scale histogram (buckets of ~2.3 %), merged by the parent.
  *
  * IPC: {cmd:'setup', kind, url, rooms, participants, window} → {ok, sockets};
- *      {cmd:'start'} → {ok}; {cmd:'mark'} → {ok} (reset counters); {cmd:'collect'} → {delivered, errors, hist};
- *      {cmd:'close'} → {ok} (then exits).
+ *      {cmd:'start', rate} → {ok}; {cmd:'stop'} → {ok} (no new sends); {cmd:'mark'} → {ok} (reset counters);
+ *      {cmd:'collect'} → {delivered, sent, errors, hist}; {cmd:'close'} → {ok} (then exits).
  */
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
@@ -28,8 +31,11 @@ const BUCKETS = 1200;
 const LOG_BASE = Math.log(1.023);
 let hist = new Uint32Array(BUCKETS);
 let delivered = 0;
+let sent = 0;
 let errors = 0;
+/** Flat-out closed loop running. */
 let running = false;
+let rateTimer: NodeJS.Timeout | null = null;
 /** Messages in flight per sender. */
 let windowSize = 1;
 
@@ -60,6 +66,7 @@ function onIce(m: Msg, byId: Map<string, Conn>): void {
 
 function fire(c: Conn | undefined): void {
   if (!c?.next) return;
+  sent++;
   c.send({ type: 'ice', to: c.next.id, candidate: CANDIDATE + performance.now().toFixed(3), sdpMid: '0', sdpMLineIndex: 0 });
 }
 
@@ -132,22 +139,46 @@ process.on('message', (raw: unknown) => {
       setup(m.kind, m.url, m.rooms, m.participants).then((sockets) => reply({ ok: true, sockets }), (err: Error) => reply({ ok: false, error: err.message }));
       return;
     case 'start': {
-      running = true;
-      for (let k = 0; k < windowSize; k++) for (const c of conns) fire(c);
+      const rate = (raw as { rate?: number }).rate ?? 0;
+      if (rate > 0) {
+        // Open loop: sender k sends its n-th message at phase_k + n / rate.
+        const t0 = performance.now();
+        const periodMs = 1000 / rate;
+        const phase = conns.map((_, k) => ((k * 0.6180339887498949) % 1) * periodMs);
+        const done = conns.map(() => 0);
+        rateTimer = setInterval(() => {
+          const now = performance.now() - t0;
+          conns.forEach((c, k) => {
+            const due = Math.floor((now - phase[k]!) / periodMs) + 1;
+            while (done[k]! < due) { done[k]!++; fire(c); }
+          });
+        }, 2);
+      } else {
+        running = true;
+        for (let k = 0; k < windowSize; k++) for (const c of conns) fire(c);
+      }
       reply({ ok: true });
       return;
     }
+    case 'stop':
+      running = false;
+      if (rateTimer) clearInterval(rateTimer);
+      rateTimer = null;
+      reply({ ok: true });
+      return;
     case 'mark':
       hist = new Uint32Array(BUCKETS);
       delivered = 0;
+      sent = 0;
       errors = 0;
       reply({ ok: true });
       return;
     case 'collect':
-      reply({ delivered, errors, hist: Array.from(hist) });
+      reply({ delivered, sent, errors, hist: Array.from(hist) });
       return;
     case 'close':
       running = false;
+      if (rateTimer) clearInterval(rateTimer);
       for (const c of conns) c.close();
       reply({ ok: true });
       setTimeout(() => process.exit(0), 200);

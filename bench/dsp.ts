@@ -4,6 +4,8 @@
  * memcpy of the same bytes and with the whole engine path (ring push + worker, CPU time of the process),
  * once with the recording off and once writing the WAV recording to a file in the OS temp folder (the
  * writer's block writes and header patches included). Reports µs per stream-second and ratios.
+ * Targets (reported, not asserted): native analysis ≤ 20 µs per stream-second; engine path (push + worker,
+ * 10 ms frames, recording off) ≤ 2 × (native analysis + memcpy).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +15,8 @@ import { parseArgs } from 'node:util';
 import { AudioEngine } from '../src/pipeline/engine.js';
 import { loadAddon } from '../src/pipeline/native.js';
 import { concat, loadFixture, toStereoBytes } from '../test/helpers/fixtures.js';
+import { printTargets, target } from './_targets.js';
+import { round } from './_util.js';
 
 export async function run(args: string[]): Promise<object> {
   const { values } = parseArgs({ args, options: { seconds: { type: 'string', default: '60' }, iterations: { type: 'string', default: '20' } } });
@@ -56,13 +60,28 @@ export async function run(args: string[]): Promise<object> {
   }
 
   const perSec = (ns: number) => ns / 1000 / seconds;
+  const analysisUs = round(perSec(analysisNs), 2);
+  const memcpyUs = round(perSec(memcpyNs), 2);
+  const engineUs = round(perSec(engineNs), 2);
+  const recordingUs = round(perSec(recordingNs), 2);
+  const engineBudget = round(2 * (analysisUs + memcpyUs), 2);
   const rows = {
-    'native analysis': { 'µs per stream-second': +perSec(analysisNs).toFixed(2), 'x memcpy': +(analysisNs / memcpyNs).toFixed(1) },
-    'memcpy (Buffer.copy)': { 'µs per stream-second': +perSec(memcpyNs).toFixed(2), 'x memcpy': 1 },
-    'engine path (push + worker, 10 ms frames)': { 'µs per stream-second': +perSec(engineNs).toFixed(2), 'x memcpy': +(engineNs / memcpyNs).toFixed(1) },
-    'engine path + WAV recording': { 'µs per stream-second': +perSec(recordingNs).toFixed(2), 'x memcpy': +(recordingNs / memcpyNs).toFixed(1) },
+    'native analysis': { 'µs per stream-second': analysisUs, 'x memcpy': round(analysisNs / memcpyNs, 1) },
+    'memcpy (Buffer.copy)': { 'µs per stream-second': memcpyUs, 'x memcpy': 1 },
+    'engine path (push + worker, 10 ms frames)': { 'µs per stream-second': engineUs, 'x memcpy': round(engineNs / memcpyNs, 1) },
+    'engine path + WAV recording': { 'µs per stream-second': recordingUs, 'x memcpy': round(recordingNs / memcpyNs, 1) },
   };
   console.table(rows);
-  console.log(`target: native analysis ≤ 20 µs per stream-second → ${perSec(analysisNs) <= 20 ? 'met' : 'NOT met'}`);
-  return { seconds, iterations, analysisUsPerStreamSecond: perSec(analysisNs), memcpyUsPerStreamSecond: perSec(memcpyNs), engineUsPerStreamSecond: perSec(engineNs), recordingUsPerStreamSecond: perSec(recordingNs), rows };
+  const targets = [
+    target('native analysis per stream-second', analysisUs, '<=', 20, 'µs'),
+    target('engine path ≤ 2 × (native analysis + memcpy)', engineUs, '<=', engineBudget, 'µs'),
+    target('engine path / (native analysis + memcpy)', round(engineUs / (analysisUs + memcpyUs), 2), '<=', 2, '×'),
+  ];
+  printTargets(targets);
+  return {
+    options: { seconds, iterations },
+    analysisUsPerStreamSecond: analysisUs, memcpyUsPerStreamSecond: memcpyUs, engineUsPerStreamSecond: engineUs, recordingUsPerStreamSecond: recordingUs,
+    ratios: { engineOverAnalysisPlusMemcpy: round(engineUs / (analysisUs + memcpyUs), 2), analysisOverMemcpy: round(analysisNs / memcpyNs, 1) },
+    rows, targets,
+  };
 }

@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- <name> [args]`: runs bench/<name>.ts, whose `run(args)` prints its table and returns the
- * results, written to bench/results/<name>.json. `npm run bench` alone lists the benchmarks.
+ * results, written to bench/results/<name>.json (or the name its optional `resultName(args)` gives, e.g.
+ * ingest-ramp.json for `ingest --ramp`). `npm run bench` alone lists the benchmarks.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,9 +14,9 @@ if (!name || !names.includes(name)) {
   process.stderr.write(`usage: npm run bench -- <${names.join('|')}> [args]\n`);
   process.exit(name ? 2 : 0);
 }
-const mod = (await import(`./${name}.ts`)) as { run(args: string[]): Promise<object> };
+const mod = (await import(`./${name}.ts`)) as { run(args: string[]): Promise<object>; resultName?(args: string[]): string };
 const results = await mod.run(args);
-const out = path.join(here, 'results', `${name}.json`);
+const out = path.join(here, 'results', `${mod.resultName?.(args) ?? name}.json`);
 fs.mkdirSync(path.dirname(out), { recursive: true });
 fs.writeFileSync(out, `${JSON.stringify({ bench: name, args, at: new Date().toISOString(), node: process.version, results }, null, 2)}\n`);
 process.stdout.write(`results written to ${path.relative(process.cwd(), out)}\n`);

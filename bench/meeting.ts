@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- meeting [--meetings 50] [--participants 6] [--seconds 40]`
+ * `npm run bench -- meeting [--meetings 50] [--participants 6] [--seconds 40] [--ingest-cpu µs] [--baseline FILE]
+ *   [--save-baseline] [--server-cpus 0] [--client-cpus 1]`
  *
  * M meetings × P participants of real speech (the committed fixtures) streamed at real time through
  * /egress-audio into a real server with feedback on. Each meeting follows a script: participants take turns
@@ -11,16 +12,24 @@
  *  - event-loop delay p99 (prom-client nodejs_eventloop_lag_p99_seconds at the end);
  *  - speech_overlap precision and recall against the script (a detection matches a scripted interruption of
  *    the same pair whose start is within 1 s).
- * Targets (reported, not asserted): delivery p95 ≤ 200 ms; overlap precision and recall ≥ 0.9.
+ * Targets (reported, not asserted): CPU per stream-second ≤ 1.5 × the ingest figure (meetcore, 20 ms frames,
+ * from `--ingest-cpu` or else bench/results/ingest.json), event-loop p99 ≤ 5 ms, delivery p95 ≤ 100 ms,
+ * overlap precision and recall unchanged (≥) against the stored baseline (bench/baselines/meeting.json, written
+ * by `--save-baseline` from a run's own figures, compared only at the same meetings × participants × seconds;
+ * without one they are reported, marked n/a).
+ * The server runs on `--server-cpus` and this process (the load) on `--client-cpus` (taskset; 'none' = no pinning).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import Database from 'better-sqlite3';
 import { parseArgs } from 'node:util';
 import { concat, loadFixture, silence, toStereoBytes, FIXTURES } from '../test/helpers/fixtures.js';
-import { startTestServer } from '../test/helpers/server.js';
+import { ROOT, startTestServer } from '../test/helpers/server.js';
 import { SECRET, signedEgressUrl } from '../test/egress/helpers.js';
 import { cpuUs } from './_proc.js';
+import { printTargets, target } from './_targets.js';
+import { cpuOption, pct, pin, round } from './_util.js';
 
 const FRAME_MS = 20;
 const FRAME_BYTES = (48000 * FRAME_MS / 1000) * 4;
@@ -74,14 +83,37 @@ function script(participants: string[], seconds: number, seed: number): { tracks
   return { tracks, overlaps };
 }
 
+/** meetcore's CPU µs per stream-second from the last ingest run at 20 ms frames (bench/results/ingest.json), if any. */
+function ingestFigure(): { cpuUsPerStreamSec: number; streams: number; at: string } | null {
+  try {
+    const j = JSON.parse(fs.readFileSync(path.join(ROOT, 'bench', 'results', 'ingest.json'), 'utf8')) as {
+      at: string; results: { runs?: { frameMs: number; streams: number; variants: { variant: string; cpuUsPerStreamSec: number }[] }[] };
+    };
+    const run = j.results.runs?.find((r) => r.frameMs === FRAME_MS && r.variants.some((v) => v.variant === 'meetcore'));
+    const v = run?.variants.find((x) => x.variant === 'meetcore');
+    return run && v ? { cpuUsPerStreamSec: v.cpuUsPerStreamSec, streams: run.streams, at: j.at } : null;
+  } catch { return null; }
+}
 
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]! : NaN);
+interface Baseline { meetings: number; participants: number; seconds: number; precision: number; recall: number; at: string }
 
 export async function run(args: string[]): Promise<object> {
-  const { values } = parseArgs({ args, options: { meetings: { type: 'string', default: '50' }, participants: { type: 'string', default: '6' }, seconds: { type: 'string', default: '40' } } });
+  const { values } = parseArgs({
+    args,
+    options: {
+      meetings: { type: 'string', default: '50' }, participants: { type: 'string', default: '6' }, seconds: { type: 'string', default: '40' },
+      'ingest-cpu': { type: 'string' }, baseline: { type: 'string', default: path.join(ROOT, 'bench', 'baselines', 'meeting.json') },
+      'save-baseline': { type: 'boolean', default: false }, 'server-cpus': { type: 'string' }, 'client-cpus': { type: 'string' },
+    },
+  });
   const M = Number(values.meetings), P = Number(values.participants), S = Number(values.seconds);
+  if (!(M >= 1 && P >= 2 && S >= 15)) throw new Error('usage: meeting [--meetings N≥1] [--participants N≥2] [--seconds S≥15] [--ingest-cpu µs] [--baseline FILE] [--save-baseline] [--server-cpus L|none] [--client-cpus L|none]');
+  const serverCpus = cpuOption(values['server-cpus'], '0');
+  const clientCpus = cpuOption(values['client-cpus'], '1');
   process.stdout.write(`meeting: ${M} meetings × ${P} participants, ${S} s of real-time speech each…\n`);
   const server = await startTestServer({ EGRESS_SECRET: SECRET });
+  pin(server.proc.pid, serverCpus);
+  pin(process.pid, clientCpus);
   try {
     const meetings = Array.from({ length: M }, (_, m) => {
       const participants = Array.from({ length: P }, (_, i) => `p${i}`);
@@ -97,6 +129,7 @@ export async function run(args: string[]): Promise<object> {
     }
     // One meeting's streams send in the same tick (their clocks start together); meetings are spread over a frame.
     streams.forEach((s, k) => { s.phase = (Math.floor(k / P) / M) * FRAME_MS; });
+    await fetch(`${server.url}/metrics`); // a /metrics read resets the event-loop histogram: p99 of the streaming window only
     const cpu0 = cpuUs(server.proc.pid!);
     const t0 = performance.now();
     await new Promise<void>((resolve) => {
@@ -136,22 +169,50 @@ export async function run(args: string[]): Promise<object> {
     }
     db.close();
     const streamSeconds = M * P * S;
+    const ingestArg = values['ingest-cpu'] !== undefined ? Number(values['ingest-cpu']) : null;
+    const ingest = ingestArg !== null ? { cpuUsPerStreamSec: ingestArg, streams: null, at: 'option --ingest-cpu' } : ingestFigure();
+    let baseline: Baseline | null = null;
+    try { baseline = JSON.parse(fs.readFileSync(values.baseline, 'utf8')) as Baseline; } catch { /* none stored */ }
+    // Precision and recall depend on the scripts, hence on the scale: compare only with a baseline of the same one.
+    const sameScale = baseline !== null && baseline.meetings === M && baseline.participants === P && baseline.seconds === S;
+    if (baseline && !sameScale) process.stdout.write(`overlap baseline is for ${baseline.meetings} × ${baseline.participants} × ${baseline.seconds} s, this run ${M} × ${P} × ${S} s: not compared\n`);
+    const ref = sameScale ? baseline : null;
+    const cpuUsPerStreamSec = Math.round((cpuSec * 1e6) / streamSeconds);
+    const precision = detected ? round(tp / detected, 3) : NaN;
+    const recall = scripted ? round(tp / scripted, 3) : NaN;
     const result = {
-      meetings: M, participants: P, seconds: S, wallSec: Math.round(wallSec * 10) / 10,
+      options: { meetings: M, participants: P, seconds: S, serverCpus, clientCpus },
+      meetings: M, participants: P, seconds: S, wallSec: round(wallSec, 1),
       deliveryMs: { p50: pct(latencies, 0.5), p95: pct(latencies, 0.95), p99: pct(latencies, 0.99), events: latencies.length },
       feedbackByKind: Object.fromEntries(kinds.map((k) => [k.kind, k.n])),
-      serverCpuUsPerStreamSec: Math.round((cpuSec * 1e6) / streamSeconds),
-      eventLoopP99Ms: Math.round(loopP99Ms * 10) / 10,
-      overlap: { scripted, detected, truePositives: tp, precision: detected ? tp / detected : NaN, recall: scripted ? tp / scripted : NaN },
+      serverCpuUsPerStreamSec: cpuUsPerStreamSec,
+      serverCoresUsed: round(cpuSec / wallSec, 2),
+      eventLoopP99Ms: round(loopP99Ms, 2),
+      overlap: { scripted, detected, truePositives: tp, precision, recall },
+      ingest,
+      baseline,
+      ratios: { cpuOverIngest: ingest ? round(cpuUsPerStreamSec / ingest.cpuUsPerStreamSec, 2) : null },
+      targets: [
+        target('CPU per stream-second / ingest figure', ingest ? round(cpuUsPerStreamSec / ingest.cpuUsPerStreamSec, 2) : null, '<=', 1.5, '×'),
+        target('event-loop p99', round(loopP99Ms, 2), '<=', 5, 'ms'),
+        target('feedback delivery p95', pct(latencies, 0.95), '<=', 100, 'ms'),
+        target('overlap precision (unchanged vs baseline)', precision, '>=', ref?.precision ?? null),
+        target('overlap recall (unchanged vs baseline)', recall, '>=', ref?.recall ?? null),
+      ],
     };
     console.table([{ 'delivery p50 ms': result.deliveryMs.p50, 'p95 ms': result.deliveryMs.p95, 'p99 ms': result.deliveryMs.p99, events: latencies.length,
-      'CPU µs/stream-s': result.serverCpuUsPerStreamSec, 'loop p99 ms': result.eventLoopP99Ms }]);
-    console.table([{ scripted, detected, 'true positives': tp, precision: result.overlap.precision.toFixed(3), recall: result.overlap.recall.toFixed(3) }]);
-    console.table([
-      { target: 'delivery p95 ≤ 200 ms', measured: result.deliveryMs.p95, met: result.deliveryMs.p95 <= 200 },
-      { target: 'overlap precision ≥ 0.9', measured: result.overlap.precision.toFixed(3), met: result.overlap.precision >= 0.9 },
-      { target: 'overlap recall ≥ 0.9', measured: result.overlap.recall.toFixed(3), met: result.overlap.recall >= 0.9 },
-    ]);
+      'CPU µs/stream-s': cpuUsPerStreamSec, 'ingest µs/stream-s': ingest?.cpuUsPerStreamSec ?? '—', 'vs ingest': result.ratios.cpuOverIngest ?? '—',
+      'cores used': result.serverCoresUsed, 'loop p99 ms': result.eventLoopP99Ms }]);
+    console.table([{ scripted, detected, 'true positives': tp, precision, recall, 'baseline precision': baseline?.precision ?? '—', 'baseline recall': baseline?.recall ?? '—' }]);
+    if (!ingest) process.stdout.write('no ingest figure: run `npm run bench -- ingest` first (20 ms frames) or pass --ingest-cpu\n');
+    if (!baseline) process.stdout.write(`no overlap baseline at ${path.relative(process.cwd(), values.baseline)}: precision and recall reported only (--save-baseline stores this run's)\n`);
+    printTargets(result.targets);
+    if (values['save-baseline']) {
+      const b: Baseline = { meetings: M, participants: P, seconds: S, precision, recall, at: new Date().toISOString() };
+      fs.mkdirSync(path.dirname(values.baseline), { recursive: true });
+      fs.writeFileSync(values.baseline, `${JSON.stringify(b, null, 2)}\n`);
+      process.stdout.write(`overlap baseline written to ${path.relative(process.cwd(), values.baseline)}\n`);
+    }
     return result;
   } finally {
     await server.stop();
