@@ -11,10 +11,15 @@ const peerId = z.string().min(1).max(128);
 const rid = z.union([z.string().max(64), z.number()]).optional();
 const name = z.string().min(1).max(64);
 /**
+ * Any JSON object (not an array), passed through as the same value: relayed untouched, keys such as
+ * `__proto__` included. Its size is bounded by the message limit (WS_MAX_MESSAGE_BYTES).
+ */
+const jsonObject = () => z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), { error: 'expected an object' });
+/**
  * An SDP as a string, or any JSON object (an RTCSessionDescriptionInit, or simple-peer's own signal data such as
  * `{type:"renegotiate", renegotiate:true}` or `{transceiverRequest:{kind:"video"}}`), relayed untouched.
  */
-const sdp = z.union([z.string().min(1).max(60_000), z.record(z.string(), z.unknown())], { error: 'expected an SDP string or an object' });
+const sdp = z.union([z.string().min(1).max(60_000), jsonObject()], { error: 'expected an SDP string or an object' });
 /**
  * A user id (userId, toId, fromId, memberIds): a string or a number (WorldMates sends numbers). The hub keys users
  * by the string form and echoes each id in the type it came in.
@@ -34,7 +39,7 @@ export const clientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('offer'), rid, to: peerId, sdp }),
   z.object({ type: z.literal('answer'), rid, to: peerId, sdp }),
   z.object({ type: z.literal('ice'), rid, to: peerId, candidate, sdpMid: z.string().max(64).nullable().optional(), sdpMLineIndex: z.number().int().min(0).max(1024).nullable().optional() }),
-  z.object({ type: z.literal('signal'), rid, to: peerId, data: z.record(z.string(), z.unknown(), { error: 'expected an object' }) }),
+  z.object({ type: z.literal('signal'), rid, to: peerId, data: jsonObject() }),
   z.object({ type: z.literal('chat'), rid, roomId, text: z.string().min(1).max(2000) }),
   z.object({ type: z.literal('heartbeat'), rid }),
   z.object({ type: z.literal('user:join'), rid, userId: userRef, name: name.optional() }),
