@@ -491,7 +491,8 @@ export class AccountService {
     const membership = this.store.membership(c.userId, c.orgId);
     if (!membership) throw new HttpError('unauthorized', 'the account has no access to this organization any more');
     if (this.store.familyRevoked(c.sessionId)) throw new HttpError('unauthorized', 'this session was signed out or revoked');
-    return { kind: 'user', userId: c.userId, orgId: c.orgId, role: membership.role, sessionId: c.sessionId, expiresAt: c.exp * 1000 };
+    const name = this.store.user(c.userId)?.name;
+    return { kind: 'user', userId: c.userId, orgId: c.orgId, role: membership.role, sessionId: c.sessionId, expiresAt: c.exp * 1000, ...(name ? { name } : {}) };
   }
 
   /**

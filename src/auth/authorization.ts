@@ -164,11 +164,13 @@ export function maySeeRoom(principal: Principal | null | undefined, roomId: stri
 /**
  * The user id a socket may bind with `user:join` (calls are addressed to it). With a token, only the token's
  * own: an access token's user id, a LiveKit token's identity. Anonymous sockets (REQUIRE_AUTH=false) bind any.
- * @returns the id to bind, or a Denial (403).
+ * @returns the id to bind (its string form), or a Denial (403).
  */
-export function bindableUserId(principal: Principal | null | undefined, requested: string): string | Denial {
+export function bindableUserId(principal: Principal | null | undefined, requested: string | number): string | Denial {
+  // Ids may come as numbers (`user:join 123`): compared, and bound, as strings.
+  const id = String(requested);
   const own = ownUserId(principal);
-  if (own === null || own === requested) return requested;
+  if (own === null || own === id) return id;
   return { code: 'forbidden', message: 'userId differs from the token' };
 }
 

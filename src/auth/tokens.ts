@@ -155,5 +155,6 @@ export async function verifyLivekitToken(token: string, apiKey: string, apiSecre
       if (Array.isArray(meta.roles)) roles = meta.roles.filter(str);
     } catch { /* metadata that is not JSON carries no roles */ }
   }
-  return { kind: 'livekit', identity: payload.sub, room, roles, expiresAt: payload.exp! * 1000 };
+  const name = typeof payload.name === 'string' && payload.name ? payload.name : undefined;
+  return { kind: 'livekit', identity: payload.sub, room, roles, expiresAt: payload.exp! * 1000, ...(name ? { name } : {}) };
 }

@@ -1,19 +1,29 @@
 import type { AppContext } from '../context.js';
 import { HttpError } from './errors.js';
 
-/** GET /health (PROTOCOL.md §1) and GET /metrics (Prometheus text; loopback only when METRICS_LOCAL_ONLY=true). */
+/**
+ * GET /health and its alias GET /api/health (PROTOCOL.md §1; WorldMates calls the alias), and GET /metrics
+ * (Prometheus text; loopback only when METRICS_LOCAL_ONLY=true). `uptime` (seconds, what Momento Live reads) and
+ * `uptimeSec` are the same number.
+ */
 export function registerHealth(ctx: AppContext): void {
-  ctx.router.get('/health', () => ({
-    json: {
-      status: 'ok',
-      timestamp: Date.now(),
-      uptimeSec: Math.round((Date.now() - ctx.startedAt) / 1000),
-      version: ctx.version,
-      rooms: ctx.counters.rooms(),
-      connections: ctx.counters.connections(),
-      egressStreams: ctx.counters.egressStreams(),
-    },
-  }));
+  const health = () => {
+    const up = Math.round((Date.now() - ctx.startedAt) / 1000);
+    return {
+      json: {
+        status: 'ok',
+        timestamp: Date.now(),
+        uptime: up,
+        uptimeSec: up,
+        version: ctx.version,
+        rooms: ctx.counters.rooms(),
+        connections: ctx.counters.connections(),
+        egressStreams: ctx.counters.egressStreams(),
+      },
+    };
+  };
+  ctx.router.get('/health', health);
+  ctx.router.get('/api/health', health);
   ctx.router.get('/metrics', async (req) => {
     if (ctx.config.METRICS_LOCAL_ONLY && !isLoopback(req.ip)) throw new HttpError('forbidden', 'metrics are served to localhost only');
     return { raw: await ctx.metrics.metrics(), contentType: ctx.metrics.contentType };

@@ -49,6 +49,8 @@ export interface Principal {
   userId?: string;
   orgId?: string;
   role?: 'owner' | 'admin' | 'member';
+  /** Display name: the account's name (access token), the token's `name` (LiveKit); `call:incoming.fromName` falls back to it. */
+  name?: string;
   /** LiveKit identity and room, for LiveKit tokens. */
   identity?: string;
   room?: string;

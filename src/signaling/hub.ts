@@ -10,7 +10,7 @@ import type { Principal } from '../http/router.js';
 import type { JoinDecision } from '../context.js';
 import { bindableUserId, isDenial, ownUserId } from '../auth/authorization.js';
 import type { Logger } from '../log.js';
-import { clientMessage, MESSAGE_TYPES, type ClientMessage, type ServerMessage, type SignalingErrorCode } from './schema.js';
+import { clientMessage, MESSAGE_TYPES, type ClientMessage, type ServerMessage, type SignalingErrorCode, type UserRef } from './schema.js';
 
 /** A connected socket as the hub sees it. */
 export interface Peer {
@@ -98,7 +98,12 @@ interface Call {
   accepted: Set<string>;
   invited: Set<string>;
   timer: NodeJS.Timeout | null;
+  /** When the call was placed (Unix ms). */
+  startedAt: number;
 }
+
+/** Receives the direct reply to one message (or its error), e.g. for a Socket.IO acknowledgement. */
+export type ReplySink = (message: ServerMessage) => void;
 
 /** A request that must get a `type:"error"` reply. */
 class SignalingError extends Error {
@@ -115,6 +120,11 @@ export class SignalingHub {
   private readonly rooms = new Map<string, Room>();
   /** userId → its sockets. */
   private readonly users = new Map<string, Set<Peer>>();
+  /**
+   * userId → the form it was bound with (`user:join 123` → 123): ids are keyed by their string form and sent
+   * back in the type they came in. Kept while the user has sockets.
+   */
+  private readonly idForms = new Map<string, UserRef>();
   /** Calls by roomName. */
   private readonly calls = new Map<string, Call>();
   private readonly transports: Transport[] = [];
@@ -167,6 +177,7 @@ export class SignalingHub {
         for (const call of [...this.calls.values()]) {
           if (call.callerId === peer.userId || call.accepted.has(peer.userId) || call.invited.has(peer.userId)) this.endCall(call, peer.userId, 'disconnected');
         }
+        this.idForms.delete(peer.userId);
       }
     }
   }
@@ -194,9 +205,11 @@ export class SignalingHub {
   }
 
   /** Live calls for /api/admin/calls/stats. */
-  callStats(now = Date.now()): { callId: string; roomName: string; participants: number; callType: string; state: string }[] {
-    void now;
-    return [...this.calls.values()].map((c) => ({ callId: c.callId, roomName: c.roomName, participants: c.accepted.size, callType: c.callType, state: c.accepted.size > 1 ? 'active' : 'ringing' }));
+  callStats(now = Date.now()): { callId: string; roomName: string; participants: number; callType: string; state: string; startedAt: number; durationSec: number }[] {
+    return [...this.calls.values()].map((c) => ({
+      callId: c.callId, roomName: c.roomName, participants: c.accepted.size, callType: c.callType, state: c.accepted.size > 1 ? 'active' : 'ringing',
+      startedAt: c.startedAt, durationSec: Math.max(0, Math.round((now - c.startedAt) / 1000)),
+    }));
   }
 
   /** Members of a live room (participantId, name, role), or null. */
@@ -208,9 +221,16 @@ export class SignalingHub {
   /**
    * Handle one decoded inbound message. Never throws: protocol errors are replied as
    * `{type:"error", rid?, code, message}`; persistent flooding closes the socket with 1008.
+   * @param onReply called once with the message's direct reply (as sent, `rid` included), its error, or
+   *   `{type:"ok"}` for a message handled without a direct reply (relay, chat, calls).
    */
-  async handle(peer: Peer, raw: unknown): Promise<void> {
-    if (!this.takeToken(peer)) return;
+  async handle(peer: Peer, raw: unknown, onReply?: ReplySink): Promise<void> {
+    if (!this.takeToken(peer)) {
+      onReply?.({ type: 'error', code: 'rate_limited', message: `more than ${this.opts.ratePerSec} messages/s` });
+      return;
+    }
+    let answered = false;
+    const answer = (msg: ServerMessage) => { if (!answered) { answered = true; onReply?.(msg); } };
     const ridOf = (v: unknown) => (v && typeof v === 'object' && 'rid' in v && (typeof v.rid === 'string' || typeof v.rid === 'number') ? v.rid : undefined);
     const rid = ridOf(raw);
     try {
@@ -223,14 +243,24 @@ export class SignalingHub {
         const issue = parsed.error.issues[0]!;
         throw new SignalingError('bad_request', `${issue.path.join('.') || 'message'}: ${issue.message}`);
       }
-      await this.dispatch(peer, parsed.data);
+      const m = parsed.data;
+      const reply = (msg: ServerMessage) => {
+        const out = m.rid !== undefined ? { ...msg, rid: m.rid } : msg;
+        peer.send(out);
+        answer(out);
+      };
+      await this.dispatch(peer, m, reply);
+      answer(m.rid !== undefined ? { type: 'ok', rid: m.rid } : { type: 'ok' });
     } catch (err) {
+      let error: ServerMessage;
       if (err instanceof SignalingError) {
-        peer.send({ type: 'error', ...(rid !== undefined ? { rid } : {}), code: err.code, message: err.message });
+        error = { type: 'error', ...(rid !== undefined ? { rid } : {}), code: err.code, message: err.message };
       } else {
         this.opts.log.error({ err }, 'signaling handler failed');
-        peer.send({ type: 'error', ...(rid !== undefined ? { rid } : {}), code: 'bad_request', message: 'internal error' });
+        error = { type: 'error', ...(rid !== undefined ? { rid } : {}), code: 'bad_request', message: 'internal error' };
       }
+      peer.send(error);
+      answer(error);
     }
   }
 
@@ -258,8 +288,7 @@ export class SignalingHub {
     return false;
   }
 
-  private async dispatch(peer: Peer, m: ClientMessage): Promise<void> {
-    const reply = (msg: ServerMessage) => peer.send(m.rid !== undefined ? { ...msg, rid: m.rid } : msg);
+  private async dispatch(peer: Peer, m: ClientMessage, reply: (msg: ServerMessage) => void): Promise<void> {
     switch (m.type) {
       case 'join-room': return this.join(peer, m, reply);
       case 'leave-room':
@@ -271,6 +300,11 @@ export class SignalingHub {
       case 'answer': {
         const target = this.sameRoomPeer(peer, m.to);
         target.send({ type: m.type, from: peer.id, sdp: m.sdp });
+        return;
+      }
+      case 'signal': {
+        const target = this.sameRoomPeer(peer, m.to);
+        target.send({ type: 'signal', from: peer.id, data: m.data });
         return;
       }
       case 'ice': {
@@ -302,33 +336,35 @@ export class SignalingHub {
         return;
       }
       case 'user:join': {
-        const userId = bindableUserId(peer.principal, m.userId);
+        const userId = bindableUserId(peer.principal, String(m.userId));
         if (isDenial(userId)) throw new SignalingError(userId.code, userId.message);
         if (peer.userId && peer.userId !== userId) this.unbindUser(peer);
         if (!this.users.get(userId)?.has(peer)) this.bindUser(peer, userId);
-        reply({ type: 'user:joined', userId });
+        this.idForms.set(userId, m.userId);
+        if (m.name !== undefined) peer.name = m.name;
+        reply({ type: 'user:joined', userId: m.userId });
         return;
       }
-      case 'call:initiate': return this.initiate(peer, m);
+      case 'call:initiate': return this.initiate(peer, m, reply);
       case 'group_call:initiate': return this.initiateGroup(peer, m);
       case 'call:accept': {
         const { call, userId } = this.callOf(peer, m.roomName);
         call.invited.delete(userId);
         call.accepted.add(userId);
         if (call.timer) { clearTimeout(call.timer); call.timer = null; }
-        this.sendToUser(call.callerId, { type: 'call:answer', roomName: call.roomName, callId: call.callId, fromId: userId, sdpAnswer: m.sdpAnswer, iceServers: this.opts.iceServers(call.callerId) });
+        this.sendToUser(call.callerId, { type: 'call:answer', roomName: call.roomName, callId: call.callId, fromId: this.wire(userId), sdpAnswer: m.sdpAnswer, iceServers: this.opts.iceServers(call.callerId) });
         return;
       }
       case 'call:reject': {
         const { call, userId } = this.callOf(peer, m.roomName);
         call.invited.delete(userId);
-        this.sendToUser(call.callerId, { type: 'call:rejected', roomName: call.roomName, callId: call.callId, fromId: userId, reason: m.reason ?? 'rejected' });
+        this.sendToUser(call.callerId, { type: 'call:rejected', roomName: call.roomName, callId: call.callId, fromId: this.wire(userId), reason: m.reason ?? 'rejected' });
         if (call.invited.size === 0 && call.accepted.size <= 1) this.removeCall(call);
         return;
       }
       case 'ice:candidate': {
         const { call, userId } = this.callOf(peer, m.roomName);
-        const msg = { type: 'ice:candidate', roomName: call.roomName, fromId: userId, candidate: m.candidate, sdpMLineIndex: m.sdpMLineIndex ?? null, sdpMid: m.sdpMid ?? null };
+        const msg = { type: 'ice:candidate', roomName: call.roomName, fromId: this.wire(userId), candidate: m.candidate, sdpMLineIndex: m.sdpMLineIndex ?? null, sdpMid: m.sdpMid ?? null };
         for (const u of new Set([call.callerId, ...call.accepted, ...call.invited])) if (u !== userId) this.sendToUser(u, msg);
         return;
       }
@@ -448,12 +484,22 @@ export class SignalingHub {
   private unbindUser(peer: Peer): void {
     const set = this.users.get(peer.userId!);
     set?.delete(peer);
-    if (set && set.size === 0) this.users.delete(peer.userId!);
+    if (set && set.size === 0) { this.users.delete(peer.userId!); this.idForms.delete(peer.userId!); }
     peer.userId = null;
   }
 
   private userOf(peer: Peer): string {
     return peer.userId ?? peer.id;
+  }
+
+  /** A caller's display name: from `user:join {name}` or `join-room {name}`, else the token's. */
+  private nameOf(peer: Peer): string | null {
+    return peer.name ?? peer.principal?.name ?? null;
+  }
+
+  /** A user id as it goes on the wire: in the type it was bound with (a number for `user:join 123`). */
+  private wire(userId: string): UserRef {
+    return this.idForms.get(userId) ?? userId;
   }
 
   private sendToUser(userId: string, message: ServerMessage): boolean {
@@ -467,17 +513,18 @@ export class SignalingHub {
     return (this.users.get(userId)?.size ?? 0) > 0 || this.peers.has(userId);
   }
 
-  private initiate(peer: Peer, m: Extract<ClientMessage, { type: 'call:initiate' }>): void {
+  private initiate(peer: Peer, m: Extract<ClientMessage, { type: 'call:initiate' }>, reply: (msg: ServerMessage) => void): void {
     const from = this.userOf(peer);
+    const toId = String(m.toId);
     const existing = this.calls.get(m.roomName);
     if (existing && existing.callerId !== from) throw new SignalingError('forbidden', `room ${m.roomName} already has a call`);
     if (existing) this.removeCall(existing);
-    if (!this.online(m.toId)) {
-      peer.send({ type: 'call:rejected', roomName: m.roomName, fromId: m.toId, reason: 'offline' });
+    if (!this.online(toId)) {
+      reply({ type: 'call:rejected', roomName: m.roomName, fromId: m.toId, reason: 'offline' });
       return;
     }
-    const call = this.newCall(m.roomName, m.callType, from, [m.toId]);
-    this.sendToUser(m.toId, { type: 'call:incoming', callId: call.callId, fromId: from, fromName: peer.name, callType: m.callType, roomName: m.roomName, sdpOffer: m.sdpOffer, iceServers: this.opts.iceServers(m.toId) });
+    const call = this.newCall(m.roomName, m.callType, from, [toId]);
+    this.sendToUser(toId, { type: 'call:incoming', callId: call.callId, fromId: this.wire(from), fromName: this.nameOf(peer), callType: m.callType, roomName: m.roomName, sdpOffer: m.sdpOffer, iceServers: this.opts.iceServers(toId) });
   }
 
   private initiateGroup(peer: Peer, m: Extract<ClientMessage, { type: 'group_call:initiate' }>): void {
@@ -485,18 +532,21 @@ export class SignalingHub {
     const existing = this.calls.get(m.roomName);
     if (existing && existing.callerId !== from) throw new SignalingError('forbidden', `room ${m.roomName} already has a call`);
     if (existing) this.removeCall(existing);
-    const online = m.memberIds.filter((u) => u !== from && this.online(u));
-    const offline = m.memberIds.filter((u) => u !== from && !this.online(u));
-    for (const u of offline) peer.send({ type: 'call:rejected', roomName: m.roomName, fromId: u, reason: 'offline' });
+    // Members by their string key (123 and "123" are one user), each with the form it came in.
+    const members = new Map<string, UserRef>();
+    for (const u of m.memberIds) if (String(u) !== from && !members.has(String(u))) members.set(String(u), u);
+    const online = [...members.keys()].filter((u) => this.online(u));
+    const offline = [...members.keys()].filter((u) => !this.online(u));
+    for (const u of offline) peer.send({ type: 'call:rejected', roomName: m.roomName, fromId: members.get(u)!, reason: 'offline' });
     if (online.length === 0) return;
     const call = this.newCall(m.roomName, m.callType, from, online, m.groupId);
     for (const u of online) {
-      this.sendToUser(u, { type: 'call:incoming', callId: call.callId, groupId: m.groupId, fromId: from, fromName: peer.name, callType: m.callType, roomName: m.roomName, memberIds: m.memberIds, iceServers: this.opts.iceServers(u) });
+      this.sendToUser(u, { type: 'call:incoming', callId: call.callId, groupId: m.groupId, fromId: this.wire(from), fromName: this.nameOf(peer), callType: m.callType, roomName: m.roomName, memberIds: m.memberIds, iceServers: this.opts.iceServers(u) });
     }
   }
 
   private newCall(roomName: string, callType: 'audio' | 'video', callerId: string, invited: string[], groupId?: string): Call {
-    const call: Call = { callId: randomUUID(), roomName, callType, callerId, groupId, accepted: new Set([callerId]), invited: new Set(invited), timer: null };
+    const call: Call = { callId: randomUUID(), roomName, callType, callerId, groupId, accepted: new Set([callerId]), invited: new Set(invited), timer: null, startedAt: Date.now() };
     call.timer = setTimeout(() => {
       call.timer = null;
       if (call.accepted.size > 1) return;
@@ -519,7 +569,7 @@ export class SignalingHub {
 
   private endCall(call: Call, byUserId: string, reason: string): void {
     for (const u of new Set([call.callerId, ...call.accepted, ...call.invited])) {
-      if (u !== byUserId) this.sendToUser(u, { type: 'call:ended', roomName: call.roomName, callId: call.callId, fromId: byUserId, reason });
+      if (u !== byUserId) this.sendToUser(u, { type: 'call:ended', roomName: call.roomName, callId: call.callId, fromId: this.wire(byUserId), reason });
     }
     this.removeCall(call);
   }

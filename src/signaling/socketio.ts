@@ -24,6 +24,7 @@ import { errorBody, statusLine } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import { BasePeer, CLOSE_POLICY, type Peer, type SignalingHub, type Transport } from './hub.js';
 import type { ServerMessage } from './schema.js';
+import { fromSocketIo } from './compat-socketio.js';
 import { addressKey, SessionLimiter, type SessionRefusal, type SessionSlot } from './sessions.js';
 
 class SioPeer extends BasePeer {
@@ -106,6 +107,8 @@ export class SocketIoTransport implements Transport {
     this.sessions = new SessionLimiter(c.SIO_MAX_SESSIONS_PER_IP, c.SIO_MAX_SESSIONS);
     this.io = new Server({
       serveClient: false,
+      // socket.io-client v2 apps (engine.io protocol 3) connect too.
+      allowEIO3: true,
       maxHttpBufferSize: c.WS_MAX_MESSAGE_BYTES,
       pingInterval: 25_000,
       pingTimeout: Math.max(5_000, c.WS_IDLE_TIMEOUT_SEC * 1000 - 25_000),
@@ -269,9 +272,10 @@ export class SocketIoTransport implements Transport {
     const peer = new SioPeer(this.opts.hub.newPeerId(), socket, principal, this.opts.config.WS_RATE_BURST);
     this.opts.hub.connected(peer);
     peer.send({ type: 'connected', participantId: peer.id, protocol: 'socket.io' });
-    socket.onAny((event: string, payload: unknown) => {
-      const body = payload && typeof payload === 'object' && !Array.isArray(payload) ? payload : {};
-      void this.opts.hub.handle(peer, { ...body, type: event });
+    // Plain objects, bare and positional arguments, and acknowledgements: see compat-socketio.ts.
+    socket.onAny((event: string, ...args: unknown[]) => {
+      const { body, ack } = fromSocketIo(event, args);
+      void this.opts.hub.handle(peer, { ...body, type: event }, ack ? (reply) => ack({ ...reply }) : undefined);
     });
     socket.on('disconnect', () => this.opts.hub.disconnected(peer));
   }
