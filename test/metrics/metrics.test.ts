@@ -13,7 +13,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { sine, toStereoBytes } from '../helpers/fixtures.js';
 import { FRAME_BYTES, SECRET, open, sendPcm, signedEgressUrl } from '../egress/helpers.js';
 
-requireTools(['promtool'], 'apt-get install -y --no-install-recommends prometheus');
+requireTools(['promtool'], 'apt-get install -y --no-install-recommends prometheus', 'fail');
 
 let server: TestServer;
 test.before(async () => { server = await startTestServer({ EGRESS_SECRET: SECRET }); });
