@@ -11,7 +11,7 @@
 //   MEETCORE_TEST_INSTALL=0    never install missing tools; files that need them are skipped.
 //   MEETCORE_TEST_APT_GET      the apt-get command to use (default apt-get; for the runner's own tests).
 //
-// Tools: a file that needs programs declares them at its top with
+// Tools: a file that needs programs declares them at its top, at the start of a line, with
 //   requireTools(['ffmpeg', 'ffprobe'], 'apt-get install -y --no-install-recommends ffmpeg');
 // (test/helpers/requires.ts; a third argument 'fail' makes a missing tool a failure, not a skip). Before running anything, the runner reads these declarations; for tools not on
 // PATH it installs the Debian packages named in the commands when it may (root, or `sudo -n true` works, and
@@ -75,7 +75,8 @@ for (const t of targets) {
 function declarations(file) {
   const text = fs.readFileSync(file, 'utf8');
   const out = [];
-  for (const m of text.matchAll(/requireTools\(\s*\[([^\]]*)\]\s*,\s*(['"`])([^'"`]*)\2\s*(?:,\s*(['"`])(skip|fail)\4\s*)?\)/g)) {
+  // Only calls that start a line: a test's source may hold the text of a call in a string (test/runner).
+  for (const m of text.matchAll(/^requireTools\(\s*\[([^\]]*)\]\s*,\s*(['"`])([^'"`]*)\2\s*(?:,\s*(['"`])(skip|fail)\4\s*)?\)/gm)) {
     const tools = [...m[1].matchAll(/(['"`])([^'"`]+)\1/g)].map((x) => x[2]);
     out.push({ tools, install: m[3], onMissing: m[5] ?? 'skip' });
   }
@@ -176,8 +177,9 @@ for (const file of files) {
   const missing = missingOf(file).filter((m) => m.onMissing === 'skip');
   if (missing.length) {
     const installs = [...new Set(missing.map((m) => m.install))].join('; ');
-    process.stdout.write(`SKIP ${file}: missing ${missing.map((m) => m.tool).join(', ')}; install with: ${installs}\n`);
-    results.push({ file, passed: 0, failed: 0, skipped: 1, seconds: 0, note: `skipped: missing ${missing.map((m) => m.tool).join(', ')} (${installs})`, ran: false });
+    const tools = [...new Set(missing.map((m) => m.tool))].join(', ');
+    process.stdout.write(`SKIP ${file}: missing ${tools}; install with: ${installs}\n`);
+    results.push({ file, passed: 0, failed: 0, skipped: 1, seconds: 0, note: `skipped: missing ${tools} (${installs})`, ran: false });
     continue;
   }
   process.stdout.write(`\n— ${file}\n`);

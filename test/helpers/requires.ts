@@ -1,5 +1,5 @@
 /**
- * What a test file needs from the machine. Call at the top of the file, before any test:
+ * What a test file needs from the machine. Call at the top of the file, at the start of a line, before any test:
  *
  *   requireTools(['ffmpeg', 'ffprobe'], 'apt-get install -y --no-install-recommends ffmpeg');
  *

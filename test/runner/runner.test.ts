@@ -33,6 +33,8 @@ const needs = write('b/needs-tool.test.ts', `import { requireTools } from '${REQ
 const mustHave = write('b/must-have.test.ts', `import { requireTools } from '${REQUIRES}';\n${head}`
   + "requireTools(['meetcore-fake-tool'], 'apt-get install -y --no-install-recommends meetcore-fake-pkg', 'fail');\n"
   + "test('uses the tool', () => assert.ok(true));\ntest.run();\n");
+const quoted = write('a2/quoted.test.ts', `${head}const text = "requireTools(['meetcore-fake-tool'], 'apt-get install -y --no-install-recommends meetcore-fake-pkg')";\n`
+  + "test('mentions requireTools in a string only', () => assert.ok(text.length > 0));\ntest.run();\n");
 const hang = write('c/hang.test.ts', `${head}test('never ends', () => new Promise(() => { setInterval(() => {}, 1000); }));\ntest.run();\n`);
 
 interface Run { code: number | null; out: string; seconds: number }
@@ -69,6 +71,13 @@ test('every file runs in its own process and gets a row; a failing file does not
   assert.match(r.out, `SKIP ${needs}: missing meetcore-fake-tool; install with: apt-get install -y --no-install-recommends meetcore-fake-pkg`);
   assert.match(r.out, 'not installing missing test tools (MEETCORE_TEST_INSTALL=0)');
   assert.match(r.out, /3 passed, 1 failed, 1 skipped \(3 files\)/);
+});
+
+test('requireTools text inside a string is not a declaration (this file holds such strings)', async () => {
+  const r = await runner([quoted], { MEETCORE_TEST_INSTALL: '1', MEETCORE_TEST_APT_GET: '/bin/false' });
+  assert.is(r.code, 0, r.out);
+  assert.equal(row(r.out, quoted).slice(0, 3), [1, 0, 0]);
+  assert.not.match(r.out, 'installing');
 });
 
 test('all passing files: exit 0', async () => {
