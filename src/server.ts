@@ -41,6 +41,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const app = uWS.App();
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
+  // prom-client's totals of active handles/requests/resources are gauges named like counters, which
+  // `promtool check metrics` rejects; the per-type gauges without `_total` stay (sum them for the total).
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) metrics.removeSingleMetric(name);
   const steps: Record<ShutdownPhase, (() => void | Promise<void>)[]> = { sockets: [], services: [], store: [] };
   const counterFns: Record<keyof LiveCounters, () => number> = { rooms: () => 0, connections: () => 0, egressStreams: () => 0 };
   const ctx: AppContext = {

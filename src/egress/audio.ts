@@ -37,6 +37,7 @@ import { EGRESS_AUDIO_PATH, checkEgressAudioQuery, type EgressAudioQuery } from 
 import type { StatsSummaries } from './stats.js';
 import { EGRESS_SOCKET_OPTIONS, MAX_FRAME_BYTES, describeClose, readMuteFrame, refuseUpgrade, startFailureReason } from './socket.js';
 import { WAV_HEADER_BYTES } from './wav.js';
+import { egressMetrics, type EgressMetrics } from './metrics.js';
 
 
 /** Per-socket state (uWS UserData). */
@@ -110,7 +111,13 @@ export class AudioEgress {
   /** True once shutdown finished: late engine batches are ignored (the database is closing). */
   private finished = false;
 
-  constructor(private readonly deps: AudioEgressDeps) {}
+  private readonly metrics: EgressMetrics;
+  /** Latest cumulative `overflowBytes` of each open stream (the counter takes the increments). */
+  private readonly overflowSeen = new Map<number, number>();
+
+  constructor(private readonly deps: AudioEgressDeps) {
+    this.metrics = egressMetrics(deps.ctx.metrics);
+  }
 
   /** The engine is created by the caller with `onEngineEvents` as its callback; null = unavailable (503). */
   setEngine(engine: AudioEngine | null): void {
@@ -174,6 +181,8 @@ export class AudioEgress {
       if (!live) return;
       live.stream.push(message);  // the ArrayBuffer itself: no view to allocate per frame
       live.bytesIn += message.byteLength;
+      this.metrics.bytesIn.inc({ kind: 'audio' }, message.byteLength);
+      this.metrics.framesIn.inc({ kind: 'audio' });
       return;
     }
     this.text(d, message);
@@ -311,6 +320,7 @@ export class AudioEgress {
       switch (e.type) {
         case 'stats': {
           this.deps.stats.fold(e);
+          this.countOverflow(e.streamId, e.overflowBytes);
           const t = this.figures(e.meetingId);
           t.stats++;
           t.streams.set(e.streamId, e);
@@ -322,7 +332,7 @@ export class AudioEgress {
           break;
         case 'overlap': this.figures(e.meetingId).overlaps++; break;
         case 'error': this.figures(e.meetingId).errors++; this.engineError(e); break;
-        case 'closed': (closed ??= []).push(e); break;
+        case 'closed': this.countOverflow(e.streamId, e.overflowBytes); this.overflowSeen.delete(e.streamId); (closed ??= []).push(e); break;
       }
     }
     if (closed) {
@@ -368,7 +378,19 @@ export class AudioEgress {
   private engineError(e: ErrorEvent): void {
     const live = this.streams.get(e.streamId);
     this.deps.log.error({ streamId: e.streamId, meetingId: e.meetingId, code: e.code, message: e.message }, 'audio engine error');
-    if (live && e.code === 'write_failed') live.writeError ??= e.message;
+    if (live && e.code === 'write_failed') {
+      if (live.writeError === null) this.metrics.recordingWriteErrors.inc({ kind: 'audio' });
+      live.writeError ??= e.message;
+    }
+  }
+
+  /** Add a stream's new ring overflow (its `overflowBytes` is cumulative since it opened) to the counter. */
+  private countOverflow(streamId: number, total: number): void {
+    const seen = this.overflowSeen.get(streamId) ?? 0;
+    if (total > seen) {
+      this.metrics.ringOverflowBytes.inc(total - seen);
+      this.overflowSeen.set(streamId, total);
+    }
   }
 
   private writeSegment(e: SegmentEvent): void {

@@ -25,7 +25,9 @@ import { repairRecordings } from './repair.js';
 import { StatsSummaries } from './stats.js';
 import { EGRESS_VIDEO_PATH, VideoEgress, closeInterruptedVideoRecordings } from './video.js';
 import { AudioEngine } from '../pipeline/engine.js';
-import type { EngineEvent } from '../pipeline/types.js';
+import type { EngineEvent, EngineStats } from '../pipeline/types.js';
+import { Counter, Gauge } from 'prom-client';
+import type { EgressKind } from './metrics.js';
 
 export { egressAudioUrl } from './query.js';
 
@@ -49,13 +51,15 @@ export function registerEgress(ctx: AppContext): void {
   const egress = new AudioEgress({
     ctx, recordings, stats: new StatsSummaries(statsStore), pipelineLogs: new PipelineLogs(ctx.config.STORAGE_DIR, log), log,
   });
-  egress.setEngine(createEngine(ctx, (events) => egress.onEngineEvents(events), log));
+  const engine = createEngine(ctx, (events) => egress.onEngineEvents(events), log);
+  egress.setEngine(engine);
   egress.register(ctx.app);
   const video = new VideoEgress({ ctx, recordings, log: log.child({ kind: 'video' }) });
   video.register(ctx.app);
   ctx.router.websocket(EGRESS_AUDIO_PATH);
   ctx.router.websocket(EGRESS_VIDEO_PATH);
   ctx.setCounter('egressStreams', () => egress.streamCount + video.streamCount);
+  registerEngineMetrics(ctx, engine, () => ({ audio: egress.streamCount, video: video.streamCount }));
   const idle = new IdleSessions({
     sessions: ctx.sessions, recordings, bus: ctx.bus, idleMs: ctx.config.EGRESS_SESSION_IDLE_SEC * 1000, log,
     liveStreams: (meetingId) => egress.streamsOfMeeting(meetingId) + video.streamsOfMeeting(meetingId),
@@ -71,6 +75,28 @@ export function registerEgress(ctx: AppContext): void {
     return { json: { url: egressAudioUrl(ctx.config, { ...(req.body as EgressUrlRequest), roomName: egressRoomFor(ctx, req.principal, body) }) } };
   }, { body: 'json', auth: 'bearer' });
   registerSessionsApi(ctx, recordings, statsStore);
+}
+
+/**
+ * Gauges read at scrape time: open egress streams by kind, and the native engine's dropped event batches.
+ * The dropped-batches series exists only when the loaded addon reports `droppedBatches` (absent: no engine,
+ * or an addon built before the figure existed).
+ */
+function registerEngineMetrics(ctx: AppContext, engine: AudioEngine | null, streams: () => Record<EgressKind, number>): void {
+  const registers = [ctx.metrics];
+  new Gauge({
+    name: 'meetcore_egress_streams', help: 'Egress streams open now, by kind (audio, video)', labelNames: ['kind'], registers,
+    collect() { for (const [kind, n] of Object.entries(streams())) this.set({ kind }, n); },
+  });
+  const dropped = (): number | null => {
+    const v = (engine?.stats() as Partial<EngineStats> | undefined)?.droppedBatches;
+    return typeof v === 'number' && Number.isFinite(v) ? v : null;
+  };
+  if (dropped() === null) return;
+  new Counter({
+    name: 'meetcore_engine_dropped_batches_total', help: 'Native audio engine event batches dropped because the queue to the JS thread was full', registers,
+    collect() { this.reset(); this.inc(dropped() ?? 0); },
+  });
 }
 
 /**

@@ -51,6 +51,7 @@ import type { MutedInterval, RecordingStore } from '../store/recordings.js';
 import { EGRESS_SOCKET_OPTIONS, MAX_FRAME_BYTES, closeReasonText, describeClose, readMuteFrame, refuseUpgrade, startFailureReason } from './socket.js';
 import { freeRecordingPath, recordingFileName, removeEmptyDirs, resolveUnder, safeNamePart } from './names.js';
 import { IVF_FILE_HEADER_BYTES, IvfWalker, VideoFile } from './video-file.js';
+import { egressMetrics } from './metrics.js';
 import { checkSignedQuery, egressAudioQuerySchema } from './query.js';
 
 export const EGRESS_VIDEO_PATH = '/egress-video';
@@ -374,6 +375,9 @@ export class VideoEgress {
       return;
     }
     if (!isBinary) { this.text(d, message); return; }
+    const metrics = egressMetrics(this.deps.ctx.metrics);
+    metrics.bytesIn.inc({ kind: 'video' }, message.byteLength);
+    metrics.framesIn.inc({ kind: 'video' });
     if (d.live) { this.write(d.live, new Uint8Array(message)); return; }
     // uWS reuses the ArrayBuffer after this callback: copy what is held.
     if (d.firstAt === 0) d.firstAt = Date.now();
@@ -501,6 +505,7 @@ export class VideoEgress {
     const reason = live.closeReason ?? 'closed';
     if (live.ws) live.ws.end(1011, 'recording closed');
     live.writeError = live.file.error;
+    if (live.writeError) egressMetrics(this.deps.ctx.metrics).recordingWriteErrors.inc({ kind: 'video' });
     try {
       this.deps.recordings.finish(live.info.recordingId, {
         bytes: live.file.bytes, endedAt, status: live.writeError ? 'FAILED' : 'COMPLETE',

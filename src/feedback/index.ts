@@ -18,7 +18,8 @@ import type { EngineEvent, OverlapEvent, StatsEvent } from '../pipeline/types.js
 import { FeedbackStore, type FeedbackEvent } from '../store/feedback.js';
 import { feedbackRoom, mayReadMeeting } from '../auth/authorization.js';
 import { describe, SEVERITY, type Locale } from './messages.js';
-import { MeetingRules, type Finding, type RuleThresholds } from './rules.js';
+import { FEEDBACK_KINDS, MeetingRules, type Finding, type RuleThresholds } from './rules.js';
+import { Counter, Histogram } from 'prom-client';
 
 export { feedbackRoom } from '../auth/authorization.js';
 
@@ -50,6 +51,8 @@ export class FeedbackService {
   private readonly thresholds: RuleThresholds;
   readonly store: FeedbackStore;
   private extraFigures: MeetingFigures = () => ({ prosodyPayloads: 0 });
+  private readonly eventsTotal: Counter<'kind'>;
+  private readonly latency: Histogram;
 
   constructor(private readonly ctx: AppContext) {
     const c = ctx.config;
@@ -58,6 +61,13 @@ export class FeedbackService {
       silenceMs: c.FEEDBACK_SILENCE_SEC * 1000, monologueMs: c.FEEDBACK_MONOLOGUE_SEC * 1000, cooldownMs: c.FEEDBACK_COOLDOWN_SEC * 1000,
     };
     this.store = new FeedbackStore(ctx.db, c.FEEDBACK_TTL_DAYS * 86_400_000);
+    const registers = [ctx.metrics];
+    this.eventsTotal = new Counter({ name: 'meetcore_feedback_events_total', help: 'Feedback events delivered to hosts, by kind', labelNames: ['kind'], registers });
+    for (const kind of FEEDBACK_KINDS) this.eventsTotal.inc({ kind }, 0);
+    this.latency = new Histogram({
+      name: 'meetcore_feedback_delivery_latency_seconds', help: 'Wall clock of a feedback delivery minus the stream-clock moment it describes, seconds',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers,
+    });
   }
 
   /** Add figures to GET /feedback/metrics (e.g. `{prosodyPayloads}` from src/hume). */
@@ -170,6 +180,8 @@ export class FeedbackService {
     };
     this.ctx.services.signaling?.publish(feedbackRoom(meetingId), { ...event });
     const now = Date.now();
+    this.eventsTotal.inc({ kind: f.kind });
+    this.latency.observe(Math.max(0, now - f.atMs) / 1000);
     this.store.insert(event, now - f.atMs, now);
     return event.id;
   }

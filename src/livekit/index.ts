@@ -7,6 +7,7 @@
  * Without LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET both routes answer 503 `unavailable`.
  */
 import { EgressClient, WebhookReceiver } from 'livekit-server-sdk';
+import { Counter } from 'prom-client';
 import type { AppContext } from '../context.js';
 import { HttpError } from '../http/errors.js';
 import { parse } from '../http/validate.js';
@@ -39,12 +40,16 @@ export interface LivekitOptions {
 export function registerLivekit(ctx: AppContext, opts: LivekitOptions = {}): void {
   const { config } = ctx;
   const log = ctx.log.child({ area: 'livekit' });
+  const webhookCount = new Counter({
+    name: 'meetcore_livekit_webhooks_total', labelNames: ['event', 'result'], registers: [ctx.metrics],
+    help: 'LiveKit webhook deliveries, by event (unknown before the signature is verified) and result (handled, duplicate, or the error code)',
+  });
   if (!config.livekitEnabled || !config.LIVEKIT_URL || !config.LIVEKIT_API_KEY || !config.LIVEKIT_API_SECRET) {
     const off = (): never => {
       throw new HttpError('unavailable', 'LiveKit is not configured: set LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET');
     };
     ctx.router.post('/auth/token', off, { auth: 'optional' });
-    ctx.router.post('/livekit/webhook', off);
+    ctx.router.post('/livekit/webhook', () => { webhookCount.inc({ event: 'unknown', result: 'unavailable' }); return off(); });
     return;
   }
   const keys = { apiKey: config.LIVEKIT_API_KEY, apiSecret: config.LIVEKIT_API_SECRET, url: config.LIVEKIT_URL, ttlSec: config.LIVEKIT_TOKEN_TTL };
@@ -67,7 +72,14 @@ export function registerLivekit(ctx: AppContext, opts: LivekitOptions = {}): voi
   });
 
   ctx.router.post('/livekit/webhook', async (req) => {
-    const r = await webhooks.handle(req.body as string, req.headers.authorization);
+    let r;
+    try {
+      r = await webhooks.handle(req.body as string, req.headers.authorization);
+    } catch (err) {
+      webhookCount.inc({ event: 'unknown', result: err instanceof HttpError ? err.code : 'internal' });
+      throw err;
+    }
+    webhookCount.inc({ event: r.event, result: r.duplicate ? 'duplicate' : 'handled' });
     return { json: { ok: true, event: r.event, duplicate: r.duplicate } };
   }, { body: 'text', auth: 'none' });
 

@@ -37,6 +37,11 @@ export function registerSignaling(ctx: AppContext): SignalingHub {
     onRefused: (reason) => refused.inc({ reason }),
   });
   new Gauge({ name: 'meetcore_signaling_sio_sessions', help: 'Live Socket.IO (engine.io) sessions, the count SIO_MAX_SESSIONS caps', registers, collect() { this.set(sio.sessions.size); } });
+  new Gauge({ name: 'meetcore_rooms', help: 'Signaling rooms with at least one participant', registers, collect() { this.set(hub.roomCount); } });
+  new Gauge({
+    name: 'meetcore_signaling_connections', help: 'Open signaling connections, by transport (ws, socket.io)', labelNames: ['transport'], registers,
+    collect() { this.set({ transport: 'ws' }, ws.connections); this.set({ transport: 'socket.io' }, sio.connections); },
+  });
   hub.addTransport(ws);
   hub.addTransport(sio);
   ctx.services.signaling = {

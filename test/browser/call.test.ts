@@ -13,6 +13,9 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { http, startTestServer, type TestServer } from '../helpers/server.js';
 import { coturnAvailable, startCoturn, type Coturn } from '../turn/coturn.js';
+import { requireTools } from '../helpers/requires.js';
+
+requireTools(['chromium', 'turnserver', 'turnutils_uclient', 'turnutils_peer'], 'apt-get install -y --no-install-recommends chromium coturn');
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = [

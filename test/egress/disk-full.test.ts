@@ -25,6 +25,9 @@ import {
   BYTES_PER_SEC, FRAME_BYTES, SECRET, closed, ffprobe, listFiles, open, parseWav, query, sendPcm, sha256, signedEgressUrl,
   signedVideoUrl, speechFixtures, videoFixture, waitFor,
 } from './helpers.js';
+import { requireTools } from '../helpers/requires.js';
+
+requireTools(['ffmpeg', 'ffprobe'], 'apt-get install -y --no-install-recommends ffmpeg');
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'meetcore-disk-full-'));
 const storage = path.join(root, 'storage');

@@ -16,6 +16,9 @@ import {
   BYTES_PER_SEC, FRAME_BYTES, SECRET, closed, ffprobe, open, parseWav, query, sendMuted, sendPcm, sha256, signedEgressUrl,
   speechFixtures, waitFor,
 } from './helpers.js';
+import { requireTools } from '../helpers/requires.js';
+
+requireTools(['ffprobe'], 'apt-get install -y --no-install-recommends ffmpeg');
 
 let server: TestServer;
 let auth: Record<string, string>;

@@ -16,6 +16,9 @@ import { registerAndLogin } from '../helpers/auth.js';
 import { http, startTestServer, type TestServer } from '../helpers/server.js';
 import { SECRET, closed, connect, listFiles, open, query, sendMuted, sha256, signedVideoUrl, videoFixture, waitFor } from './helpers.js';
 import { AnnexBFramer, IvfFramer, MuteGate, checkVideoHeader } from '../../src/egress/video.js';
+import { requireTools } from '../helpers/requires.js';
+
+requireTools(['ffmpeg', 'ffprobe'], 'apt-get install -y --no-install-recommends ffmpeg');
 
 let server: TestServer;
 /** Bearer header of an account on `server` (GET /api/sessions). */

@@ -11,6 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { coturnAvailable, coturnVersion, relayToPeer, startCoturn, startPeer, uclient, versionAtLeast, type Coturn } from './coturn.js';
 import { http, ROOT, startTestServer, type TestServer } from '../helpers/server.js';
+import { requireTools } from '../helpers/requires.js';
+
+requireTools(['turnserver', 'turnutils_uclient', 'turnutils_peer'], 'apt-get install -y --no-install-recommends coturn');
 
 const SECRET = 'turn-test-secret-0123456789';
 /** The IPv4-mapped rule of the shipped file (CVE-2026-27624: coturn < 4.9.0 does not map ::ffff:a.b.c.d to a.b.c.d). */
