@@ -29,7 +29,8 @@ import { makeDirs } from '../files.js';
 import type { Logger } from '../log.js';
 import { HttpError } from '../http/errors.js';
 import type { AudioEngine, AudioStream } from '../pipeline/engine.js';
-import type { ClosedEvent, EngineEvent, ErrorEvent, SegmentEvent, StatsEvent } from '../pipeline/types.js';
+import type { StatsRows } from '../pipeline/stats.js';
+import type { ClosedEvent, EngineEvent, ErrorEvent, SegmentEvent } from '../pipeline/types.js';
 import type { MutedInterval, RecordingStore } from '../store/recordings.js';
 import { audioMeetingDir, freeRecordingPath, recordingFileName, removeEmptyDirs, segmentPath } from './names.js';
 import type { PipelineLogs } from './pipeline-log.js';
@@ -59,8 +60,6 @@ interface LiveStream {
   sampleRate: number;
   /** Bytes per sample frame (all channels). */
   frameBytes: number;
-  /** Bytes received so far (muted ones included): the stream clock. */
-  bytesIn: number;
   muted: boolean;
   mutedIntervals: MutedInterval[];
   /** Why the socket closed; null while it is open. */
@@ -78,8 +77,19 @@ interface MeetingFigures {
   segments: number;
   overlaps: number;
   errors: number;
-  /** The latest stats event of each stream. */
-  streams: Map<number, StatsEvent>;
+  /** The latest stats report of each stream (copied from the row). */
+  streams: Map<number, StreamFigures>;
+}
+
+/** What a pipeline log `flush` line keeps of a stream's latest stats report. */
+interface StreamFigures {
+  streamId: number;
+  participantId: string;
+  tMs: number;
+  recordedBytes: number;
+  overflowBytes: number;
+  speaking: boolean;
+  rmsDbfs: number | null;
 }
 
 /** Period of the participant_stats writes and pipeline log lines, ms (the native writer flushes ≤ 1 s apart). */
@@ -162,7 +172,18 @@ export class AudioEgress {
     res.cork(() => { res.upgrade<SocketData>(data, key, protocol, extensions, context); });
   }
 
+  /**
+   * Per frame: nothing but the push. The native stream counts the bytes (the stream clock, `receivedBytes`)
+   * and refuses a frame over MAX_FRAME_BYTES whole (push returns false, nothing copied); everything else
+   * (the first frame, text frames, oversized frames) takes the slow path.
+   */
   private message(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
+    const live = ws.getUserData().live;
+    if (live !== null && isBinary && live.stream.push(message)) return;
+    this.slowMessage(ws, message, isBinary);
+  }
+
+  private slowMessage(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
     const d = ws.getUserData();
     if (message.byteLength > MAX_FRAME_BYTES) {
       this.deps.log.warn({ remote: d.remote, room: d.query.roomName, bytes: message.byteLength }, 'egress frame over 1 MiB: closing with 1009');
@@ -173,7 +194,6 @@ export class AudioEgress {
       const live = d.live ?? this.start(ws, d);
       if (!live) return;
       live.stream.push(message);  // the ArrayBuffer itself: no view to allocate per frame
-      live.bytesIn += message.byteLength;
       return;
     }
     this.text(d, message);
@@ -181,7 +201,7 @@ export class AudioEgress {
 
   /** Stream clock of the next sample to arrive, Unix ms. */
   private clockMs(live: LiveStream): number {
-    return live.info.startedAt + Math.round((Math.floor(live.bytesIn / live.frameBytes) * 1000) / live.sampleRate);
+    return live.info.startedAt + Math.round((Math.floor(live.stream.receivedBytes / live.frameBytes) * 1000) / live.sampleRate);
   }
 
   /**
@@ -218,7 +238,7 @@ export class AudioEgress {
         made.stream = this.engine!.openStream({
           meetingId: session.meetingId, participantId, sampleRate: q.sampleRate, channels: q.channels,
           groupSeconds: q.groupSeconds, segments: ctx.config.SEGMENT_FILES || Boolean(ctx.config.HUME_API_KEY),
-          startedAtMs: startedAt, recordingPath: file, excluded: participant.isHost,
+          startedAtMs: startedAt, recordingPath: file, excluded: participant.isHost, maxPushBytes: MAX_FRAME_BYTES,
         });
         return { session, participantId, trackId, file, relPath, row, mutedIntervals };
       })();
@@ -229,7 +249,7 @@ export class AudioEgress {
         trackId, startedAt, recordingId: row.id, path: file,
       };
       const live: LiveStream = {
-        info, stream, sampleRate: q.sampleRate, frameBytes: q.channels * 2, bytesIn: 0, muted: d.mutedBeforeStart,
+        info, stream, sampleRate: q.sampleRate, frameBytes: q.channels * 2, muted: d.mutedBeforeStart,
         mutedIntervals, closeReason: null, socketClosedAt: null, writeError: null, ws,
       };
       d.live = live;
@@ -285,23 +305,45 @@ export class AudioEgress {
     live.ws = null;
     live.closeReason = reason;
     live.socketClosedAt = Date.now();
-    this.deps.log.info({ streamId: live.info.streamId, meetingId: live.info.meetingId, bytesIn: live.bytesIn, reason }, 'egress socket closed');
+    this.deps.log.info({ streamId: live.info.streamId, meetingId: live.info.meetingId, bytesIn: live.stream.receivedBytes, reason }, 'egress socket closed');
     live.stream.close();
   }
 
   /**
-   * The engine's batch callback: forwards the batch on the bus ('audio.events'), folds stats into the
-   * participant summaries and this second's pipeline log figures (both written by `flush`, once a second),
-   * writes segment files (SEGMENT_FILES) and finalizes closed streams.
+   * The engine's batch callback: forwards the batch on the bus ('audio.stats' with the packed stats rows,
+   * then 'audio.events'), folds stats into the participant summaries and this second's pipeline log figures
+   * (both written by `flush`, once a second), writes segment files (SEGMENT_FILES) and finalizes closed
+   * streams.
    */
-  onEngineEvents(events: EngineEvent[]): void {
+  onEngineEvents(events: EngineEvent[], stats: StatsRows): void {
     if (this.finished) return;
-    this.emit('audio.events', events);
+    if (stats.length) this.emit('audio.stats', stats);
+    if (events.length) this.emit('audio.events', events);
     try {
-      this.handleEvents(events);
+      if (stats.length) this.handleStats(stats);
+      if (events.length) this.handleEvents(events);
     } catch (err) {
       // The engine rethrows a listener's exception as an uncaught one: log instead of taking the server down.
       this.deps.log.error({ err }, 'failed to handle an audio engine batch');
+    }
+  }
+
+  /** Fold a batch's stats rows: no allocation per report beyond one figures entry per stream and second. */
+  private handleStats(rows: StatsRows): void {
+    const now = Date.now();
+    for (let i = 0; i < rows.length; i++) {
+      const e = rows.row(i);
+      if (!this.streams.has(e.streamId)) continue;
+      this.deps.stats.fold(e, now);
+      const t = this.figures(e.meetingId);
+      t.stats++;
+      let f = t.streams.get(e.streamId);
+      if (!f) t.streams.set(e.streamId, (f = { streamId: e.streamId, participantId: e.participantId, tMs: 0, recordedBytes: 0, overflowBytes: 0, speaking: false, rmsDbfs: null }));
+      f.tMs = e.tMs;
+      f.recordedBytes = e.recordedBytes;
+      f.overflowBytes = e.overflowBytes;
+      f.speaking = e.speaking;
+      f.rmsDbfs = e.rmsDbfs;
     }
   }
 
@@ -309,13 +351,6 @@ export class AudioEgress {
     let closed: ClosedEvent[] | null = null;
     for (const e of events) {
       switch (e.type) {
-        case 'stats': {
-          this.deps.stats.fold(e);
-          const t = this.figures(e.meetingId);
-          t.stats++;
-          t.streams.set(e.streamId, e);
-          break;
-        }
         case 'segment':
           this.figures(e.meetingId).segments++;
           if (this.deps.ctx.config.SEGMENT_FILES) this.writeSegment(e);
@@ -326,7 +361,8 @@ export class AudioEgress {
       }
     }
     if (closed) {
-      this.flushStats();
+      // The final summaries of the meetings whose streams ended (the timer writes the others once a second).
+      this.flushStats(new Set(closed.map((e) => e.meetingId)));
       for (const e of closed) this.finalize(e);
     }
   }
@@ -344,9 +380,9 @@ export class AudioEgress {
     for (const meetingId of [...this.pendingFigures.keys()]) this.flushFigures(meetingId);
   }
 
-  private flushStats(): void {
+  private flushStats(meetings?: ReadonlySet<string>): void {
     try {
-      this.deps.stats.flush();
+      this.deps.stats.flush(meetings);
     } catch (err) {
       this.deps.log.error({ err }, 'cannot store participant stats (kept for the next flush)');
     }
@@ -358,10 +394,7 @@ export class AudioEgress {
     this.pendingFigures.delete(meetingId);
     this.deps.pipelineLogs.write(meetingId, {
       event: 'flush', stats: t.stats, segments: t.segments, overlaps: t.overlaps, errors: t.errors,
-      streams: [...t.streams.values()].map((e) => ({
-        streamId: e.streamId, participantId: e.participantId, tMs: e.tMs, recordedBytes: e.recordedBytes,
-        overflowBytes: e.overflowBytes, speaking: e.speaking, rmsDbfs: e.rmsDbfs,
-      })),
+      streams: [...t.streams.values()],
     });
   }
 
@@ -405,9 +438,9 @@ export class AudioEgress {
     this.flushFigures(meetingId);
     this.deps.pipelineLogs.write(meetingId, {
       event: 'closed', streamId: e.streamId, participantId: e.participantId, recordedBytes: e.recordedBytes, endMs: e.endMs,
-      overflowBytes: e.overflowBytes, bytesIn: live.bytesIn, reason,
+      overflowBytes: e.overflowBytes, bytesIn: live.stream.receivedBytes, reason,
     });
-    this.deps.log.info({ streamId: e.streamId, meetingId, recordedBytes: e.recordedBytes, bytesIn: live.bytesIn, overflowBytes: e.overflowBytes, reason }, 'egress recording closed');
+    this.deps.log.info({ streamId: e.streamId, meetingId, recordedBytes: e.recordedBytes, bytesIn: live.stream.receivedBytes, overflowBytes: e.overflowBytes, reason }, 'egress recording closed');
     this.emit('egress.closed', live.info, reason);
     if (this.streamsOfMeeting(meetingId) === 0) {
       this.deps.stats.forgetMeeting(meetingId);

@@ -9,6 +9,7 @@
  * pipeline logs up to date. When the addon cannot be loaded the rest of the server still runs and
  * `/egress-audio` answers 503 `unavailable`.
  */
+import { Counter } from 'prom-client';
 import type { AppContext } from '../context.js';
 import { registerSessionsApi } from '../http/sessions.js';
 import { RecordingStore } from '../store/recordings.js';
@@ -25,6 +26,7 @@ import { repairRecordings } from './repair.js';
 import { StatsSummaries } from './stats.js';
 import { EGRESS_VIDEO_PATH, VideoEgress, closeInterruptedVideoRecordings } from './video.js';
 import { AudioEngine } from '../pipeline/engine.js';
+import type { StatsRows } from '../pipeline/stats.js';
 import type { EngineEvent } from '../pipeline/types.js';
 
 export { egressAudioUrl } from './query.js';
@@ -49,7 +51,9 @@ export function registerEgress(ctx: AppContext): void {
   const egress = new AudioEgress({
     ctx, recordings, stats: new StatsSummaries(statsStore), pipelineLogs: new PipelineLogs(ctx.config.STORAGE_DIR, log), log,
   });
-  egress.setEngine(createEngine(ctx, (events) => egress.onEngineEvents(events), log));
+  const engine = createEngine(ctx, (events, stats) => egress.onEngineEvents(events, stats), log);
+  egress.setEngine(engine);
+  if (engine) registerEngineMetrics(ctx, engine);
   egress.register(ctx.app);
   const video = new VideoEgress({ ctx, recordings, log: log.child({ kind: 'video' }) });
   video.register(ctx.app);
@@ -93,10 +97,34 @@ function egressRoomFor(ctx: AppContext, principal: Principal | undefined, body: 
   return meeting.roomName;
 }
 
+/**
+ * The engine's loss counters on /metrics (`meetcore_audio_batches_dropped_total`,
+ * `meetcore_audio_overflow_bytes_total`, read from engine.stats() at scrape time) and in GET /health
+ * (`egressDroppedBatches`, `egressOverflowBytes`).
+ */
+function registerEngineMetrics(ctx: AppContext, engine: AudioEngine): void {
+  const registers = [ctx.metrics];
+  // Counters that mirror the engine's own monotonic counts: each scrape adds what is new since the last one.
+  const mirror = (name: string, help: string, read: () => number) => {
+    let seen = 0;
+    new Counter({
+      name, help, registers,
+      collect() {
+        const v = read();
+        if (v > seen) { this.inc(v - seen); seen = v; }
+      },
+    });
+  };
+  mirror('meetcore_audio_batches_dropped_total', 'Audio engine event batches dropped because the JS queue was full (stats lost; closed/error events kept for the next batch)', () => engine.stats().droppedBatches);
+  mirror('meetcore_audio_overflow_bytes_total', 'Egress audio input bytes dropped because a stream ring was full', () => engine.stats().overflowBytes);
+  ctx.setCounter('egressDroppedBatches', () => engine.stats().droppedBatches);
+  ctx.setCounter('egressOverflowBytes', () => engine.stats().overflowBytes);
+}
+
 /** Create the native engine; null (logged) when the addon cannot be loaded. */
-function createEngine(ctx: AppContext, onEvents: (events: EngineEvent[]) => void, log: AppContext['log']): AudioEngine | null {
+function createEngine(ctx: AppContext, onEvents: (events: EngineEvent[], stats: StatsRows) => void, log: AppContext['log']): AudioEngine | null {
   try {
-    return new AudioEngine({ threads: ctx.config.AUDIO_THREADS, overlapMinMs: ctx.config.FEEDBACK_OVERLAP_MS, statsIntervalMs: STATS_INTERVAL_MS }, onEvents);
+    return new AudioEngine({ threads: ctx.config.AUDIO_THREADS, ringMs: ctx.config.AUDIO_RING_MS, overlapMinMs: ctx.config.FEEDBACK_OVERLAP_MS, statsIntervalMs: STATS_INTERVAL_MS }, onEvents);
   } catch (err) {
     log.error({ err }, 'native audio engine unavailable: /egress-audio answers 503 (build it with `npm install` or `npx node-gyp rebuild`)');
     return null;

@@ -1,7 +1,9 @@
 /**
  * Folds the native engine's per-stream `stats` events (src/pipeline/types.ts StatsEvent) into the
- * per-participant summaries of `participant_stats`: `fold` updates them in memory per event, `flush`
- * writes the ones that changed in one transaction (the egress flushes once a second and when a stream ends).
+ * per-participant summaries of `participant_stats`: `fold` updates them in memory per report (it reads the
+ * report's fields and keeps none of it, so the engine's row cursor can be passed), `flush` writes the ones
+ * that changed in one transaction with one prepared statement (the egress flushes once a second, and a
+ * meeting's final summaries when one of its streams ends).
  *
  * Cumulative fields: `analysedMs` adds each interval's samples / sampleRate; `clippedSamples` adds each
  * interval's count; `peakDbfs` keeps the maximum. `speechMs` is rebuilt from the engine's 10 s window:
@@ -73,15 +75,19 @@ export class StatsSummaries {
   }
 
   /**
-   * Write every summary changed since the last flush, in one transaction.
+   * Write every summary changed since the last flush (only those of `meetings` when given), in one
+   * transaction.
    * @returns the rows written.
    * @throws the SQLite error (the changes stay pending for the next flush).
    */
-  flush(): ParticipantStats[] {
+  flush(meetings?: ReadonlySet<string>): ParticipantStats[] {
     if (this.touched.size === 0) return [];
-    const rows = [...this.touched].map(({ analysedExact: _a, speechExact: _s, ...row }) => row);
+    const picked: Summary[] = [];
+    for (const s of this.touched) if (!meetings || meetings.has(s.meetingId)) picked.push(s);
+    if (picked.length === 0) return [];
+    const rows = picked.map(({ analysedExact: _a, speechExact: _s, ...row }) => row);
     this.store.upsertMany(rows);
-    this.touched.clear();
+    for (const s of picked) this.touched.delete(s);
     return rows;
   }
 

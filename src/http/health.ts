@@ -12,6 +12,8 @@ export function registerHealth(ctx: AppContext): void {
       rooms: ctx.counters.rooms(),
       connections: ctx.counters.connections(),
       egressStreams: ctx.counters.egressStreams(),
+      egressDroppedBatches: ctx.counters.egressDroppedBatches(),
+      egressOverflowBytes: ctx.counters.egressOverflowBytes(),
     },
   }));
   ctx.router.get('/metrics', async (req) => {
