@@ -26,6 +26,8 @@ const COVERAGE_FRAMES = 1000;
 
 interface StreamClock {
   sampleRate: number;
+  /** The participant's summary, looked up at the stream's first report (no key building per report). */
+  summary: Summary | null;
   /** Cumulative speech of this stream at its reports, oldest first (from the stream start, S = 0). */
   history: { tMs: number; speechMs: number }[];
 }
@@ -41,7 +43,7 @@ export class StatsSummaries {
 
   /** Start following a stream (its sample rate converts sample counts to ms). */
   addStream(streamId: number, sampleRate: number, startedAtMs: number): void {
-    this.streams.set(streamId, { sampleRate, history: [{ tMs: startedAtMs, speechMs: 0 }] });
+    this.streams.set(streamId, { sampleRate, summary: null, history: [{ tMs: startedAtMs, speechMs: 0 }] });
   }
 
   /** Stop following a stream; the participant's summary stays cached while the meeting is live. */
@@ -58,7 +60,7 @@ export class StatsSummaries {
   fold(e: StatsEvent, nowMs = Date.now()): void {
     const clock = this.streams.get(e.streamId);
     if (!clock) return;
-    const s = this.summary(e.meetingId, e.participantId);
+    const s = (clock.summary ??= this.summary(e.meetingId, e.participantId));
     s.analysedExact += (e.samples / clock.sampleRate) * 1000;
     s.analysedMs = Math.round(s.analysedExact);
     s.speechExact += speechSinceLastReport(clock, e);

@@ -47,7 +47,9 @@ export type MeetingFigures = (meetingId: string) => Record<string, unknown>;
 export class FeedbackService {
   private readonly meetings = new Map<string, { rules: MeetingRules; live: Map<string, LiveParticipant>; overlaps: Map<string, string> }>();
   private readonly streams = new Map<number, EgressStreamInfo>();
-  private readonly hostCache = new Map<string, { isHost: boolean; at: number }>();
+  /** Host flags by meeting, then participant (no key string built per stats report). */
+  private readonly hostCache = new Map<string, Map<string, { isHost: boolean; at: number }>>();
+  private hostCacheSize = 0;
   private readonly thresholds: RuleThresholds;
   readonly store: FeedbackStore;
   private extraFigures: MeetingFigures = () => ({ prosodyPayloads: 0 });
@@ -122,13 +124,25 @@ export class FeedbackService {
   }
 
   private isHost(meetingId: string, participantId: string): boolean {
-    const key = `${meetingId}\u0000${participantId}`;
     const now = Date.now();
-    const hit = this.hostCache.get(key);
+    let byMeeting = this.hostCache.get(meetingId);
+    let hit = byMeeting?.get(participantId);
     if (hit && now - hit.at < HOST_CACHE_MS) return hit.isHost;
     const isHost = this.ctx.sessions.participant(meetingId, participantId)?.isHost ?? false;
-    if (this.hostCache.size > 10_000) this.hostCache.clear();
-    this.hostCache.set(key, { isHost, at: now });
+    if (this.hostCacheSize > 10_000) {
+      this.hostCache.clear();
+      this.hostCacheSize = 0;
+      byMeeting = undefined;
+      hit = undefined;
+    }
+    if (!byMeeting) this.hostCache.set(meetingId, (byMeeting = new Map()));
+    if (hit) {
+      hit.isHost = isHost;
+      hit.at = now;
+    } else {
+      byMeeting.set(participantId, { isHost, at: now });
+      this.hostCacheSize++;
+    }
     return isHost;
   }
 
