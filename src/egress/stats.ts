@@ -28,8 +28,10 @@ interface StreamClock {
   sampleRate: number;
   /** The participant's summary, looked up at the stream's first report (no key building per report). */
   summary: Summary | null;
-  /** Cumulative speech of this stream at its reports, oldest first (from the stream start, S = 0). */
+  /** Cumulative speech of this stream at its reports, oldest first (from the stream start, S = 0); entries
+   *  before `head` are no longer needed (dropped in bulk, not shifted out one per report). */
   history: { tMs: number; speechMs: number }[];
+  head: number;
 }
 
 /** Accumulates stats events into summaries and writes the touched ones per batch. */
@@ -43,7 +45,7 @@ export class StatsSummaries {
 
   /** Start following a stream (its sample rate converts sample counts to ms). */
   addStream(streamId: number, sampleRate: number, startedAtMs: number): void {
-    this.streams.set(streamId, { sampleRate, summary: null, history: [{ tMs: startedAtMs, speechMs: 0 }] });
+    this.streams.set(streamId, { sampleRate, summary: null, history: [{ tMs: startedAtMs, speechMs: 0 }], head: 0 });
   }
 
   /** Stop following a stream; the participant's summary stays cached while the meeting is live. */
@@ -121,24 +123,28 @@ function speechSinceLastReport(clock: StreamClock, e: StatsEvent): number {
   const h = clock.history;
   const last = h[h.length - 1]!;
   const inWindow = Math.round(e.speechCoverage10s * COVERAGE_FRAMES) * (COVERAGE_WINDOW_MS / COVERAGE_FRAMES);
-  const total = Math.max(last.speechMs, inWindow + speechAt(h, e.tMs - COVERAGE_WINDOW_MS));
+  const total = Math.max(last.speechMs, inWindow + speechAt(h, clock.head, e.tMs - COVERAGE_WINDOW_MS));
   h.push({ tMs: e.tMs, speechMs: total });
   // Keep what a later lookup (at most 10 s back) can need.
-  while (h.length > 2 && h[1]!.tMs <= e.tMs - COVERAGE_WINDOW_MS) h.shift();
+  while (h.length - clock.head > 2 && h[clock.head + 1]!.tMs <= e.tMs - COVERAGE_WINDOW_MS) clock.head++;
+  if (clock.head >= 64) {
+    h.splice(0, clock.head);
+    clock.head = 0;
+  }
   return total - last.speechMs;
 }
 
-/** Cumulative speech at stream time `t`: a report at `t` (±0.5 ms), else interpolated between neighbours. */
-function speechAt(h: readonly { tMs: number; speechMs: number }[], t: number): number {
-  if (t <= h[0]!.tMs) return h[0]!.speechMs;
-  for (let i = h.length - 1; i >= 0; i--) {
-    const a = h[i]!;
-    if (Math.abs(a.tMs - t) < 0.5) return a.speechMs;
-    if (a.tMs < t) {
-      const b = h[i + 1];
-      if (!b) return a.speechMs;
-      return a.speechMs + ((b.speechMs - a.speechMs) * (t - a.tMs)) / (b.tMs - a.tMs);
-    }
-  }
-  return h[0]!.speechMs;
+/**
+ * Cumulative speech at stream time `t` from h[head..] (times non-decreasing): a report at `t` (±0.5 ms), else
+ * interpolated between neighbours. Scans forward from `head`, where `t` (10 s back) lies.
+ */
+function speechAt(h: readonly { tMs: number; speechMs: number }[], head: number, t: number): number {
+  if (t <= h[head]!.tMs) return h[head]!.speechMs;
+  let i = head;  // the latest report before t + 0.5
+  while (i + 1 < h.length && h[i + 1]!.tMs < t + 0.5) i++;
+  const a = h[i]!;
+  if (Math.abs(a.tMs - t) < 0.5) return a.speechMs;
+  const b = h[i + 1];
+  if (!b) return a.speechMs;
+  return a.speechMs + ((b.speechMs - a.speechMs) * (t - a.tMs)) / (b.tMs - a.tMs);
 }
