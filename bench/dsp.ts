@@ -28,8 +28,8 @@ export async function run(args: string[]): Promise<object> {
   const pcm = toStereoBytes(mono);
   const addon = loadAddon();
 
-  addon.benchAnalyze(pcm, 48000, 2, 2);  // warm-up
-  const analysisNs = addon.benchAnalyze(pcm, 48000, 2, iterations) / iterations;
+  addon.testing.benchAnalyze(pcm, 48000, 2, 2);  // warm-up
+  const analysisNs = addon.testing.benchAnalyze(pcm, 48000, 2, iterations) / iterations;
 
   const dst = Buffer.alloc(pcm.length);
   for (let i = 0; i < 3; i++) pcm.copy(dst);
@@ -41,7 +41,7 @@ export async function run(args: string[]): Promise<object> {
   const enginePath = async (recordingPath?: string): Promise<number> => {
     const engine = new AudioEngine({ threads: 1 }, () => {});
     const cpu0 = process.cpuUsage();
-    const s = engine.openStream({ meetingId: 'bench', participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0, ringSeconds: 120, recordingPath });
+    const s = engine.openStream({ meetingId: 'bench', participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0, ringMs: 120_000, recordingPath });
     for (let o = 0; o < pcm.length; o += 1920) s.push(pcm.subarray(o, o + 1920));
     s.close();
     await s.closed;

@@ -74,6 +74,7 @@ const spec = {
   FEEDBACK_MONOLOGUE_SEC: [num(1, 7200), '90'],
   FEEDBACK_COOLDOWN_SEC: [num(0, 3600), '15'],
   AUDIO_THREADS: [int(1, 16), String(Math.min(4, os.availableParallelism()))],
+  AUDIO_RING_MS: [int(20, 120000), '1000'],
   METRICS_LOCAL_ONLY: [bool, 'false'],
   ROOM_MAX_PARTICIPANTS: [int(2, 1000), '50'],
   WS_MAX_MESSAGE_BYTES: [int(1024, 16 * 1024 * 1024), '65536'],

@@ -11,6 +11,7 @@ import type { Db } from './store/db.js';
 import type { SessionStore } from './store/sessions.js';
 import type { EventEmitter } from 'node:events';
 import type { Principal, Router } from './http/router.js';
+import type { StatsRows } from './pipeline/stats.js';
 import type { EngineEvent } from './pipeline/types.js';
 import type { Denial } from './auth/authorization.js';
 
@@ -19,6 +20,10 @@ export interface LiveCounters {
   rooms(): number;
   connections(): number;
   egressStreams(): number;
+  /** Audio engine batches dropped because the JS queue was full (their closed/error events are kept). */
+  egressDroppedBatches(): number;
+  /** Audio input bytes dropped on full stream rings. */
+  egressOverflowBytes(): number;
 }
 
 /**
@@ -49,7 +54,12 @@ export interface EgressStreamInfo {
  * area's job to catch and log).
  */
 export interface BusEvents {
-  /** A batch of native engine events, as delivered by the addon's thread-safe function. */
+  /**
+   * The stats reports of a native engine batch, packed (src/pipeline/stats.ts: read rows through `row(i)`,
+   * do not keep them). Emitted before the batch's 'audio.events'.
+   */
+  'audio.stats': [rows: StatsRows];
+  /** The segment/overlap/closed/error events of a native engine batch (thread-safe function delivery). */
   'audio.events': [events: EngineEvent[]];
   'egress.opened': [info: EgressStreamInfo];
   /** The stream ended and its recording row is closed. */

@@ -45,13 +45,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // `promtool check metrics` rejects; the per-type gauges without `_total` stay (sum them for the total).
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) metrics.removeSingleMetric(name);
   const steps: Record<ShutdownPhase, (() => void | Promise<void>)[]> = { sockets: [], services: [], store: [] };
-  const counterFns: Record<keyof LiveCounters, () => number> = { rooms: () => 0, connections: () => 0, egressStreams: () => 0 };
+  const counterFns: Record<keyof LiveCounters, () => number> = {
+    rooms: () => 0, connections: () => 0, egressStreams: () => 0, egressDroppedBatches: () => 0, egressOverflowBytes: () => 0,
+  };
   const ctx: AppContext = {
     config, log, db, app, metrics, version: VERSION, startedAt: Date.now(),
     sessions: new SessionStore(db),
     router: new Router(app, { log: log.child({ area: 'http' }), requireAuth: config.REQUIRE_AUTH, corsOrigins: config.CORS_ORIGINS }),
     setCounter: (name, fn) => { counterFns[name] = fn; },
-    counters: { rooms: () => counterFns.rooms(), connections: () => counterFns.connections(), egressStreams: () => counterFns.egressStreams() },
+    counters: {
+      rooms: () => counterFns.rooms(), connections: () => counterFns.connections(), egressStreams: () => counterFns.egressStreams(),
+      egressDroppedBatches: () => counterFns.egressDroppedBatches(), egressOverflowBytes: () => counterFns.egressOverflowBytes(),
+    },
     onShutdown: (phase, fn) => { steps[phase].push(fn); },
     bus: new EventEmitter<BusEvents>(),
     services: { signaling: null },

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstring>
 
 #include <memory>
 #include <string>
@@ -20,37 +22,7 @@ using Batch = EventBatch;
 void CallJs(Napi::Env env, Napi::Function callback, std::nullptr_t*, Batch* batch);
 using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Batch, CallJs>;
 
-Napi::Value NumberOrNull(Napi::Env env, bool valid, double v) { return valid ? Napi::Number::New(env, v) : env.Null(); }
-
-Napi::Object StatsObject(Napi::Env env, const Event& e) {
-  const StatsSnapshot& s = e.stats;
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("type", "stats");
-  o.Set("streamId", e.stream->id);
-  o.Set("meetingId", e.stream->meetingId);
-  o.Set("participantId", e.stream->participantId);
-  o.Set("tMs", s.tMs);
-  o.Set("speaking", s.speaking);
-  o.Set("muted", s.muted);
-  o.Set("rmsDbfs", NumberOrNull(env, s.samples > 0, s.rmsDbfs));
-  o.Set("peakDbfs", NumberOrNull(env, s.samples > 0, s.peakDbfs));
-  o.Set("clippedSamples", static_cast<double>(s.clippedSamples));
-  o.Set("samples", static_cast<double>(s.samples));
-  o.Set("speechCoverage10s", s.speechCoverage10s);
-  o.Set("speechMs3s", s.speechMs3s);
-  o.Set("rmsDbfs3s", NumberOrNull(env, s.speechMs3s > 0, s.rmsDbfs3s));
-  o.Set("clippedRatio3s", s.clippedRatio3s);
-  o.Set("rmsEmaDbfs", NumberOrNull(env, s.hasEma, s.rmsEmaDbfs));
-  o.Set("noiseFloorDbfs", s.noiseFloorDbfs);
-  o.Set("lastSpokeAtMs", NumberOrNull(env, s.lastSpokeAtMs >= 0, s.lastSpokeAtMs));
-  o.Set("speechStartedAtMs", NumberOrNull(env, s.speechStartedAtMs >= 0, s.speechStartedAtMs));
-  o.Set("overflowBytes", static_cast<double>(e.overflowBytes));
-  o.Set("recordedBytes", static_cast<double>(e.recordedBytes));
-  return o;
-}
-
 Napi::Object EventObject(Napi::Env env, Event& e) {
-  if (e.type == Event::kStats) return StatsObject(env, e);
   Napi::Object o = Napi::Object::New(env);
   switch (e.type) {
     case Event::kSegment: {
@@ -97,18 +69,38 @@ Napi::Object EventObject(Napi::Env env, Event& e) {
       o.Set("code", e.code);
       o.Set("message", e.message);
       break;
-    case Event::kStats:
-      break;
   }
   return o;
 }
 
+/** The events of a batch as objects (stats excluded). */
+Napi::Array EventArray(Napi::Env env, std::vector<Event>& events) {
+  Napi::Array arr = Napi::Array::New(env, events.size());
+  for (size_t i = 0; i < events.size(); i++) arr.Set(static_cast<uint32_t>(i), EventObject(env, events[i]));
+  return arr;
+}
+
+// onEvents(events: object[], stats: Float64Array | null): the stats rows of the batch packed in one typed array
+// (rows × kStatsFieldCount doubles, columns of stats_fields.h), null when the batch has none.
 void CallJs(Napi::Env env, Napi::Function callback, std::nullptr_t*, Batch* batch) {
   std::unique_ptr<Batch> owned(batch);
   if (env == nullptr || callback.IsEmpty()) return;  // finalizing: drop
-  Napi::Array arr = Napi::Array::New(env, owned->size());
-  for (size_t i = 0; i < owned->size(); i++) arr.Set(static_cast<uint32_t>(i), EventObject(env, (*owned)[i]));
-  callback.Call({arr});
+  Napi::Value stats = env.Null();
+  if (!owned->stats.empty()) {
+    auto rows = Napi::Float64Array::New(env, owned->stats.size());
+    std::memcpy(rows.Data(), owned->stats.data(), owned->stats.size() * sizeof(double));
+    stats = rows;
+  }
+  callback.Call({EventArray(env, owned->events), stats});
+}
+
+// statsFields() → the column names of a stats row, in order (src/pipeline/stats.ts checks them at load).
+Napi::Value StatsFields(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array arr = Napi::Array::New(env, kStatsFieldCount);
+  const char* const* names = statsFieldNames();
+  for (size_t i = 0; i < kStatsFieldCount; i++) arr.Set(static_cast<uint32_t>(i), names[i]);
+  return arr;
 }
 
 // ------------------------------------------------------------------------------------------ AudioStream
@@ -123,15 +115,19 @@ class AudioStreamWrap : public Napi::ObjectWrap<AudioStreamWrap> {
                         InstanceMethod<&AudioStreamWrap::SetMuted>("setMuted"),
                         InstanceMethod<&AudioStreamWrap::SetExcluded>("setExcluded"),
                         InstanceMethod<&AudioStreamWrap::Close>("close"),
-                        InstanceAccessor<&AudioStreamWrap::Id>("id")});
+                        InstanceAccessor<&AudioStreamWrap::Id>("id"),
+                        InstanceAccessor<&AudioStreamWrap::OverflowBytes>("overflowBytes"),
+                        InstanceAccessor<&AudioStreamWrap::RingBytes>("ringBytes"),
+                        InstanceAccessor<&AudioStreamWrap::ReceivedBytes>("receivedBytes")});
   }
 
   explicit AudioStreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AudioStreamWrap>(info) {
-    if (info.Length() != 1 || !info[0].IsExternal()) {
+    if (info.Length() != 2 || !info[0].IsExternal() || !info[1].IsNumber()) {
       Napi::TypeError::New(info.Env(), "AudioStream is created by AudioEngine.openStream").ThrowAsJavaScriptException();
       return;
     }
     stream_ = *info[0].As<Napi::External<std::shared_ptr<Stream>>>().Data();
+    maxPushBytes_ = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
   }
 
   ~AudioStreamWrap() override {
@@ -156,8 +152,9 @@ class AudioStreamWrap : public Napi::ObjectWrap<AudioStreamWrap> {
       Napi::TypeError::New(env, "push(chunk): chunk must be a Uint8Array or ArrayBuffer").ThrowAsJavaScriptException();
       return env.Undefined();
     }
+    if (n > maxPushBytes_) return Napi::Boolean::New(env, false);  // refused whole: not copied, not counted
     if (!stream_->push(data, n)) Napi::Error::New(env, "push on a closed AudioStream").ThrowAsJavaScriptException();
-    return env.Undefined();
+    return Napi::Boolean::New(env, true);
   }
 
   Napi::Value SetMuted(const Napi::CallbackInfo& info) {
@@ -176,25 +173,66 @@ class AudioStreamWrap : public Napi::ObjectWrap<AudioStreamWrap> {
   }
 
   Napi::Value Id(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), stream_->id()); }
+  Napi::Value OverflowBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(stream_->overflowBytes())); }
+  Napi::Value RingBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(stream_->ringCapacity())); }
+  Napi::Value ReceivedBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(stream_->receivedBytes())); }
 
   std::shared_ptr<Stream> stream_;
+  size_t maxPushBytes_ = 0;
 };
 
 Napi::FunctionReference* AudioStreamWrap::constructor = nullptr;
 
 // ------------------------------------------------------------------------------------------ AudioEngine
 
-int IntOption(Napi::Object o, const char* key, int fallback) {
+// Options are read strictly: src/pipeline/engine.ts validates them and owns every default, so a missing,
+// mistyped or out-of-range key here is a programming error (e.g. a renamed option) and throws a TypeError /
+// RangeError naming the key instead of silently falling back to a second set of defaults.
+bool IntOption(Napi::Object o, const char* key, int min, int max, int& out) {
   Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : fallback;
+  if (!v.IsNumber()) {
+    Napi::TypeError::New(o.Env(), std::string("native option ") + key + " must be a number").ThrowAsJavaScriptException();
+    return false;
+  }
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<int64_t>(d))) {
+    Napi::RangeError::New(o.Env(), std::string("native option ") + key + " must be an integer in " + std::to_string(min) + ".." + std::to_string(max)).ThrowAsJavaScriptException();
+    return false;
+  }
+  out = static_cast<int>(d);
+  return true;
 }
-double DoubleOption(Napi::Object o, const char* key, double fallback) {
+bool DoubleOption(Napi::Object o, const char* key, double& out) {
   Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
+  if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue())) {
+    Napi::TypeError::New(o.Env(), std::string("native option ") + key + " must be a finite number").ThrowAsJavaScriptException();
+    return false;
+  }
+  out = v.As<Napi::Number>().DoubleValue();
+  return true;
 }
-std::string StringOption(Napi::Object o, const char* key) {
+bool BoolOption(Napi::Object o, const char* key, bool& out) {
   Napi::Value v = o.Get(key);
-  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  if (!v.IsBoolean()) {
+    Napi::TypeError::New(o.Env(), std::string("native option ") + key + " must be a boolean").ThrowAsJavaScriptException();
+    return false;
+  }
+  out = v.As<Napi::Boolean>().Value();
+  return true;
+}
+/** A string without NUL; empty allowed only when `allowEmpty`. */
+bool StringOption(Napi::Object o, const char* key, bool allowEmpty, std::string& out) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsString()) {
+    Napi::TypeError::New(o.Env(), std::string("native option ") + key + " must be a string").ThrowAsJavaScriptException();
+    return false;
+  }
+  out = v.As<Napi::String>().Utf8Value();
+  if ((!allowEmpty && out.empty()) || out.find('\0') != std::string::npos) {
+    Napi::TypeError::New(o.Env(), std::string("native option ") + key + " must be a non-empty string without NUL").ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
 }
 
 class AudioEngineWrap : public Napi::ObjectWrap<AudioEngineWrap> {
@@ -218,16 +256,19 @@ class AudioEngineWrap : public Napi::ObjectWrap<AudioEngineWrap> {
     }
     Napi::Object o = info[0].As<Napi::Object>();
     EngineConfig c;
-    c.threads = IntOption(o, "threads", 2);
-    c.statsIntervalMs = IntOption(o, "statsIntervalMs", 250);
-    c.overlapMinMs = IntOption(o, "overlapMinMs", 500);
-    const size_t maxQueue = static_cast<size_t>(IntOption(o, "maxQueuedBatches", 1024));
+    int maxQueued = 0;
+    if (!IntOption(o, "threads", 1, 16, c.threads) || !IntOption(o, "statsIntervalMs", 10, 60000, c.statsIntervalMs) ||
+        !IntOption(o, "overlapMinMs", 10, 600000, c.overlapMinMs) || !IntOption(o, "maxQueuedBatches", 1, 1 << 20, maxQueued)) {
+      return;
+    }
+    const size_t maxQueue = static_cast<size_t>(maxQueued);
     tsfn_ = Tsfn::New(env, info[1].As<Napi::Function>(), "meetcore.audio.events", maxQueue, 1);
     tsfn_.Unref(env);
     Tsfn tsfn = tsfn_;
-    engine_ = std::make_unique<Engine>(c, [tsfn](EventBatch&& batch) mutable {
+    engine_ = std::make_unique<Engine>(c, [tsfn](EventBatch& batch) mutable {
       auto* heap = new EventBatch(std::move(batch));
       if (tsfn.NonBlockingCall(heap) != napi_ok) {
+        batch = std::move(*heap);  // the engine keeps its closed/error events for the next call
         delete heap;
         return false;
       }
@@ -263,16 +304,19 @@ class AudioEngineWrap : public Napi::ObjectWrap<AudioEngineWrap> {
     }
     Napi::Object o = info[0].As<Napi::Object>();
     StreamConfig c;
-    c.meetingId = StringOption(o, "meetingId");
-    c.participantId = StringOption(o, "participantId");
-    c.sampleRate = IntOption(o, "sampleRate", 48000);
-    c.channels = IntOption(o, "channels", 2);
-    c.groupSeconds = DoubleOption(o, "groupSeconds", 2);
-    c.segments = o.Get("segments").ToBoolean().Value();
-    c.startedAtMs = DoubleOption(o, "startedAtMs", 0);
-    c.recordingPath = StringOption(o, "recordingPath");
-    c.ringSeconds = DoubleOption(o, "ringSeconds", 10);
-    c.excluded = o.Get("excluded").ToBoolean().Value();
+    int maxPushBytes = 0;
+    if (!StringOption(o, "meetingId", false, c.meetingId) || !StringOption(o, "participantId", false, c.participantId) ||
+        !IntOption(o, "sampleRate", 8000, 192000, c.sampleRate) || !IntOption(o, "channels", 1, 2, c.channels) ||
+        !DoubleOption(o, "groupSeconds", c.groupSeconds) || !BoolOption(o, "segments", c.segments) ||
+        !DoubleOption(o, "startedAtMs", c.startedAtMs) || !StringOption(o, "recordingPath", true, c.recordingPath) ||
+        !IntOption(o, "ringMs", 20, 120000, c.ringMs) || !BoolOption(o, "excluded", c.excluded) ||
+        !IntOption(o, "maxPushBytes", 1, 64 << 20, maxPushBytes)) {
+      return env.Undefined();
+    }
+    if (!(c.groupSeconds >= 0.5 && c.groupSeconds <= 5)) {
+      Napi::RangeError::New(env, "native option groupSeconds must be in 0.5..5").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
     std::shared_ptr<Stream> stream;
     try {
       stream = engine_->open(c);
@@ -280,7 +324,7 @@ class AudioEngineWrap : public Napi::ObjectWrap<AudioEngineWrap> {
       Napi::Error::New(env, e.what()).ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    return AudioStreamWrap::constructor->New({Napi::External<std::shared_ptr<Stream>>::New(env, &stream)});
+    return AudioStreamWrap::constructor->New({Napi::External<std::shared_ptr<Stream>>::New(env, &stream), Napi::Number::New(env, maxPushBytes)});
   }
 
   // While streams are open the JS wrapper refs the TSFN so their events (and `closed`) keep the loop alive.
@@ -299,6 +343,7 @@ class AudioEngineWrap : public Napi::ObjectWrap<AudioEngineWrap> {
     o.Set("streams", engine_ ? static_cast<double>(engine_->streamCount()) : 0.0);
     o.Set("threads", engine_ ? engine_->config().threads : 0);
     o.Set("droppedBatches", engine_ ? static_cast<double>(engine_->droppedBatches()) : static_cast<double>(dropped_));
+    o.Set("overflowBytes", engine_ ? static_cast<double>(engine_->overflowBytes()) : static_cast<double>(overflow_));
     return o;
   }
 
@@ -308,7 +353,8 @@ class AudioEngineWrap : public Napi::ObjectWrap<AudioEngineWrap> {
     if (!engine_) return out;
     EventBatch closed = engine_->stop();
     dropped_ = engine_->droppedBatches();
-    for (size_t i = 0; i < closed.size(); i++) out.Set(static_cast<uint32_t>(i), EventObject(env, closed[i]));
+    overflow_ = engine_->overflowBytes();
+    for (size_t i = 0; i < closed.events.size(); i++) out.Set(static_cast<uint32_t>(i), EventObject(env, closed.events[i]));
     engine_.reset();
     tsfn_.Release();
     return out;
@@ -317,9 +363,35 @@ class AudioEngineWrap : public Napi::ObjectWrap<AudioEngineWrap> {
   std::unique_ptr<Engine> engine_;
   Tsfn tsfn_;
   uint64_t dropped_ = 0;
+  uint64_t overflow_ = 0;
 };
 
-// ------------------------------------------------------------------------------------------ bench helper
+// ------------------------------------------------------------------------------------------ testing helpers
+// Exported as `exports.testing` (not part of the engine API): each checks its arguments and throws a
+// TypeError/RangeError rather than reading garbage.
+
+/** pcm (Uint8Array), sampleRate (8000..192000), channels (1|2): false (exception pending) when bad. */
+bool PcmArgs(const Napi::CallbackInfo& info, size_t count, Napi::Uint8Array& pcm, int& sampleRate, int& channels) {
+  Napi::Env env = info.Env();
+  if (info.Length() != count || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Napi::TypeError::New(env, "expected (pcm: Uint8Array, sampleRate, channels" + std::string(count == 4 ? ", iterations)" : ")")).ThrowAsJavaScriptException();
+    return false;
+  }
+  for (size_t i = 1; i < count; i++) {
+    if (!info[i].IsNumber()) {
+      Napi::TypeError::New(env, "sampleRate, channels and iterations must be numbers").ThrowAsJavaScriptException();
+      return false;
+    }
+  }
+  pcm = info[0].As<Napi::Uint8Array>();
+  sampleRate = info[1].As<Napi::Number>().Int32Value();
+  channels = info[2].As<Napi::Number>().Int32Value();
+  if (sampleRate < 8000 || sampleRate > 192000 || (channels != 1 && channels != 2)) {
+    Napi::RangeError::New(env, "sampleRate must be in 8000..192000 and channels 1 or 2").ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
+}
 
 // benchAnalyze(pcm: Uint8Array, sampleRate, channels, iterations) → nanoseconds of pure analysis
 // (levels + VAD + rolling stats, no ring, no file) on the calling thread, for bench/dsp.ts.
@@ -333,10 +405,14 @@ class NullSink : public AnalysisSink {
 
 Napi::Value BenchAnalyze(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto ta = info[0].As<Napi::Uint8Array>();
-  const int sampleRate = info[1].As<Napi::Number>().Int32Value();
-  const int channels = info[2].As<Napi::Number>().Int32Value();
+  Napi::Uint8Array ta;
+  int sampleRate = 0, channels = 0;
+  if (!PcmArgs(info, 4, ta, sampleRate, channels)) return env.Undefined();
   const int iterations = info[3].As<Napi::Number>().Int32Value();
+  if (iterations < 1 || iterations > 100000) {
+    Napi::RangeError::New(env, "iterations must be in 1..100000").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   const size_t frames = ta.ByteLength() / (2 * static_cast<size_t>(channels));
   NullSink sink;
   const auto t0 = std::chrono::steady_clock::now();
@@ -367,9 +443,9 @@ class FrameSink : public AnalysisSink {
 
 Napi::Value AnalyzeFrames(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto ta = info[0].As<Napi::Uint8Array>();
-  const int sampleRate = info[1].As<Napi::Number>().Int32Value();
-  const int channels = info[2].As<Napi::Number>().Int32Value();
+  Napi::Uint8Array ta;
+  int sampleRate = 0, channels = 0;
+  if (!PcmArgs(info, 3, ta, sampleRate, channels)) return env.Undefined();
   StreamAnalysis a(sampleRate, channels, 0, 2, false, 250);
   FrameSink sink(&a);
   a.feed(reinterpret_cast<const int16_t*>(ta.Data()), ta.ByteLength() / (2 * static_cast<size_t>(channels)), sink);
@@ -387,12 +463,15 @@ Napi::Value AnalyzeFrames(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("analyzeFrames", Napi::Function::New(env, AnalyzeFrames));
   Napi::Function stream = AudioStreamWrap::Init(env);
   AudioStreamWrap::constructor = new Napi::FunctionReference(Napi::Persistent(stream));
   exports.Set("AudioStream", stream);
   exports.Set("AudioEngine", AudioEngineWrap::Init(env));
-  exports.Set("benchAnalyze", Napi::Function::New(env, BenchAnalyze));
+  exports.Set("statsFields", Napi::Function::New(env, StatsFields));
+  Napi::Object testing = Napi::Object::New(env);
+  testing.Set("analyzeFrames", Napi::Function::New(env, AnalyzeFrames));
+  testing.Set("benchAnalyze", Napi::Function::New(env, BenchAnalyze));
+  exports.Set("testing", testing);
   return exports;
 }
 

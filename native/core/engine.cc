@@ -19,10 +19,17 @@ constexpr size_t kScratchBytes = 64 * 1024;
 
 // ---------------------------------------------------------------------------------------------- Stream
 
-Stream::Stream(uint32_t id, const StreamConfig& c, int statsIntervalMs)
+size_t ringBytes(const StreamConfig& c) {
+  const uint64_t frameBytes = static_cast<uint64_t>(c.channels) * 2;
+  const uint64_t frames = (static_cast<uint64_t>(c.ringMs) * static_cast<uint64_t>(c.sampleRate) + 999) / 1000;
+  return static_cast<size_t>(frames * frameBytes);
+}
+
+Stream::Stream(uint32_t id, const StreamConfig& c, int statsIntervalMs, std::atomic<uint64_t>* overflowTotal)
     : identity_(std::make_shared<StreamIdentity>(StreamIdentity{id, c.meetingId, c.participantId})),
       config_(c),
-      ring_(static_cast<size_t>(c.ringSeconds * c.sampleRate * c.channels * 2)),
+      ring_(ringBytes(c)),
+      overflowTotal_(overflowTotal),
       analysis_(c.sampleRate, c.channels, c.startedAtMs, c.groupSeconds, c.segments, statsIntervalMs) {
   if (!c.recordingPath.empty()) {
     recording_ = std::make_unique<RecordingFile>(c.recordingPath, static_cast<uint32_t>(c.sampleRate), static_cast<uint16_t>(c.channels));
@@ -32,12 +39,14 @@ Stream::Stream(uint32_t id, const StreamConfig& c, int statsIntervalMs)
 bool Stream::push(const uint8_t* data, size_t n) {
   if (closeRequested_.load(std::memory_order_relaxed)) return false;
   if (n == 0) return true;
+  received_ += n;
   if (mutedP_) {
     addMarker({ring_.headPosition(), Marker::kGap, n});
     return true;
   }
   if (!ring_.write(data, n)) {
     overflow_.fetch_add(n, std::memory_order_relaxed);
+    if (overflowTotal_) overflowTotal_->fetch_add(n, std::memory_order_relaxed);
     addMarker({ring_.headPosition(), Marker::kGap, n});  // the clock still advances over dropped input
   }
   return true;
@@ -77,11 +86,7 @@ class Worker::Sink : public AnalysisSink {
     if (t_) t_->onFrame(s_.id(), f.slot, f.speaking, w_.overlaps_);
   }
   void onStats(const StatsSnapshot& st) override {
-    Event e(Event::kStats, s_.identity());
-    e.stats = st;
-    e.overflowBytes = s_.overflowBytes();
-    e.recordedBytes = s_.recording_ ? s_.recording_->dataBytes() : 0;
-    w_.batch_.push_back(std::move(e));
+    w_.batch_.addStats(s_.id(), st, s_.overflowBytes(), s_.recording_ ? s_.recording_->dataBytes() : 0);
   }
   void onSegment(uint32_t index, double startMs, double endMs, std::vector<uint8_t>&& wav) override {
     Event e(Event::kSegment, s_.identity());
@@ -163,7 +168,7 @@ void Worker::run() {
       flushRecordings();
       lastFlush = now;
     }
-    if (!batch_.empty()) {
+    if (!batch_.empty() || engine_.hasCarry()) {
       engine_.deliver(std::move(batch_), stop);
       batch_ = EventBatch();
     }
@@ -309,7 +314,7 @@ Engine::~Engine() { stop(); }
 
 std::shared_ptr<Stream> Engine::open(const StreamConfig& config) {
   if (stopped_.load()) throw std::runtime_error("the audio engine is closed");
-  auto s = std::make_shared<Stream>(nextId_.fetch_add(1), config, config_.statsIntervalMs);
+  auto s = std::make_shared<Stream>(nextId_.fetch_add(1), config, config_.statsIntervalMs, &overflow_);
   const size_t w = std::hash<std::string>{}(config.meetingId) % workers_.size();
   workers_[w]->add(s);
   return s;
@@ -318,7 +323,18 @@ std::shared_ptr<Stream> Engine::open(const StreamConfig& config) {
 EventBatch Engine::stop() {
   if (stopped_.exchange(true)) return {};
   for (auto& w : workers_) w->stop();
+  // What could not be queued even at the end is handed to the caller with the final `closed` events.
+  std::vector<Event> errors;
+  {
+    std::lock_guard<std::mutex> carryLock(carryMutex_);
+    for (auto& e : carry_) {
+      if (e.type == Event::kError) errors.push_back(std::move(e));  // closed ones are in finalClosed_ already
+    }
+    carry_.clear();
+    hasCarry_.store(false, std::memory_order_relaxed);
+  }
   std::lock_guard<std::mutex> lock(finalMutex_);
+  for (auto& e : errors) finalClosed_.push_back(std::move(e));
   return std::move(finalClosed_);
 }
 
@@ -329,13 +345,31 @@ size_t Engine::streamCount() const {
 }
 
 void Engine::deliver(EventBatch&& batch, bool stopping) {
+  std::lock_guard<std::mutex> lock(carryMutex_);
+  if (!carry_.empty()) {
+    // Events kept from a dropped batch go first: per stream, their order is kept.
+    for (auto& e : batch.events) carry_.push_back(std::move(e));
+    batch.events = std::move(carry_);
+    carry_.clear();
+  }
   if (stopping) {
-    std::lock_guard<std::mutex> lock(finalMutex_);
+    std::lock_guard<std::mutex> finalLock(finalMutex_);
     for (auto& e : batch) {
       if (e.type == Event::kClosed) finalClosed_.push_back(e);
     }
   }
-  if (!deliver_(std::move(batch))) dropped_.fetch_add(1, std::memory_order_relaxed);
+  if (batch.empty()) return;
+  if (deliver_(batch)) {
+    hasCarry_.store(false, std::memory_order_relaxed);
+    return;
+  }
+  // The queue is full: the batch is dropped and counted, except its closed and error events, which are kept
+  // for the next delivery (a worker retries every ~10 ms even with nothing new to send).
+  dropped_.fetch_add(1, std::memory_order_relaxed);
+  for (auto& e : batch.events) {
+    if (e.type == Event::kClosed || e.type == Event::kError) carry_.push_back(std::move(e));
+  }
+  hasCarry_.store(!carry_.empty(), std::memory_order_relaxed);
 }
 
 }  // namespace meetcore

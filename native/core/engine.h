@@ -30,9 +30,14 @@ struct StreamConfig {
   bool segments = false;
   double startedAtMs = 0;
   std::string recordingPath;  // empty: no recording
-  double ringSeconds = 10;
+  /** Ring capacity in milliseconds of input at sampleRate × channels × 2 bytes (rounded up to a whole
+   *  sample frame). The addon always sets it (src/pipeline/engine.ts owns the default). */
+  int ringMs = 1000;
   bool excluded = false;
 };
+
+/** Ring capacity in bytes for `c`: ringMs of input, rounded up to a whole sample frame. */
+size_t ringBytes(const StreamConfig& c);
 
 struct EngineConfig {
   int threads = 2;
@@ -49,11 +54,13 @@ class Engine;
 class Stream {
  public:
   /** @throws std::runtime_error when the recording cannot be created or its header written (RecordingFile). */
-  Stream(uint32_t id, const StreamConfig& config, int statsIntervalMs);
+  Stream(uint32_t id, const StreamConfig& config, int statsIntervalMs, std::atomic<uint64_t>* overflowTotal = nullptr);
 
   /** Copy `n` bytes into the ring (exactly one memcpy). While muted nothing is copied, but the bytes still
    *  advance the stream clock. Bytes that do not fit are dropped and counted. Returns false after close. */
   bool push(const uint8_t* data, size_t n);
+  /** Producer: every byte pushed so far (muted and dropped ones included): the stream clock in bytes. */
+  uint64_t receivedBytes() const { return received_; }
   void setMuted(bool muted);
   void setExcluded(bool excluded);
   /** Idempotent: the worker drains what was pushed, finalizes the recording and emits `closed`. */
@@ -62,6 +69,7 @@ class Stream {
   uint32_t id() const { return identity_->id; }
   const std::shared_ptr<const StreamIdentity>& identity() const { return identity_; }
   uint64_t overflowBytes() const { return overflow_.load(std::memory_order_relaxed); }
+  size_t ringCapacity() const { return ring_.capacity(); }
   bool closeRequested() const { return closeRequested_.load(std::memory_order_acquire); }
 
  private:
@@ -77,9 +85,11 @@ class Stream {
   StreamConfig config_;
   RingBuffer ring_;
   std::atomic<uint64_t> overflow_{0};
+  std::atomic<uint64_t>* overflowTotal_;  // the engine's sum over all streams (may be null)
   std::atomic<bool> closeRequested_{false};
   // Producer-side state.
   bool mutedP_ = false;
+  uint64_t received_ = 0;
   // Markers (rare: a mutex is fine).
   std::mutex markersMutex_;
   std::deque<Marker> markers_;
@@ -130,12 +140,15 @@ class Worker {
 
 /**
  * The engine: `threads` workers; a stream goes to worker hash(meetingId) % threads so a meeting's overlap
- * timeline is single-threaded. `deliver` is called from worker threads with each non-empty batch and returns
- * false when the batch could not be queued (it is dropped and counted).
+ * timeline is single-threaded. `deliver` is called from worker threads (one at a time) with each non-empty
+ * batch; it takes the batch (moves out of it) and returns true, or returns false and leaves it when it could
+ * not be queued. A batch that could not be queued is counted in droppedBatches(); its stats rows, segments
+ * and overlap reports are lost, but its `closed` and `error` events are kept and go first in the next
+ * delivery (retried every ~10 ms even when nothing new happened), or are returned by stop().
  */
 class Engine {
  public:
-  using Deliver = std::function<bool(EventBatch&&)>;
+  using Deliver = std::function<bool(EventBatch&)>;
   Engine(const EngineConfig& config, Deliver deliver);
   ~Engine();
 
@@ -143,12 +156,16 @@ class Engine {
    *  with the strerror text; no file is left), or after stop(). */
   std::shared_ptr<Stream> open(const StreamConfig& config);
   /** Finishes every open stream (recordings final), joins the workers; idempotent. Returns the `closed`
-   *  events of the streams finished by it. */
+   *  events of the streams finished by it, and the `closed`/`error` events still kept from dropped batches. */
   EventBatch stop();
 
   const EngineConfig& config() const { return config_; }
   uint64_t droppedBatches() const { return dropped_.load(std::memory_order_relaxed); }
+  /** Input bytes dropped on full rings, summed over every stream ever opened by this engine. */
+  uint64_t overflowBytes() const { return overflow_.load(std::memory_order_relaxed); }
   size_t streamCount() const;
+  /** Events kept from a dropped batch are waiting for the next delivery. */
+  bool hasCarry() const { return hasCarry_.load(std::memory_order_relaxed); }
 
  private:
   friend class Worker;
@@ -159,9 +176,13 @@ class Engine {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<uint32_t> nextId_{1};
   std::atomic<uint64_t> dropped_{0};
+  std::atomic<uint64_t> overflow_{0};
   std::atomic<bool> stopped_{false};
   std::mutex finalMutex_;
   EventBatch finalClosed_;
+  std::mutex carryMutex_;  // also serializes calls of deliver_
+  std::vector<Event> carry_;
+  std::atomic<bool> hasCarry_{false};
 };
 
 }  // namespace meetcore

@@ -7,6 +7,7 @@
 
 #include "../dsp/analysis.h"
 #include "../dsp/overlap.h"
+#include "stats_fields.h"
 
 namespace meetcore {
 
@@ -17,13 +18,13 @@ struct StreamIdentity {
   std::string participantId;
 };
 
+/** A segment, overlap, closed or error event (stats travel as packed rows, see EventBatch::stats). */
 struct Event {
-  enum Type { kStats, kSegment, kOverlap, kClosed, kError };
+  enum Type { kSegment, kOverlap, kClosed, kError };
   Event(Type t, std::shared_ptr<const StreamIdentity> s) : type(t), stream(std::move(s)) {}
   Type type;
   std::shared_ptr<const StreamIdentity> stream;  // null for overlap events
   std::string meetingId;                         // overlap events
-  StatsSnapshot stats;
   uint64_t overflowBytes = 0;
   uint64_t recordedBytes = 0;
   // segment
@@ -36,6 +37,29 @@ struct Event {
   std::string code, message;
 };
 
-using EventBatch = std::vector<Event>;
+/**
+ * What a worker hands over in one delivery: the stats reports as packed rows (`statsRows()` rows of
+ * kStatsFieldCount doubles, stats_fields.h) and the other events as objects. Iterating a batch iterates its
+ * events.
+ */
+struct EventBatch {
+  std::vector<Event> events;
+  std::vector<double> stats;
+
+  size_t statsRows() const { return stats.size() / kStatsFieldCount; }
+  bool empty() const { return events.empty() && stats.empty(); }
+  void push_back(Event&& e) { events.push_back(std::move(e)); }
+  void push_back(const Event& e) { events.push_back(e); }
+  /** Append one stats row. */
+  void addStats(uint32_t id, const StatsSnapshot& s, uint64_t overflow, uint64_t recorded) {
+    const size_t at = stats.size();
+    stats.resize(at + kStatsFieldCount);
+    writeStatsRow(stats.data() + at, id, s, overflow, recorded);
+  }
+  std::vector<Event>::iterator begin() { return events.begin(); }
+  std::vector<Event>::iterator end() { return events.end(); }
+  std::vector<Event>::const_iterator begin() const { return events.begin(); }
+  std::vector<Event>::const_iterator end() const { return events.end(); }
+};
 
 }  // namespace meetcore

@@ -184,7 +184,7 @@ static void testEngineEvents() {
   const auto data = pattern(48000 * 4);  // 1 s of stereo
   {
     FileSizeLimit lim(kWavHeaderBytes + 70001);
-    Engine engine(EngineConfig{1, 250, 500}, [&](EventBatch&& b) {
+    Engine engine(EngineConfig{1, 250, 500}, [&](EventBatch& b) {
       std::lock_guard<std::mutex> lock(m);
       for (auto& e : b) events.push_back(std::move(e));
       return true;

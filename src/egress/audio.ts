@@ -29,7 +29,8 @@ import { makeDirs } from '../files.js';
 import type { Logger } from '../log.js';
 import { HttpError } from '../http/errors.js';
 import type { AudioEngine, AudioStream } from '../pipeline/engine.js';
-import type { ClosedEvent, EngineEvent, ErrorEvent, SegmentEvent, StatsEvent } from '../pipeline/types.js';
+import type { StatsRows } from '../pipeline/stats.js';
+import type { ClosedEvent, EngineEvent, ErrorEvent, SegmentEvent } from '../pipeline/types.js';
 import type { MutedInterval, RecordingStore } from '../store/recordings.js';
 import { audioMeetingDir, freeRecordingPath, recordingFileName, removeEmptyDirs, segmentPath } from './names.js';
 import type { PipelineLogs } from './pipeline-log.js';
@@ -60,8 +61,6 @@ interface LiveStream {
   sampleRate: number;
   /** Bytes per sample frame (all channels). */
   frameBytes: number;
-  /** Bytes received so far (muted ones included): the stream clock. */
-  bytesIn: number;
   muted: boolean;
   mutedIntervals: MutedInterval[];
   /** Why the socket closed; null while it is open. */
@@ -71,6 +70,8 @@ interface LiveStream {
   /** First write failure reported by the engine (the row ends FAILED). */
   writeError: string | null;
   ws: WebSocket<SocketData> | null;
+  /** Binary frames received (bytes are counted natively: `stream.receivedBytes`). */
+  frames: number;
 }
 
 /** What one pipeline log `flush` line reports for a meeting. */
@@ -79,8 +80,19 @@ interface MeetingFigures {
   segments: number;
   overlaps: number;
   errors: number;
-  /** The latest stats event of each stream. */
-  streams: Map<number, StatsEvent>;
+  /** The latest stats report of each stream (copied from the row). */
+  streams: Map<number, StreamFigures>;
+}
+
+/** What a pipeline log `flush` line keeps of a stream's latest stats report. */
+interface StreamFigures {
+  streamId: number;
+  participantId: string;
+  tMs: number;
+  recordedBytes: number;
+  overflowBytes: number;
+  speaking: boolean;
+  rmsDbfs: number | null;
 }
 
 /** Period of the participant_stats writes and pipeline log lines, ms (the native writer flushes ≤ 1 s apart). */
@@ -99,6 +111,9 @@ export class AudioEgress {
   private engine: AudioEngine | null = null;
   private readonly sockets = new Set<WebSocket<SocketData>>();
   private readonly streams = new Map<number, LiveStream>();
+  /** Bytes and frames received by the streams already closed (for `meetcore_egress_received_*_total`). */
+  private closedBytes = 0;
+  private closedFrames = 0;
   /** Absolute recording paths of live streams (two streams never share a file). */
   private readonly pathsInUse = new Set<string>();
   private readonly pendingWrites = new Set<Promise<void>>();
@@ -113,10 +128,15 @@ export class AudioEgress {
 
   private readonly metrics: EgressMetrics;
   /** Latest cumulative `overflowBytes` of each open stream (the counter takes the increments). */
-  private readonly overflowSeen = new Map<number, number>();
 
   constructor(private readonly deps: AudioEgressDeps) {
     this.metrics = egressMetrics(deps.ctx.metrics);
+    // Read at scrape time, so the per-frame path stays a push and a field increment.
+    this.metrics.audioTotals = () => {
+      let bytes = this.closedBytes, frames = this.closedFrames;
+      for (const s of this.streams.values()) { bytes += s.stream.receivedBytes; frames += s.frames; }
+      return { bytes, frames };
+    };
   }
 
   /** The engine is created by the caller with `onEngineEvents` as its callback; null = unavailable (503). */
@@ -169,7 +189,18 @@ export class AudioEgress {
     res.cork(() => { res.upgrade<SocketData>(data, key, protocol, extensions, context); });
   }
 
+  /**
+   * Per frame: nothing but the push. The native stream counts the bytes (the stream clock, `receivedBytes`)
+   * and refuses a frame over MAX_FRAME_BYTES whole (push returns false, nothing copied); everything else
+   * (the first frame, text frames, oversized frames) takes the slow path.
+   */
   private message(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
+    const live = ws.getUserData().live;
+    if (live !== null && isBinary && live.stream.push(message)) { live.frames++; return; }
+    this.slowMessage(ws, message, isBinary);
+  }
+
+  private slowMessage(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
     const d = ws.getUserData();
     if (message.byteLength > MAX_FRAME_BYTES) {
       this.deps.log.warn({ remote: d.remote, room: d.query.roomName, bytes: message.byteLength }, 'egress frame over 1 MiB: closing with 1009');
@@ -180,9 +211,7 @@ export class AudioEgress {
       const live = d.live ?? this.start(ws, d);
       if (!live) return;
       live.stream.push(message);  // the ArrayBuffer itself: no view to allocate per frame
-      live.bytesIn += message.byteLength;
-      this.metrics.bytesIn.inc({ kind: 'audio' }, message.byteLength);
-      this.metrics.framesIn.inc({ kind: 'audio' });
+      live.frames++;
       return;
     }
     this.text(d, message);
@@ -190,7 +219,7 @@ export class AudioEgress {
 
   /** Stream clock of the next sample to arrive, Unix ms. */
   private clockMs(live: LiveStream): number {
-    return live.info.startedAt + Math.round((Math.floor(live.bytesIn / live.frameBytes) * 1000) / live.sampleRate);
+    return live.info.startedAt + Math.round((Math.floor(live.stream.receivedBytes / live.frameBytes) * 1000) / live.sampleRate);
   }
 
   /**
@@ -227,7 +256,7 @@ export class AudioEgress {
         made.stream = this.engine!.openStream({
           meetingId: session.meetingId, participantId, sampleRate: q.sampleRate, channels: q.channels,
           groupSeconds: q.groupSeconds, segments: ctx.config.SEGMENT_FILES || Boolean(ctx.config.HUME_API_KEY),
-          startedAtMs: startedAt, recordingPath: file, excluded: participant.isHost,
+          startedAtMs: startedAt, recordingPath: file, excluded: participant.isHost, maxPushBytes: MAX_FRAME_BYTES,
         });
         return { session, participantId, trackId, file, relPath, row, mutedIntervals };
       })();
@@ -238,8 +267,8 @@ export class AudioEgress {
         trackId, startedAt, recordingId: row.id, path: file,
       };
       const live: LiveStream = {
-        info, stream, sampleRate: q.sampleRate, frameBytes: q.channels * 2, bytesIn: 0, muted: d.mutedBeforeStart,
-        mutedIntervals, closeReason: null, socketClosedAt: null, writeError: null, ws,
+        info, stream, sampleRate: q.sampleRate, frameBytes: q.channels * 2, muted: d.mutedBeforeStart,
+        mutedIntervals, closeReason: null, socketClosedAt: null, writeError: null, ws, frames: 0,
       };
       d.live = live;
       this.streams.set(stream.id, live);
@@ -294,23 +323,45 @@ export class AudioEgress {
     live.ws = null;
     live.closeReason = reason;
     live.socketClosedAt = Date.now();
-    this.deps.log.info({ streamId: live.info.streamId, meetingId: live.info.meetingId, bytesIn: live.bytesIn, reason }, 'egress socket closed');
+    this.deps.log.info({ streamId: live.info.streamId, meetingId: live.info.meetingId, bytesIn: live.stream.receivedBytes, reason }, 'egress socket closed');
     live.stream.close();
   }
 
   /**
-   * The engine's batch callback: forwards the batch on the bus ('audio.events'), folds stats into the
-   * participant summaries and this second's pipeline log figures (both written by `flush`, once a second),
-   * writes segment files (SEGMENT_FILES) and finalizes closed streams.
+   * The engine's batch callback: forwards the batch on the bus ('audio.stats' with the packed stats rows,
+   * then 'audio.events'), folds stats into the participant summaries and this second's pipeline log figures
+   * (both written by `flush`, once a second), writes segment files (SEGMENT_FILES) and finalizes closed
+   * streams.
    */
-  onEngineEvents(events: EngineEvent[]): void {
+  onEngineEvents(events: EngineEvent[], stats: StatsRows): void {
     if (this.finished) return;
-    this.emit('audio.events', events);
+    if (stats.length) this.emit('audio.stats', stats);
+    if (events.length) this.emit('audio.events', events);
     try {
-      this.handleEvents(events);
+      if (stats.length) this.handleStats(stats);
+      if (events.length) this.handleEvents(events);
     } catch (err) {
       // The engine rethrows a listener's exception as an uncaught one: log instead of taking the server down.
       this.deps.log.error({ err }, 'failed to handle an audio engine batch');
+    }
+  }
+
+  /** Fold a batch's stats rows: no allocation per report beyond one figures entry per stream and second. */
+  private handleStats(rows: StatsRows): void {
+    const now = Date.now();
+    for (let i = 0; i < rows.length; i++) {
+      const e = rows.row(i);
+      if (!this.streams.has(e.streamId)) continue;
+      this.deps.stats.fold(e, now);
+      const t = this.figures(e.meetingId);
+      t.stats++;
+      let f = t.streams.get(e.streamId);
+      if (!f) t.streams.set(e.streamId, (f = { streamId: e.streamId, participantId: e.participantId, tMs: 0, recordedBytes: 0, overflowBytes: 0, speaking: false, rmsDbfs: null }));
+      f.tMs = e.tMs;
+      f.recordedBytes = e.recordedBytes;
+      f.overflowBytes = e.overflowBytes;
+      f.speaking = e.speaking;
+      f.rmsDbfs = e.rmsDbfs;
     }
   }
 
@@ -318,25 +369,18 @@ export class AudioEgress {
     let closed: ClosedEvent[] | null = null;
     for (const e of events) {
       switch (e.type) {
-        case 'stats': {
-          this.deps.stats.fold(e);
-          this.countOverflow(e.streamId, e.overflowBytes);
-          const t = this.figures(e.meetingId);
-          t.stats++;
-          t.streams.set(e.streamId, e);
-          break;
-        }
         case 'segment':
           this.figures(e.meetingId).segments++;
           if (this.deps.ctx.config.SEGMENT_FILES) this.writeSegment(e);
           break;
         case 'overlap': this.figures(e.meetingId).overlaps++; break;
         case 'error': this.figures(e.meetingId).errors++; this.engineError(e); break;
-        case 'closed': this.countOverflow(e.streamId, e.overflowBytes); this.overflowSeen.delete(e.streamId); (closed ??= []).push(e); break;
+        case 'closed': (closed ??= []).push(e); break;
       }
     }
     if (closed) {
-      this.flushStats();
+      // The final summaries of the meetings whose streams ended (the timer writes the others once a second).
+      this.flushStats(new Set(closed.map((e) => e.meetingId)));
       for (const e of closed) this.finalize(e);
     }
   }
@@ -354,9 +398,9 @@ export class AudioEgress {
     for (const meetingId of [...this.pendingFigures.keys()]) this.flushFigures(meetingId);
   }
 
-  private flushStats(): void {
+  private flushStats(meetings?: ReadonlySet<string>): void {
     try {
-      this.deps.stats.flush();
+      this.deps.stats.flush(meetings);
     } catch (err) {
       this.deps.log.error({ err }, 'cannot store participant stats (kept for the next flush)');
     }
@@ -368,10 +412,7 @@ export class AudioEgress {
     this.pendingFigures.delete(meetingId);
     this.deps.pipelineLogs.write(meetingId, {
       event: 'flush', stats: t.stats, segments: t.segments, overlaps: t.overlaps, errors: t.errors,
-      streams: [...t.streams.values()].map((e) => ({
-        streamId: e.streamId, participantId: e.participantId, tMs: e.tMs, recordedBytes: e.recordedBytes,
-        overflowBytes: e.overflowBytes, speaking: e.speaking, rmsDbfs: e.rmsDbfs,
-      })),
+      streams: [...t.streams.values()],
     });
   }
 
@@ -385,13 +426,7 @@ export class AudioEgress {
   }
 
   /** Add a stream's new ring overflow (its `overflowBytes` is cumulative since it opened) to the counter. */
-  private countOverflow(streamId: number, total: number): void {
-    const seen = this.overflowSeen.get(streamId) ?? 0;
-    if (total > seen) {
-      this.metrics.ringOverflowBytes.inc(total - seen);
-      this.overflowSeen.set(streamId, total);
-    }
-  }
+
 
   private writeSegment(e: SegmentEvent): void {
     const live = this.streams.get(e.streamId);
@@ -409,6 +444,8 @@ export class AudioEgress {
     const live = this.streams.get(e.streamId);
     if (!live) return;
     this.streams.delete(e.streamId);
+    this.closedBytes += live.stream.receivedBytes;
+    this.closedFrames += live.frames;
     this.pathsInUse.delete(live.info.path);
     this.deps.stats.removeStream(e.streamId);
     const open = live.mutedIntervals[live.mutedIntervals.length - 1];
@@ -427,9 +464,9 @@ export class AudioEgress {
     this.flushFigures(meetingId);
     this.deps.pipelineLogs.write(meetingId, {
       event: 'closed', streamId: e.streamId, participantId: e.participantId, recordedBytes: e.recordedBytes, endMs: e.endMs,
-      overflowBytes: e.overflowBytes, bytesIn: live.bytesIn, reason,
+      overflowBytes: e.overflowBytes, bytesIn: live.stream.receivedBytes, reason,
     });
-    this.deps.log.info({ streamId: e.streamId, meetingId, recordedBytes: e.recordedBytes, bytesIn: live.bytesIn, overflowBytes: e.overflowBytes, reason }, 'egress recording closed');
+    this.deps.log.info({ streamId: e.streamId, meetingId, recordedBytes: e.recordedBytes, bytesIn: live.stream.receivedBytes, overflowBytes: e.overflowBytes, reason }, 'egress recording closed');
     this.emit('egress.closed', live.info, reason);
     if (this.streamsOfMeeting(meetingId) === 0) {
       this.deps.stats.forgetMeeting(meetingId);

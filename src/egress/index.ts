@@ -25,7 +25,8 @@ import { repairRecordings } from './repair.js';
 import { StatsSummaries } from './stats.js';
 import { EGRESS_VIDEO_PATH, VideoEgress, closeInterruptedVideoRecordings } from './video.js';
 import { AudioEngine } from '../pipeline/engine.js';
-import type { EngineEvent, EngineStats } from '../pipeline/types.js';
+import type { StatsRows } from '../pipeline/stats.js';
+import type { EngineEvent } from '../pipeline/types.js';
 import { Counter, Gauge } from 'prom-client';
 import type { EgressKind } from './metrics.js';
 
@@ -51,7 +52,7 @@ export function registerEgress(ctx: AppContext): void {
   const egress = new AudioEgress({
     ctx, recordings, stats: new StatsSummaries(statsStore), pipelineLogs: new PipelineLogs(ctx.config.STORAGE_DIR, log), log,
   });
-  const engine = createEngine(ctx, (events) => egress.onEngineEvents(events), log);
+  const engine = createEngine(ctx, (events, stats) => egress.onEngineEvents(events, stats), log);
   egress.setEngine(engine);
   egress.register(ctx.app);
   const video = new VideoEgress({ ctx, recordings, log: log.child({ kind: 'video' }) });
@@ -78,9 +79,10 @@ export function registerEgress(ctx: AppContext): void {
 }
 
 /**
- * Gauges read at scrape time: open egress streams by kind, and the native engine's dropped event batches.
- * The dropped-batches series exists only when the loaded addon reports `droppedBatches` (absent: no engine,
- * or an addon built before the figure existed).
+ * Series read at scrape time: open egress streams by kind, and counters mirroring the native engine's own
+ * monotonic counts (each scrape adds what is new since the last one): event batches dropped because the queue
+ * to the JS thread was full, and audio input dropped on full rings. Also `egressDroppedBatches` and
+ * `egressOverflowBytes` in GET /health. Without an engine only the streams gauge exists.
  */
 function registerEngineMetrics(ctx: AppContext, engine: AudioEngine | null, streams: () => Record<EgressKind, number>): void {
   const registers = [ctx.metrics];
@@ -88,15 +90,21 @@ function registerEngineMetrics(ctx: AppContext, engine: AudioEngine | null, stre
     name: 'meetcore_egress_streams', help: 'Egress streams open now, by kind (audio, video)', labelNames: ['kind'], registers,
     collect() { for (const [kind, n] of Object.entries(streams())) this.set({ kind }, n); },
   });
-  const dropped = (): number | null => {
-    const v = (engine?.stats() as Partial<EngineStats> | undefined)?.droppedBatches;
-    return typeof v === 'number' && Number.isFinite(v) ? v : null;
+  if (!engine) return;
+  const mirror = (name: string, help: string, read: () => number) => {
+    let seen = 0;
+    new Counter({
+      name, help, registers,
+      collect() {
+        const v = read();
+        if (v > seen) { this.inc(v - seen); seen = v; }
+      },
+    });
   };
-  if (dropped() === null) return;
-  new Counter({
-    name: 'meetcore_engine_dropped_batches_total', help: 'Native audio engine event batches dropped because the queue to the JS thread was full', registers,
-    collect() { this.reset(); this.inc(dropped() ?? 0); },
-  });
+  mirror('meetcore_engine_dropped_batches_total', 'Native audio engine event batches dropped because the queue to the JS thread was full (stats lost; closed/error events kept for the next batch)', () => engine.stats().droppedBatches);
+  mirror('meetcore_egress_ring_overflow_bytes_total', 'Audio input bytes dropped because a stream\'s native ring buffer was full', () => engine.stats().overflowBytes);
+  ctx.setCounter('egressDroppedBatches', () => engine.stats().droppedBatches);
+  ctx.setCounter('egressOverflowBytes', () => engine.stats().overflowBytes);
 }
 
 /**
@@ -120,9 +128,9 @@ function egressRoomFor(ctx: AppContext, principal: Principal | undefined, body: 
 }
 
 /** Create the native engine; null (logged) when the addon cannot be loaded. */
-function createEngine(ctx: AppContext, onEvents: (events: EngineEvent[]) => void, log: AppContext['log']): AudioEngine | null {
+function createEngine(ctx: AppContext, onEvents: (events: EngineEvent[], stats: StatsRows) => void, log: AppContext['log']): AudioEngine | null {
   try {
-    return new AudioEngine({ threads: ctx.config.AUDIO_THREADS, overlapMinMs: ctx.config.FEEDBACK_OVERLAP_MS, statsIntervalMs: STATS_INTERVAL_MS }, onEvents);
+    return new AudioEngine({ threads: ctx.config.AUDIO_THREADS, ringMs: ctx.config.AUDIO_RING_MS, overlapMinMs: ctx.config.FEEDBACK_OVERLAP_MS, statsIntervalMs: STATS_INTERVAL_MS }, onEvents);
   } catch (err) {
     log.error({ err }, 'native audio engine unavailable: /egress-audio answers 503 (build it with `npm install` or `npx node-gyp rebuild`)');
     return null;

@@ -1,7 +1,9 @@
 /**
  * Folds the native engine's per-stream `stats` events (src/pipeline/types.ts StatsEvent) into the
- * per-participant summaries of `participant_stats`: `fold` updates them in memory per event, `flush`
- * writes the ones that changed in one transaction (the egress flushes once a second and when a stream ends).
+ * per-participant summaries of `participant_stats`: `fold` updates them in memory per report (it reads the
+ * report's fields and keeps none of it, so the engine's row cursor can be passed), `flush` writes the ones
+ * that changed in one transaction with one prepared statement (the egress flushes once a second, and a
+ * meeting's final summaries when one of its streams ends).
  *
  * Cumulative fields: `analysedMs` adds each interval's samples / sampleRate; `clippedSamples` adds each
  * interval's count; `peakDbfs` keeps the maximum. `speechMs` is rebuilt from the engine's 10 s window:
@@ -24,8 +26,12 @@ const COVERAGE_FRAMES = 1000;
 
 interface StreamClock {
   sampleRate: number;
-  /** Cumulative speech of this stream at its reports, oldest first (from the stream start, S = 0). */
+  /** The participant's summary, looked up at the stream's first report (no key building per report). */
+  summary: Summary | null;
+  /** Cumulative speech of this stream at its reports, oldest first (from the stream start, S = 0); entries
+   *  before `head` are no longer needed (dropped in bulk, not shifted out one per report). */
   history: { tMs: number; speechMs: number }[];
+  head: number;
 }
 
 /** Accumulates stats events into summaries and writes the touched ones per batch. */
@@ -39,7 +45,7 @@ export class StatsSummaries {
 
   /** Start following a stream (its sample rate converts sample counts to ms). */
   addStream(streamId: number, sampleRate: number, startedAtMs: number): void {
-    this.streams.set(streamId, { sampleRate, history: [{ tMs: startedAtMs, speechMs: 0 }] });
+    this.streams.set(streamId, { sampleRate, summary: null, history: [{ tMs: startedAtMs, speechMs: 0 }], head: 0 });
   }
 
   /** Stop following a stream; the participant's summary stays cached while the meeting is live. */
@@ -56,7 +62,7 @@ export class StatsSummaries {
   fold(e: StatsEvent, nowMs = Date.now()): void {
     const clock = this.streams.get(e.streamId);
     if (!clock) return;
-    const s = this.summary(e.meetingId, e.participantId);
+    const s = (clock.summary ??= this.summary(e.meetingId, e.participantId));
     s.analysedExact += (e.samples / clock.sampleRate) * 1000;
     s.analysedMs = Math.round(s.analysedExact);
     s.speechExact += speechSinceLastReport(clock, e);
@@ -73,15 +79,19 @@ export class StatsSummaries {
   }
 
   /**
-   * Write every summary changed since the last flush, in one transaction.
+   * Write every summary changed since the last flush (only those of `meetings` when given), in one
+   * transaction.
    * @returns the rows written.
    * @throws the SQLite error (the changes stay pending for the next flush).
    */
-  flush(): ParticipantStats[] {
+  flush(meetings?: ReadonlySet<string>): ParticipantStats[] {
     if (this.touched.size === 0) return [];
-    const rows = [...this.touched].map(({ analysedExact: _a, speechExact: _s, ...row }) => row);
+    const picked: Summary[] = [];
+    for (const s of this.touched) if (!meetings || meetings.has(s.meetingId)) picked.push(s);
+    if (picked.length === 0) return [];
+    const rows = picked.map(({ analysedExact: _a, speechExact: _s, ...row }) => row);
     this.store.upsertMany(rows);
-    this.touched.clear();
+    for (const s of picked) this.touched.delete(s);
     return rows;
   }
 
@@ -113,24 +123,28 @@ function speechSinceLastReport(clock: StreamClock, e: StatsEvent): number {
   const h = clock.history;
   const last = h[h.length - 1]!;
   const inWindow = Math.round(e.speechCoverage10s * COVERAGE_FRAMES) * (COVERAGE_WINDOW_MS / COVERAGE_FRAMES);
-  const total = Math.max(last.speechMs, inWindow + speechAt(h, e.tMs - COVERAGE_WINDOW_MS));
+  const total = Math.max(last.speechMs, inWindow + speechAt(h, clock.head, e.tMs - COVERAGE_WINDOW_MS));
   h.push({ tMs: e.tMs, speechMs: total });
   // Keep what a later lookup (at most 10 s back) can need.
-  while (h.length > 2 && h[1]!.tMs <= e.tMs - COVERAGE_WINDOW_MS) h.shift();
+  while (h.length - clock.head > 2 && h[clock.head + 1]!.tMs <= e.tMs - COVERAGE_WINDOW_MS) clock.head++;
+  if (clock.head >= 64) {
+    h.splice(0, clock.head);
+    clock.head = 0;
+  }
   return total - last.speechMs;
 }
 
-/** Cumulative speech at stream time `t`: a report at `t` (±0.5 ms), else interpolated between neighbours. */
-function speechAt(h: readonly { tMs: number; speechMs: number }[], t: number): number {
-  if (t <= h[0]!.tMs) return h[0]!.speechMs;
-  for (let i = h.length - 1; i >= 0; i--) {
-    const a = h[i]!;
-    if (Math.abs(a.tMs - t) < 0.5) return a.speechMs;
-    if (a.tMs < t) {
-      const b = h[i + 1];
-      if (!b) return a.speechMs;
-      return a.speechMs + ((b.speechMs - a.speechMs) * (t - a.tMs)) / (b.tMs - a.tMs);
-    }
-  }
-  return h[0]!.speechMs;
+/**
+ * Cumulative speech at stream time `t` from h[head..] (times non-decreasing): a report at `t` (±0.5 ms), else
+ * interpolated between neighbours. Scans forward from `head`, where `t` (10 s back) lies.
+ */
+function speechAt(h: readonly { tMs: number; speechMs: number }[], head: number, t: number): number {
+  if (t <= h[head]!.tMs) return h[head]!.speechMs;
+  let i = head;  // the latest report before t + 0.5
+  while (i + 1 < h.length && h[i + 1]!.tMs < t + 0.5) i++;
+  const a = h[i]!;
+  if (Math.abs(a.tMs - t) < 0.5) return a.speechMs;
+  const b = h[i + 1];
+  if (!b) return a.speechMs;
+  return a.speechMs + ((b.speechMs - a.speechMs) * (t - a.tMs)) / (b.tMs - a.tMs);
 }

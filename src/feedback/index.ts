@@ -1,6 +1,6 @@
 /**
- * Real-time feedback for meeting hosts (PROTOCOL.md §5). Listens to the native engine's event batches on the
- * bus ('audio.events'), runs the rules of ./rules.ts per meeting, and for each finding: builds the event
+ * Real-time feedback for meeting hosts (PROTOCOL.md §5). Listens to the native engine's batches on the bus
+ * ('audio.stats' packed stats rows, 'audio.events' overlaps), runs the rules of ./rules.ts per meeting, and for each finding: builds the event
  * (message and tips in FEEDBACK_LOCALE), sends it to the signaling room `feedback:<meetingId>` (/ws and
  * Socket.IO), and stores it with its delivery latency (wall clock of delivery minus the stream-clock moment
  * the rule became true). Routes: `GET /feedback/:meetingId?since=`, `GET /feedback/debug/:meetingId`,
@@ -14,6 +14,7 @@ import type { AppContext, EgressStreamInfo, JoinDecision } from '../context.js';
 import type { Principal } from '../http/router.js';
 import { HttpError } from '../http/errors.js';
 import { parse } from '../http/validate.js';
+import type { StatsRows } from '../pipeline/stats.js';
 import type { EngineEvent, OverlapEvent, StatsEvent } from '../pipeline/types.js';
 import { FeedbackStore, type FeedbackEvent } from '../store/feedback.js';
 import { feedbackRoom, mayReadMeeting } from '../auth/authorization.js';
@@ -47,7 +48,9 @@ export type MeetingFigures = (meetingId: string) => Record<string, unknown>;
 export class FeedbackService {
   private readonly meetings = new Map<string, { rules: MeetingRules; live: Map<string, LiveParticipant>; overlaps: Map<string, string> }>();
   private readonly streams = new Map<number, EgressStreamInfo>();
-  private readonly hostCache = new Map<string, { isHost: boolean; at: number }>();
+  /** Host flags by meeting, then participant (no key string built per stats report). */
+  private readonly hostCache = new Map<string, Map<string, { isHost: boolean; at: number }>>();
+  private hostCacheSize = 0;
   private readonly thresholds: RuleThresholds;
   readonly store: FeedbackStore;
   private extraFigures: MeetingFigures = () => ({ prosodyPayloads: 0 });
@@ -90,14 +93,24 @@ export class FeedbackService {
     if (m.rules.openStreams === 0) this.meetings.delete(info.meetingId);
   }
 
-  /** One engine batch. Never throws (a failure is logged). */
+  /** The events of one engine batch. Never throws (a failure is logged). */
   events(batch: EngineEvent[]): void {
     for (const e of batch) {
       try {
-        if (e.type === 'stats') this.onStats(e);
-        else if (e.type === 'overlap') this.onOverlap(e);
+        if (e.type === 'overlap') this.onOverlap(e);
       } catch (err) {
         this.ctx.log.error({ err, type: e.type }, 'feedback rule evaluation failed');
+      }
+    }
+  }
+
+  /** The stats rows of one engine batch (read through the row cursor, nothing kept). Never throws. */
+  stats(rows: StatsRows): void {
+    for (let i = 0; i < rows.length; i++) {
+      try {
+        this.onStats(rows.row(i));
+      } catch (err) {
+        this.ctx.log.error({ err, type: 'stats' }, 'feedback rule evaluation failed');
       }
     }
   }
@@ -121,13 +134,25 @@ export class FeedbackService {
   }
 
   private isHost(meetingId: string, participantId: string): boolean {
-    const key = `${meetingId}\u0000${participantId}`;
     const now = Date.now();
-    const hit = this.hostCache.get(key);
+    let byMeeting = this.hostCache.get(meetingId);
+    let hit = byMeeting?.get(participantId);
     if (hit && now - hit.at < HOST_CACHE_MS) return hit.isHost;
     const isHost = this.ctx.sessions.participant(meetingId, participantId)?.isHost ?? false;
-    if (this.hostCache.size > 10_000) this.hostCache.clear();
-    this.hostCache.set(key, { isHost, at: now });
+    if (this.hostCacheSize > 10_000) {
+      this.hostCache.clear();
+      this.hostCacheSize = 0;
+      byMeeting = undefined;
+      hit = undefined;
+    }
+    if (!byMeeting) this.hostCache.set(meetingId, (byMeeting = new Map()));
+    if (hit) {
+      hit.isHost = isHost;
+      hit.at = now;
+    } else {
+      byMeeting.set(participantId, { isHost, at: now });
+      this.hostCacheSize++;
+    }
     return isHost;
   }
 
@@ -135,11 +160,20 @@ export class FeedbackService {
     // Only streams announced by 'egress.opened' and not yet closed: a late event must not revive a meeting.
     if (!this.streams.has(e.streamId)) return;
     const m = this.meeting(e.meetingId);
-    m.live.set(e.participantId, {
-      participantId: e.participantId, speaking: e.speaking, muted: e.muted, speechCoverage10s: e.speechCoverage10s,
-      rmsDbfs3s: e.rmsDbfs3s, rmsEmaDbfs: e.rmsEmaDbfs, lastSpokeAt: e.lastSpokeAtMs, tMs: e.tMs,
-    });
-    for (const f of m.rules.stats(e)) this.deliver(e.meetingId, f);
+    let live = m.live.get(e.participantId);
+    if (!live) {
+      live = { participantId: e.participantId, speaking: false, muted: false, speechCoverage10s: 0, rmsDbfs3s: null, rmsEmaDbfs: null, lastSpokeAt: null, tMs: 0 };
+      m.live.set(e.participantId, live);
+    }
+    live.speaking = e.speaking;
+    live.muted = e.muted;
+    live.speechCoverage10s = e.speechCoverage10s;
+    live.rmsDbfs3s = e.rmsDbfs3s;
+    live.rmsEmaDbfs = e.rmsEmaDbfs;
+    live.lastSpokeAt = e.lastSpokeAtMs;
+    live.tMs = e.tMs;
+    const findings = m.rules.stats(e);
+    for (let i = 0; i < findings.length; i++) this.deliver(e.meetingId, findings[i]!);
   }
 
   private onOverlap(e: OverlapEvent): void {
@@ -200,6 +234,7 @@ export function registerFeedback(ctx: AppContext): FeedbackService {
   const service = new FeedbackService(ctx);
   ctx.bus.on('egress.opened', (info) => service.opened(info));
   ctx.bus.on('egress.closed', (info) => service.closed(info));
+  ctx.bus.on('audio.stats', (rows) => service.stats(rows));
   ctx.bus.on('audio.events', (batch) => service.events(batch));
   const timer = setInterval(() => {
     try {

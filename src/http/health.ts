@@ -19,6 +19,8 @@ export function registerHealth(ctx: AppContext): void {
         rooms: ctx.counters.rooms(),
         connections: ctx.counters.connections(),
         egressStreams: ctx.counters.egressStreams(),
+        egressDroppedBatches: ctx.counters.egressDroppedBatches(),
+        egressOverflowBytes: ctx.counters.egressOverflowBytes(),
       },
     };
   };

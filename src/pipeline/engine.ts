@@ -7,7 +7,15 @@
  * better-sqlite3 does), so the addon is only ever called with valid primitives.
  */
 import { loadAddon, type NativeEngine, type NativeStream } from './native.js';
-import { SAMPLE_RATES, type ClosedEvent, type EngineEvent, type EngineOptions, type EngineStats, type StreamOptions } from './types.js';
+import { StatsRows, type StreamIdentity } from './stats.js';
+import { SAMPLE_RATES, type ClosedEvent, type EngineEvent, type EngineOptions, type EngineStats, type ErrorEvent, type StreamOptions } from './types.js';
+
+/** Ring capacity defaults and bounds, ms of input (EngineOptions.ringMs, StreamOptions.ringMs). */
+export const DEFAULT_RING_MS = 1000;
+export const MIN_RING_MS = 20;
+export const MAX_RING_MS = 120_000;
+/** Largest push a stream accepts by default (StreamOptions.maxPushBytes), bytes. */
+export const MAX_PUSH_BYTES = 64 * 1024 * 1024;
 
 function checkInt(name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${name} must be an integer`);
@@ -48,10 +56,16 @@ export class AudioStream {
    * ArrayBuffer that is neutered when the handler returns. Any byte count: a partial sample carries over.
    * Bytes that do not fit in the ring are dropped and counted (`overflowBytes`); the stream clock still
    * advances over them. While muted, nothing is copied and the clock advances.
+   * @returns false (nothing copied or counted) when `chunk` is over StreamOptions.maxPushBytes, else true.
    * @throws TypeError when `chunk` is not a Uint8Array/ArrayBuffer; Error after close().
    */
-  push(chunk: Uint8Array | ArrayBuffer): void {
-    this.native.push(chunk);
+  push(chunk: Uint8Array | ArrayBuffer): boolean {
+    return this.native.push(chunk);
+  }
+
+  /** Bytes pushed so far, muted and dropped ones included (the stream clock in bytes). */
+  get receivedBytes(): number {
+    return this.native.receivedBytes;
   }
 
   /** Mute or unmute from this point of the input on (ordered with push). */
@@ -62,6 +76,16 @@ export class AudioStream {
   /** Exclude from (or include in) overlap detection from this point on, e.g. for a meeting host. */
   setExcluded(excluded: boolean): void {
     this.native.setExcluded(Boolean(excluded));
+  }
+
+  /** Input bytes of this stream dropped because its ring was full (also in its stats and `closed` event). */
+  get overflowBytes(): number {
+    return this.native.overflowBytes;
+  }
+
+  /** Ring capacity in bytes (StreamOptions.ringMs of input, rounded up to a whole sample frame). */
+  get ringBytes(): number {
+    return this.native.ringBytes;
   }
 
   /** Idempotent. The worker analyses what was pushed, finalizes the recording and emits `closed`. */
@@ -76,22 +100,31 @@ export class AudioStream {
 export class AudioEngine {
   private native: NativeEngine | null;
   private readonly streams = new Map<number, AudioStream>();
+  /** Identity of every stream whose rows may still be read (kept one batch past its `closed`). */
+  private readonly identities = new Map<number, StreamIdentity>();
+  private forget: number[] = [];
+  private readonly identity = (id: number): StreamIdentity | undefined => this.identities.get(id);
+  /** Default ring capacity of the streams, ms of input (EngineOptions.ringMs). */
+  private readonly ringMs: number;
 
   /**
    * @param options threads 1..16; statsIntervalMs 50..1000 (default 250); overlapMinMs 50..10000 (default 500);
-   *   maxQueuedBatches 1..65536 (default 1024).
-   * @param onEvents called on the JS thread with each batch (a listener must not throw: errors are rethrown
-   *   asynchronously by Node as uncaught exceptions).
+   *   maxQueuedBatches 1..65536 (default 1024); ringMs (default ring capacity per stream, ms of input)
+   *   20..120000 (default 1000).
+   * @param onEvents called on the JS thread with each batch: its segment/overlap/closed/error events, and its
+   *   stats reports as packed rows (StatsRows, src/pipeline/stats.ts; possibly empty). A listener must not
+   *   throw: errors are rethrown asynchronously by Node as uncaught exceptions.
    * @throws TypeError/RangeError for bad options; Error when the addon is not built.
    */
-  constructor(options: EngineOptions, private readonly onEvents: (events: EngineEvent[]) => void) {
+  constructor(options: EngineOptions, private readonly onEvents: (events: EngineEvent[], stats: StatsRows) => void) {
     const threads = checkInt('threads', options.threads, 1, 16);
     const statsIntervalMs = checkInt('statsIntervalMs', options.statsIntervalMs ?? 250, 50, 1000);
     const overlapMinMs = checkInt('overlapMinMs', options.overlapMinMs ?? 500, 50, 10000);
     const maxQueuedBatches = checkInt('maxQueuedBatches', options.maxQueuedBatches ?? 1024, 1, 65536);
+    this.ringMs = checkInt('ringMs', options.ringMs ?? DEFAULT_RING_MS, MIN_RING_MS, MAX_RING_MS);
     if (typeof onEvents !== 'function') throw new TypeError('onEvents must be a function');
     const addon = loadAddon();
-    this.native = new addon.AudioEngine({ threads, statsIntervalMs, overlapMinMs, maxQueuedBatches }, (events) => this.dispatch(events));
+    this.native = new addon.AudioEngine({ threads, statsIntervalMs, overlapMinMs, maxQueuedBatches }, (events, stats) => this.dispatch(events, stats));
   }
 
   /**
@@ -109,25 +142,28 @@ export class AudioEngine {
     if (options.channels !== 1 && options.channels !== 2) throw new RangeError('channels must be 1 or 2');
     if (typeof options.groupSeconds !== 'number' || !(options.groupSeconds >= 0.5 && options.groupSeconds <= 5)) throw new RangeError('groupSeconds must be in 0.5..5');
     if (typeof options.startedAtMs !== 'number' || !Number.isFinite(options.startedAtMs)) throw new TypeError('startedAtMs must be a finite number');
-    const ringSeconds = options.ringSeconds ?? 10;
-    if (typeof ringSeconds !== 'number' || !(ringSeconds >= 0.1 && ringSeconds <= 120)) throw new RangeError('ringSeconds must be in 0.1..120');
+    const ringMs = checkInt('ringMs', options.ringMs ?? this.ringMs, MIN_RING_MS, MAX_RING_MS);
+    const maxPushBytes = checkInt('maxPushBytes', options.maxPushBytes ?? MAX_PUSH_BYTES, 1, MAX_PUSH_BYTES);
     if (options.recordingPath !== undefined) checkString('recordingPath', options.recordingPath, 4096);
     const native = this.native.openStream({
       meetingId: options.meetingId, participantId: options.participantId, sampleRate: options.sampleRate,
       channels: options.channels, groupSeconds: options.groupSeconds, segments: Boolean(options.segments),
-      startedAtMs: options.startedAtMs, recordingPath: options.recordingPath ?? '', ringSeconds,
+      startedAtMs: options.startedAtMs, recordingPath: options.recordingPath ?? '', ringMs, maxPushBytes,
       excluded: Boolean(options.excluded),
     });
     const stream = new AudioStream(native, Object.freeze({ ...options }));
     if (this.streams.size === 0) this.native.ref();
     this.streams.set(stream.id, stream);
+    this.identities.set(stream.id, { meetingId: options.meetingId, participantId: options.participantId });
     return stream;
   }
 
-  /** Open streams, threads, dropped batches. */
+  /** Open streams, threads, dropped batches, ring overflow bytes (after close(): the final counts). */
   stats(): EngineStats {
-    return this.native ? this.native.stats() : { streams: 0, threads: 0, droppedBatches: 0 };
+    if (this.native) this.last = this.native.stats();
+    return { ...this.last, streams: this.native ? this.last.streams : 0 };
   }
+  private last: EngineStats = { streams: 0, threads: 0, droppedBatches: 0, overflowBytes: 0 };
 
   /**
    * Finalize every open stream (recordings complete), join the worker threads; idempotent. Returns the
@@ -138,21 +174,39 @@ export class AudioEngine {
     if (!this.native) return [];
     const native = this.native;
     this.native = null;
-    const closed = native.close();
-    for (const e of closed) this.settle(e);
+    const final = native.close();
+    this.last = { ...native.stats(), streams: 0 };
+    const closed: ClosedEvent[] = [];
+    const errors: ErrorEvent[] = [];
+    for (const e of final) {
+      if (e.type === 'closed') {
+        closed.push(e);
+        this.settle(e);
+      } else {
+        errors.push(e);
+      }
+    }
+    // `error` events kept from batches the full queue dropped are never lost: delivered here.
+    if (errors.length) this.onEvents(errors, StatsRows.empty);
     return closed;
   }
 
-  private dispatch(events: EngineEvent[]): void {
-    const out: EngineEvent[] = [];
-    for (const e of events) {
-      if (e.type === 'closed') {
-        if (!this.streams.has(e.streamId)) continue;  // already settled by close()
+  private dispatch(events: EngineEvent[], stats: Float64Array | null): void {
+    for (const id of this.forget) this.identities.delete(id);
+    this.forget.length = 0;
+    let out = events;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      if (e.type !== 'closed') continue;
+      this.forget.push(e.streamId);
+      if (this.streams.has(e.streamId)) {
         this.settle(e);
+      } else {
+        out = out.filter((x) => x !== e);  // already settled by close(): rare
       }
-      out.push(e);
     }
-    if (out.length) this.onEvents(out);
+    const rows = stats ? new StatsRows(stats, this.identity) : StatsRows.empty;
+    if (out.length || rows.length) this.onEvents(out, rows);
   }
 
   private settle(e: ClosedEvent): void {

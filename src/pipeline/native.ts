@@ -1,16 +1,28 @@
 /**
  * Loads the compiled addon: build/Release/meetcore_audio.node (node-gyp, `npm install`), else the cmake-js
- * build (build-cmake/Release or build-cmake/). Throws an Error naming the paths tried and `npm run install`.
+ * build (build-cmake/Release or build-cmake/). Throws an Error naming the paths tried and `npm run install`, or
+ * one naming the first stats column where the addon and src/pipeline/stats.ts disagree.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ClosedEvent, EngineEvent, EngineStats } from './types.js';
+import { checkStatsFields } from './stats.js';
+import type { ClosedEvent, EngineEvent, EngineStats, ErrorEvent } from './types.js';
 
 /** The raw classes exported by native/addon/module.cc (arguments are checked in engine.ts, not here). */
 export interface NativeAddon {
-  AudioEngine: new (options: Record<string, number>, onEvents: (events: EngineEvent[]) => void) => NativeEngine;
+  /**
+   * onEvents gets the batch's segment/overlap/closed/error events as objects and its stats reports packed in
+   * one Float64Array (columns: statsFields(); null when the batch has none).
+   */
+  AudioEngine: new (options: Record<string, number>, onEvents: (events: EngineEvent[], stats: Float64Array | null) => void) => NativeEngine;
+  /** The column names of a packed stats row, in order (native/core/stats_fields.h). */
+  statsFields(): string[];
+  /** Helpers for tests and benchmarks, not part of the engine API (they check their arguments). */
+  testing: NativeTesting;
+}
+export interface NativeTesting {
   /** Nanoseconds of pure analysis of `pcm` repeated `iterations` times on the calling thread (bench/dsp.ts). */
   benchAnalyze(pcm: Uint8Array, sampleRate: number, channels: number, iterations: number): number;
   /** The per-10 ms-frame view of the analysis of `pcm` (VAD decision, energy, noise floor), for tests. */
@@ -19,14 +31,18 @@ export interface NativeAddon {
 export interface NativeEngine {
   openStream(options: Record<string, unknown>): NativeStream;
   stats(): EngineStats;
-  close(): ClosedEvent[];
+  /** The `closed` events of the streams it finalized, and `error` events kept from dropped batches. */
+  close(): (ClosedEvent | ErrorEvent)[];
   /** Keep the event loop alive while streams are open (ref) or not (unref, the initial state). */
   ref(): void;
   unref(): void;
 }
 export interface NativeStream {
   readonly id: number;
-  push(chunk: Uint8Array | ArrayBuffer): void;
+  readonly overflowBytes: number;
+  readonly ringBytes: number;
+  readonly receivedBytes: number;
+  push(chunk: Uint8Array | ArrayBuffer): boolean;
   setMuted(muted: boolean): void;
   setExcluded(excluded: boolean): void;
   close(): void;
@@ -48,7 +64,9 @@ export function loadAddon(): NativeAddon {
   for (const rel of CANDIDATES) {
     const file = path.join(ROOT, rel);
     if (fs.existsSync(file)) {
-      cached = require(file) as NativeAddon;
+      const addon = require(file) as NativeAddon;
+      checkStatsFields(addon.statsFields());
+      cached = addon;
       return cached;
     }
   }

@@ -23,6 +23,12 @@ export interface EngineOptions {
   /** Bound of the queue of event batches waiting for the JS thread (default 1024); a full queue drops the
    *  batch and counts it in `engine.stats().droppedBatches`, it never blocks a worker. */
   maxQueuedBatches?: number;
+  /**
+   * Default ring buffer capacity of each stream, in milliseconds of input (default 1000, range 20..120000;
+   * AUDIO_RING_MS). 1 s of 48 kHz stereo is 192 000 bytes; the pages become resident as the ring is first
+   * filled. Input arriving while the ring is full is dropped and counted (`overflowBytes`).
+   */
+  ringMs?: number;
 }
 
 export interface StreamOptions {
@@ -44,13 +50,21 @@ export interface StreamOptions {
    *  ("cannot create recording <path>: <strerror>", or "cannot write recording <path>: <strerror>" after
    *  removing the file again) when it cannot. A later write error stops the recording (see ErrorEvent). */
   recordingPath?: string;
-  /** Ring buffer capacity in seconds of input (default 10). Input that does not fit is dropped and counted. */
-  ringSeconds?: number;
+  /** Ring buffer capacity in milliseconds of input (20..120000; default EngineOptions.ringMs). Input that
+   *  does not fit is dropped and counted (`overflowBytes` of the stream, its stats and `closed`, and the
+   *  engine's stats). */
+  ringMs?: number;
+  /** Largest push accepted, bytes (1..64 MiB, default 64 MiB). A bigger chunk is refused whole: push returns
+   *  false, nothing is copied and the stream clock does not advance (the egress closes such a socket with 1009). */
+  maxPushBytes?: number;
   /** Excluded from overlap detection (meeting hosts). Default false. Can be changed with setExcluded. */
   excluded?: boolean;
 }
 
-/** Periodic per-stream measurements, at least every `statsIntervalMs` of stream time. */
+/**
+ * Periodic per-stream measurements, at least every `statsIntervalMs` of stream time. Delivered as packed rows
+ * (StatsRows in ./stats.ts, one cursor implementing this interface), not as objects in the events array.
+ */
 export interface StatsEvent {
   type: 'stats';
   streamId: number;
@@ -156,11 +170,14 @@ export interface ErrorEvent {
   message: string;
 }
 
-export type EngineEvent = StatsEvent | SegmentEvent | OverlapEvent | ClosedEvent | ErrorEvent;
+/** The events of a batch delivered as objects (stats reports come packed, see StatsEvent). */
+export type EngineEvent = SegmentEvent | OverlapEvent | ClosedEvent | ErrorEvent;
 
 export interface EngineStats {
   streams: number;
   threads: number;
   /** Event batches dropped because the JS queue was full. */
   droppedBatches: number;
+  /** Input bytes dropped on full rings, summed over every stream this engine opened. */
+  overflowBytes: number;
 }

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { FAST_RING_MS, startTestServer, type TestServer } from '../helpers/server.js';
 import {
   FRAME_BYTES, SECRET, closed, connect, listFiles, open, parseWav, query, sendMuted, sendPcm, sha256, signedEgressUrl, speechFixtures, waitFor,
 } from './helpers.js';
@@ -14,7 +14,7 @@ import {
 let server: TestServer;
 const [speech] = speechFixtures();
 
-test.before(async () => { server = await startTestServer({ EGRESS_SECRET: SECRET }); });
+test.before(async () => { server = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_RING_MS: FAST_RING_MS }); });
 test.after(async () => { await server.stop(); });
 
 interface RecordingRow { id: number; meeting_id: string; participant: string; track_id: string; path: string; bytes: number; status: string; close_reason: string | null; muted_intervals: string }

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ROOT, http, startTestServer, type TestServer } from '../helpers/server.js';
+import { FAST_RING_MS, ROOT, http, startTestServer, type TestServer } from '../helpers/server.js';
 import { registerAndLogin } from '../helpers/auth.js';
 import {
   BYTES_PER_SEC, FRAME_BYTES, SECRET, closed, ffprobe, open, parseWav, query, sendMuted, sendPcm, sha256, signedEgressUrl,
@@ -25,7 +25,7 @@ let auth: Record<string, string>;
 const [speechA, speechB] = speechFixtures();
 
 test.before(async () => {
-  server = await startTestServer({ EGRESS_SECRET: SECRET, PUBLIC_URL: 'https://meet.example.com' });
+  server = await startTestServer({ EGRESS_SECRET: SECRET, PUBLIC_URL: 'https://meet.example.com', AUDIO_RING_MS: FAST_RING_MS });
   auth = await registerAndLogin(server);
 });
 test.after(async () => { await server.stop(); });

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { http, startTestServer } from '../helpers/server.js';
+import { FAST_RING_MS, http, startTestServer } from '../helpers/server.js';
 import { registerAndLogin } from '../helpers/auth.js';
 import { BYTES_PER_SEC, FRAME_BYTES, SECRET, closed, open, parseWav, query, sendMuted, sendPcm, sha256, signedEgressUrl, speechFixtures, waitFor } from './helpers.js';
 
@@ -21,7 +21,7 @@ async function flushed(file: string, bytes: number): Promise<void> {
 }
 
 test('SIGKILL mid-stream: the next start repairs the file sizes and closes the row as REPAIRED', async () => {
-  const s1 = await startTestServer({ EGRESS_SECRET: SECRET });
+  const s1 = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_RING_MS: FAST_RING_MS });
   const ws = await open(signedEgressUrl(s1, { roomName: 'crash', participant: 'crashy', trackId: 'TR_1' }));
   ws.on('error', () => { /* the server dies under it */ });
   const recorded = speech.subarray(0, FRAME_BYTES * 150); // 1.5 s
@@ -54,7 +54,7 @@ test('SIGKILL mid-stream: the next start repairs the file sizes and closes the r
   orphanHeader.writeUInt32LE(0, 40);
   fs.writeFileSync(orphan, Buffer.concat([orphanHeader, orphanData, Buffer.from([9])]));
 
-  const s2 = await startTestServer({ EGRESS_SECRET: SECRET }, { dataDir: s1.dataDir, storageDir: s1.storageDir });
+  const s2 = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_RING_MS: FAST_RING_MS }, { dataDir: s1.dataDir, storageDir: s1.storageDir });
   try {
     const repaired = query(s2, (db) => db.prepare('SELECT * FROM recordings WHERE id = ?').get(row.id) as RecordingRow);
     assert.is(repaired.status, 'REPAIRED');
@@ -80,7 +80,7 @@ test('SIGKILL mid-stream: the next start repairs the file sizes and closes the r
 });
 
 test('SIGTERM mid-stream: egress sockets get 1001, the file is final and the row COMPLETE', async () => {
-  const s = await startTestServer({ EGRESS_SECRET: SECRET });
+  const s = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_RING_MS: FAST_RING_MS });
   const ws = await open(signedEgressUrl(s, { roomName: 'term', participant: 'terminated' }));
   const sent = speech.subarray(0, FRAME_BYTES * 120);
   await sendPcm(ws, sent);

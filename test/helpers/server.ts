@@ -32,6 +32,9 @@ export interface TestServer {
  * @param dirs reuse the data/storage folders of an earlier server (to test restarts).
  * @throws Error when the server does not report listening within 20 s or exits first.
  */
+/** AUDIO_RING_MS for servers that get audio faster than real time (whole fixtures at once): a 1 s ring would overflow. */
+export const FAST_RING_MS = '30000';
+
 export async function startTestServer(env: Record<string, string> = {}, dirs?: { dataDir: string; storageDir: string }): Promise<TestServer> {
   const base = dirs ?? (() => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meetcore-test-'));

@@ -8,7 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EgressStatus, TrackSource, TrackType } from 'livekit-server-sdk';
-import { http, startTestServer, type TestServer } from '../helpers/server.js';
+import { FAST_RING_MS, http, startTestServer, type TestServer } from '../helpers/server.js';
 import { SECRET as EGRESS_SECRET, closed, open, parseWav, query, sendPcm, sha256, waitFor } from '../egress/helpers.js';
 import { gain, loadFixture, toStereoBytes } from '../helpers/fixtures.js';
 import WebSocket from 'ws';
@@ -24,7 +24,7 @@ const speech = toStereoBytes(gain(loadFixture('en-male').samples, -30));
 test.before(async () => {
   lk = await LivekitDouble.start();
   server = await startTestServer({
-    LIVEKIT_URL: lk.url, LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, EGRESS_SECRET, PUBLIC_URL,
+    LIVEKIT_URL: lk.url, LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, EGRESS_SECRET, PUBLIC_URL, AUDIO_RING_MS: FAST_RING_MS,
   });
 });
 test.after(async () => {

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { AudioEngine, type AudioStream } from '../../src/pipeline/engine.js';
 import { loadAddon } from '../../src/pipeline/native.js';
+import { COL, STATS_FIELDS, checkStatsFields, type StatsRows } from '../../src/pipeline/stats.js';
 import type { ClosedEvent, EngineEvent, OverlapEvent, SegmentEvent, StatsEvent, StreamOptions } from '../../src/pipeline/types.js';
 import { FIXTURES, concat, gain, loadFixture, silence, sine, toStereoBytes, truthFrames, whiteNoise } from '../helpers/fixtures.js';
 
@@ -28,10 +29,13 @@ function parseWav(file: Buffer) {
   };
 }
 
-/** Run one engine over streams fed by `feed`, collect every event until all streams are closed. */
-async function run(feed: (open: (o: Partial<StreamOptions>) => AudioStream) => void, engineOptions = {}): Promise<EngineEvent[]> {
-  const events: EngineEvent[] = [];
-  const engine = new AudioEngine({ threads: 2, ...engineOptions }, (batch) => events.push(...batch));
+/**
+ * Run one engine over streams fed by `feed`, collect every event until all streams are closed. The feeds push
+ * whole fixtures at once (far faster than real time), so the rings default to 60 s here.
+ */
+async function run(feed: (open: (o: Partial<StreamOptions>) => AudioStream) => void, engineOptions = {}): Promise<(EngineEvent | StatsEvent)[]> {
+  const events: (EngineEvent | StatsEvent)[] = [];
+  const engine = new AudioEngine({ threads: 2, ringMs: 60_000, ...engineOptions }, (batch, stats) => events.push(...stats.toObjects(), ...batch));
   const streams: AudioStream[] = [];
   feed((o) => {
     const s = engine.openStream({ meetingId: 'm1', participantId: 'p1', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 1_000_000, ...o });
@@ -62,7 +66,7 @@ test('VAD agrees with the annotated speech of every fixture (≥ 90 %), also 30 
   for (const name of FIXTURES) {
     const f = loadFixture(name);
     for (const db of [0, -30]) {
-      const r = addon.analyzeFrames(toStereoBytes(gain(f.samples, db)), 48000, 2);
+      const r = addon.testing.analyzeFrames(toStereoBytes(gain(f.samples, db)), 48000, 2);
       const truth = truthFrames(f.segments, r.speaking.length);
       let agree = 0;
       for (let i = 0; i < truth.length; i++) agree += Number(truth[i] === r.speaking[i]);
@@ -75,9 +79,9 @@ test('VAD agrees with the annotated speech of every fixture (≥ 90 %), also 30 
 
 test('VAD stays quiet on digital silence and on white noise at -40 dBFS', () => {
   const addon = loadAddon();
-  const quiet = addon.analyzeFrames(toStereoBytes(silence(5000)), 48000, 2);
+  const quiet = addon.testing.analyzeFrames(toStereoBytes(silence(5000)), 48000, 2);
   assert.is(quiet.speaking.reduce((a, v) => a + v, 0), 0);
-  const noise = addon.analyzeFrames(toStereoBytes(whiteNoise(10_000, -40)), 48000, 2);
+  const noise = addon.testing.analyzeFrames(toStereoBytes(whiteNoise(10_000, -40)), 48000, 2);
   assert.is(noise.speaking.reduce((a, v) => a + v, 0), 0);
   // The VAD's floor is measured on the speech band: averaging 8 samples of white noise divides its power by 8
   // (-9 dB), the 250 Hz high-pass takes a little more, and the floor follows the quieter of the noisy 10 ms
@@ -85,7 +89,7 @@ test('VAD stays quiet on digital silence and on white noise at -40 dBFS', () => 
   const floor = noise.noiseFloorDbfs[500]!;
   assert.ok(floor <= -40 - 9 && floor >= -40 - 9 - 4, `floor ${floor}`);
   // Noise that starts abruptly after silence is taken for speech for about a second at most.
-  const step = addon.analyzeFrames(toStereoBytes(concat(silence(1000), whiteNoise(10_000, -40))), 48000, 2);
+  const step = addon.testing.analyzeFrames(toStereoBytes(concat(silence(1000), whiteNoise(10_000, -40))), 48000, 2);
   assert.ok(step.speaking.reduce((a, v) => a + v, 0) <= 110);
   assert.is(step.speaking.slice(300).reduce((a, v) => a + v, 0), 0);
 });
@@ -123,8 +127,10 @@ test('ring buffer: a push larger than the free space is dropped and counted exac
   const chunk = new Uint8Array(48000 * 4);  // 1 s of stereo
   let closed!: ClosedEvent;
   await run((open) => {
-    const s = open({ ringSeconds: 0.5 });  // 96000 bytes, rounded up to a power of two (131072)
+    const s = open({ ringMs: 500 });  // exactly 96000 bytes
+    assert.is(s.ringBytes, 96000);
     s.push(chunk);  // 192000 bytes never fit
+    assert.is(s.overflowBytes, chunk.length);
     s.push(chunk.subarray(0, 1920));
     void s.closed.then((c) => { closed = c; });
   });
@@ -136,8 +142,8 @@ test('ring wrap-around: many pushes totalling far more than the ring lose nothin
   const pcm = toStereoBytes(concat(loadFixture('pt-br').samples, loadFixture('en-female').samples));
   const file = path.join(tmp, 'wrap.wav');
   const events: EngineEvent[] = [];
-  const engine = new AudioEngine({ threads: 1 }, (b) => events.push(...b));
-  const s = engine.openStream({ meetingId: 'm', participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0, recordingPath: file, ringSeconds: 0.25 });
+  const engine = new AudioEngine({ threads: 1 }, (b) => { events.push(...b); });
+  const s = engine.openStream({ meetingId: 'm', participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0, recordingPath: file, ringMs: 400 });
   for (let o = 0; o < pcm.length; o += 19200) {
     s.push(pcm.subarray(o, o + 19200));
     await new Promise((r) => setTimeout(r, 12));  // let the worker drain (it wakes every 10 ms)
@@ -226,6 +232,164 @@ test('overlap: an interruption of ~1 s is reported once with the interrupter; a 
     pushFrames(sb, toStereoBytes(concat(silence(2000), sine(200, 220, -10), silence(7000))));
   });
   assert.is(short.filter((e) => e.type === 'overlap').length, 0);
+});
+
+/**
+ * Resident memory per open stream once every page of its ring has been written: `count` streams with
+ * recordings, fed `seconds` of audio each in 20 ms frames, a little at a time so the workers keep up.
+ */
+async function rssPerStreamKiB(count: number, seconds: number, ringMs?: number): Promise<{ kib: number; overflow: number }> {
+  const engine = new AudioEngine({ threads: 2, ...(ringMs ? { ringMs } : {}) }, () => {});
+  const dir = fs.mkdtempSync(path.join(tmp, 'rss-'));
+  const frame = toStereoBytes(sine(20, 440, -12));  // 3840 bytes
+  // Warm-up: the worker threads' malloc arenas and the JS paths are in place before the baseline.
+  const warm = engine.openStream({ meetingId: 'warm', participantId: 'w', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0, recordingPath: path.join(dir, 'warm.wav') });
+  for (let i = 0; i < 100; i++) warm.push(frame);
+  warm.close();
+  await warm.closed;
+  await new Promise((r) => setTimeout(r, 50));
+  const rss0 = process.memoryUsage().rss;
+  const streams: AudioStream[] = [];
+  for (let i = 0; i < count; i++) {
+    streams.push(engine.openStream({ meetingId: `m${i % 8}`, participantId: `p${i}`, sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0, recordingPath: path.join(dir, `${i}.wav`) }));
+  }
+  for (let t = 0; t < seconds * 1000; t += 100) {
+    for (const s of streams) for (let k = 0; k < 5; k++) s.push(frame);
+    await new Promise((r) => setTimeout(r, 15));
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  const rss1 = process.memoryUsage().rss;
+  const overflow = streams.reduce((a, s) => a + s.overflowBytes, 0);
+  for (const s of streams) s.close();
+  await Promise.all(streams.map((s) => s.closed));
+  engine.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { kib: (rss1 - rss0) / 1024 / count, overflow };
+}
+
+test('RSS per stream with the default 1 s ring stays under 300 KiB once the ring has wrapped', async () => {
+  const { kib, overflow } = await rssPerStreamKiB(64, 1.5);
+  assert.is(overflow, 0, 'the workers kept up');
+  assert.ok(kib <= 300, `RSS per stream ${kib.toFixed(1)} KiB`);
+});
+
+test('engine stats count ring overflow over all streams and keep it after close', async () => {
+  const engine = new AudioEngine({ threads: 1, ringMs: 100 }, () => {});
+  const a = engine.openStream({ meetingId: 'm', participantId: 'a', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0 });
+  const b = engine.openStream({ meetingId: 'm', participantId: 'b', sampleRate: 48000, channels: 1, groupSeconds: 2, startedAtMs: 0, ringMs: 1000 });
+  assert.is(a.ringBytes, 19200);
+  assert.is(b.ringBytes, 96000);
+  a.push(new Uint8Array(20000));  // over the 100 ms ring: dropped
+  b.push(new Uint8Array(20000));  // fits
+  assert.is(a.overflowBytes, 20000);
+  assert.is(b.overflowBytes, 0);
+  assert.is(engine.stats().overflowBytes, 20000);
+  a.close();
+  b.close();
+  await Promise.all([a.closed, b.closed]);
+  engine.close();
+  assert.is(engine.stats().overflowBytes, 20000);
+  assert.throws(() => new AudioEngine({ threads: 1, ringMs: 10 }, () => {}), RangeError);
+  const e2 = new AudioEngine({ threads: 1 }, () => {});
+  assert.throws(() => e2.openStream({ meetingId: 'm', participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0, ringMs: 0.5 }), TypeError);
+  e2.close();
+});
+
+test('the addon reads its options strictly: a missing or renamed option is an error, not a default', () => {
+  const addon = loadAddon();
+  const ok = { threads: 1, statsIntervalMs: 250, overlapMinMs: 500, maxQueuedBatches: 16 };
+  assert.throws(() => new addon.AudioEngine({ threads: 1, statsIntervalMs: 250, overlapMinMs: 500 }, () => {}), /maxQueuedBatches/);
+  const engine = new addon.AudioEngine(ok, () => {});
+  const stream = { meetingId: 'm', participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, segments: false, startedAtMs: 0, recordingPath: '', ringMs: 1000, excluded: false };
+  const { ringMs: _r, ...noRing } = stream;
+  assert.throws(() => engine.openStream(stream), /maxPushBytes/);
+  Object.assign(stream, { maxPushBytes: 1 << 20 });
+  assert.throws(() => engine.openStream({ ...noRing, ringSeconds: 1 }), /ringMs/);
+  assert.throws(() => engine.openStream({ ...stream, segments: 1 }), /segments/);
+  assert.throws(() => engine.openStream({ ...stream, channels: 3 }), RangeError);
+  engine.openStream(stream).close();
+  engine.close();
+  // Test helpers live under `testing` and check their arguments.
+  assert.is((addon as unknown as Record<string, unknown>).benchAnalyze, undefined);
+  assert.throws(() => addon.testing.analyzeFrames('x' as unknown as Uint8Array, 48000, 2), TypeError);
+  assert.throws(() => addon.testing.analyzeFrames(new Uint8Array(8), 48000, 3), RangeError);
+  assert.throws(() => addon.testing.benchAnalyze(new Uint8Array(8), 48000, 2, 0), RangeError);
+});
+
+test('stats rows: the addon and TypeScript read one column list; a difference fails at load', async () => {
+  const addon = loadAddon();
+  assert.equal(addon.statsFields(), [...STATS_FIELDS]);
+  checkStatsFields(addon.statsFields());
+  const swapped = [...STATS_FIELDS] as string[];
+  [swapped[4], swapped[5]] = [swapped[5]!, swapped[4]!];
+  assert.throws(() => checkStatsFields(swapped), /column 4: native "peakDbfs", TypeScript "rmsDbfs"/);
+  assert.throws(() => checkStatsFields([...STATS_FIELDS, 'extra']), /column 18/);
+  assert.throws(() => checkStatsFields(STATS_FIELDS.slice(0, -1)), /recordedBytes/);
+  // One Float64Array per batch, one row per report; the cursor reads it without allocating per row.
+  const batches: StatsRows[] = [];
+  const engine = new AudioEngine({ threads: 1, statsIntervalMs: 100, ringMs: 10_000 }, (_e, rows) => { if (rows.length) batches.push(rows); });
+  const s = engine.openStream({ meetingId: 'm', participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 5000 });
+  pushFrames(s, toStereoBytes(sine(2000, 440, -20)));
+  s.close();
+  await s.closed;
+  engine.close();
+  let n = 0;
+  for (const rows of batches) {
+    assert.instance(rows.data, Float64Array);
+    assert.is(rows.data.length, rows.length * STATS_FIELDS.length);
+    for (let i = 0; i < rows.length; i++, n++) {
+      const r = rows.row(i);
+      assert.is(r, rows.row(0), 'one cursor');
+      assert.is(rows.get(i, 'streamId'), s.id);
+      assert.is(r.meetingId, 'm');
+      assert.is(r.participantId, 'p');
+      assert.ok(r.tMs > 5000 && r.tMs <= 7000);
+      if (r.samples > 0) assert.ok(Math.abs(r.rmsDbfs! + 23.01) < 0.1, `rms ${r.rmsDbfs}`);
+      assert.is(r.lastSpokeAtMs === null, Number.isNaN(rows.data[i * STATS_FIELDS.length + COL.lastSpokeAtMs]!));
+    }
+  }
+  assert.ok(n >= 15, `${n} rows`);
+});
+
+test('a full event queue drops stats batches (counted) but never a closed or error event', async () => {
+  const closedSeen = new Set<number>();
+  let statsRows = 0;
+  const engine = new AudioEngine({ threads: 2, statsIntervalMs: 50, maxQueuedBatches: 1, ringMs: 10_000 }, (events, rows) => {
+    statsRows += rows.length;
+    for (const e of events) if (e.type === 'closed') { assert.not.ok(closedSeen.has(e.streamId), 'closed once'); closedSeen.add(e.streamId); }
+  });
+  const streams: AudioStream[] = [];
+  for (let i = 0; i < 8; i++) streams.push(engine.openStream({ meetingId: `m${i}`, participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0 }));
+  const pcm = toStereoBytes(sine(3000, 440, -20));
+  for (const s of streams) { pushFrames(s, pcm); s.close(); }
+  // Keep the JS thread busy: the workers' batches find the one-slot queue full.
+  const until = Date.now() + 400;
+  while (Date.now() < until) { /* blocked */ }
+  const all = await Promise.race([
+    Promise.all(streams.map((s) => s.closed)),
+    new Promise<null>((r) => setTimeout(() => r(null), 5000)),
+  ]);
+  assert.ok(all, 'every stream closed');
+  assert.is(closedSeen.size, 8, 'every closed event went through onEvents');
+  const dropped = engine.stats().droppedBatches;
+  assert.ok(dropped > 0, 'batches were dropped');
+  engine.close();
+  assert.is(engine.stats().droppedBatches, dropped);
+  assert.ok(statsRows >= 0);
+});
+
+test('push refuses a chunk over maxPushBytes whole (returns false, clock unchanged) and counts received bytes', async () => {
+  const engine = new AudioEngine({ threads: 1 }, () => {});
+  const s = engine.openStream({ meetingId: 'm', participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0, maxPushBytes: 4000 });
+  assert.is(s.push(new Uint8Array(3840)), true);
+  assert.is(s.push(new Uint8Array(4001).buffer), false);
+  s.setMuted(true);
+  assert.is(s.push(new Uint8Array(1920)), true);
+  assert.is(s.receivedBytes, 3840 + 1920);
+  s.close();
+  const closed = await s.closed;
+  engine.close();
+  assert.is(closed.endMs, 30);
 });
 
 test('argument checks throw TypeError/RangeError before native code', () => {

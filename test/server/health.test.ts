@@ -14,7 +14,7 @@ test('GET /health reports status and live counters', async () => {
   assert.type(r.body.timestamp, 'number');
   assert.type(r.body.uptimeSec, 'number');
   assert.is(r.body.version, '0.1.0');
-  for (const k of ['rooms', 'connections', 'egressStreams']) assert.type(r.body[k], 'number');
+  for (const k of ['rooms', 'connections', 'egressStreams', 'egressDroppedBatches', 'egressOverflowBytes']) assert.type(r.body[k], 'number');
 });
 
 test('unknown routes get a JSON 404', async () => {
