@@ -231,8 +231,8 @@ void Worker::applyMarker(Stream& s, const Stream::Marker& m) {
   MeetingTimeline& t = timeline(s.config_.meetingId);
   switch (m.kind) {
     case Stream::Marker::kMute:
-      s.muted_ = true;
-      s.carryBytes_ = 0;  // a partial sample frame before a mute is never completed
+      s.muted_ = true;  // a partial sample frame carried here is completed by the next unmuted bytes, or
+                        // becomes part of the clock's gap if bytes are pushed while muted (kGap)
       t.setMuted(s.id(), true);
       break;
     case Stream::Marker::kUnmute:
@@ -247,7 +247,8 @@ void Worker::applyMarker(Stream& s, const Stream::Marker& m) {
       break;
     case Stream::Marker::kGap: {
       const uint64_t frameBytes = static_cast<uint64_t>(s.config_.channels) * 2;
-      s.gapRemainder_ += m.gapBytes;
+      s.gapRemainder_ += s.carryBytes_ + m.gapBytes;  // recorded carried bytes still advance the clock
+      s.carryBytes_ = 0;
       const uint64_t frames = s.gapRemainder_ / frameBytes;
       s.gapRemainder_ %= frameBytes;
       Sink sink(*this, s, &t);

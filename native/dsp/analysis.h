@@ -48,6 +48,11 @@ class AnalysisSink {
   virtual void onSegment(uint32_t index, double startMs, double endMs, std::vector<uint8_t>&& wav) = 0;
 };
 
+/** Largest stream start time (Unix ms; 2^53, about the year 285,000): every 10 ms slot then fits an int64. */
+constexpr double kMaxStartedAtMs = 9007199254740992.0;
+/** `ms` (Unix ms) clamped to 0..kMaxStartedAtMs; NaN becomes 0. */
+double clampStartedAtMs(double ms);
+
 /**
  * The analysis of one stream, fed whole sample frames of interleaved s16 in stream order.
  * Stream clock (PROTOCOL.md §4): sample i is at startedAtMs + i * 1000 / sampleRate; muted spans advance the
@@ -55,6 +60,7 @@ class AnalysisSink {
  */
 class StreamAnalysis {
  public:
+  /** @param startedAtMs Unix ms of sample 0, clamped to 0..kMaxStartedAtMs (the TS layer rejects others). */
   StreamAnalysis(int sampleRate, int channels, double startedAtMs, double groupSeconds, bool segments, int statsIntervalMs);
 
   /** Analyse `frames` sample frames (interleaved, `channels` per frame). */

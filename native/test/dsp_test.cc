@@ -134,6 +134,57 @@ static void testOverlap() {
   }
   t2.removeStream(1, out2);
   CHECK(out2.empty());
+  for (auto& o : out2) std::fprintf(stderr, "  unexpected: %d %s %s %f %f\n", o.phase, o.first.c_str(), o.second.c_str(), o.startMs, o.overlapMs);
+}
+
+/** A gap longer than the 16384-slot history (163.84 s, e.g. three minutes muted) leaves no stale speech. */
+static void testOverlapLongGap() {
+  // Alice speaks at slots 2900..3014, is muted (no frames) past the whole history, then speaks again from
+  // 19400 (16385 slots after 3015: the old clearing loop stopped at once); Bob speaks 19300..19699. Before
+  // the fix Alice's old speech reappeared at 2900 + 16384 = 19284..19398: a false overlap from 19300, Bob
+  // named the interrupter.
+  MeetingTimeline t(500);
+  std::vector<OverlapReport> out;
+  t.addStream(1, "alice");
+  t.addStream(2, "bob");
+  for (int64_t s = 2900; s <= 3014; s++) t.onFrame(1, s, true, out);
+  for (int64_t s = 19400; s < 19700; s++) t.onFrame(1, s, true, out);
+  for (int64_t s = 2900; s < 19700; s++) t.onFrame(2, s, s >= 19300, out);
+  CHECK(!out.empty());
+  if (!out.empty()) {
+    CHECK(out[0].phase == OverlapReport::kStart);
+    CHECK_NEAR(out[0].startMs, 194000, 0.1);
+    CHECK(out[0].first == "bob" && out[0].second == "alice");
+  }
+  // A muted participant after a long gap: nothing at all while only Bob speaks.
+  MeetingTimeline t2(500);
+  std::vector<OverlapReport> out2;
+  t2.addStream(1, "alice");
+  t2.addStream(2, "bob");
+  for (int64_t s = 1000; s < 1200; s++) t2.onFrame(1, s, true, out2);
+  t2.setMuted(1, true);
+  for (int64_t s = 1200 + 18000; s < 1200 + 18500; s++) t2.onFrame(1, s, true, out2);  // muted: silence
+  for (int64_t s = 1000; s < 1200 + 18500; s++) t2.onFrame(2, s, s >= 1200 + 16000, out2);
+  t2.removeStream(1, out2);
+  CHECK(out2.empty());
+  for (auto& o : out2) std::fprintf(stderr, "  unexpected: %d %s %s %f %f\n", o.phase, o.first.c_str(), o.second.c_str(), o.startMs, o.overlapMs);
+}
+
+/** Slots before the Unix epoch are kept as they are (they were renumbered from 0). */
+static void testOverlapNegativeSlots() {
+  MeetingTimeline t(500);
+  std::vector<OverlapReport> out;
+  t.addStream(1, "alice");
+  t.addStream(2, "bob");
+  for (int64_t s = -300; s < 0; s++) t.onFrame(1, s, true, out);
+  for (int64_t s = -300; s < 0; s++) t.onFrame(2, s, s >= -100, out);
+  t.removeStream(1, out);
+  CHECK(out.size() == 2);
+  if (out.size() == 2) {
+    CHECK_NEAR(out[0].startMs, -1000, 0.1);
+    CHECK_NEAR(out[1].overlapMs, 1000, 0.1);
+    CHECK(out[0].second == "bob");
+  }
 }
 
 int main() {
@@ -143,5 +194,7 @@ int main() {
   testWavHeader();
   testRing();
   testOverlap();
+  testOverlapLongGap();
+  testOverlapNegativeSlots();
   TEST_MAIN_END();
 }
