@@ -212,9 +212,21 @@ void Worker::drain(Stream& s, std::vector<uint8_t>& scratch) {
 
 void Worker::processBytes(Stream& s, const uint8_t* data, size_t n) {
   const size_t frameBytes = static_cast<size_t>(s.config_.channels) * 2;
-  const size_t frames = n / frameBytes;
   auto it = meetings_.find(s.config_.meetingId);
   Sink sink(*this, s, it == meetings_.end() ? nullptr : it->second.get());
+  if (s.gapRemainder_ > 0 && n > 0) {
+    // A gap ended inside a sample frame: the first bytes after it complete that frame of the clock (recorded,
+    // not analysed), so the clock stays floor(all bytes / frameBytes) (the carry is empty after a gap).
+    const size_t k = std::min<size_t>(n, frameBytes - s.gapRemainder_);
+    s.gapRemainder_ += k;
+    data += k;
+    n -= k;
+    if (s.gapRemainder_ == frameBytes) {
+      s.gapRemainder_ = 0;
+      s.analysis_.skip(1, s.muted_, sink);
+    }
+  }
+  const size_t frames = n / frameBytes;
   s.analysis_.feed(reinterpret_cast<const int16_t*>(data), frames, sink);
   s.carryBytes_ = n - frames * frameBytes;
   std::copy(data + frames * frameBytes, data + n, s.carry_);

@@ -212,6 +212,8 @@ test('mute toggles between pushes of partial sample frames keep the analysis in 
     { steps: (s) => { s.push(new Uint8Array(1)); s.setMuted(true); s.setMuted(false); s.push(new Uint8Array(1)); }, recorded: 2, endMs: 0.125 },
     // 1 byte, mute, 3 muted bytes, unmute, 1 byte: 5 bytes of clock = 2 samples + 1 carried byte.
     { steps: (s) => { s.push(new Uint8Array(1)); s.setMuted(true); s.push(new Uint8Array(3)); s.setMuted(false); s.push(new Uint8Array(1)); }, recorded: 2, endMs: 0.25 },
+    // mute, 1 muted byte, unmute, 1 byte: the clock has 2 bytes = 1 sample (it lost the gap's odd byte: 0).
+    { steps: (s) => { s.setMuted(true); s.push(new Uint8Array(1)); s.setMuted(false); s.push(new Uint8Array(1)); }, recorded: 1, endMs: 0.125 },
     // 3 bytes, mute/unmute twice, 1 byte: 2 samples.
     { steps: (s) => { s.push(new Uint8Array(3)); s.setMuted(true); s.setMuted(false); s.setMuted(true); s.setMuted(false); s.push(new Uint8Array(1)); }, recorded: 4, endMs: 0.25 },
   ];
@@ -254,9 +256,10 @@ test('overlap: a participant muted for longer than the 163.84 s history brings b
   pushFrames(bob, new Uint8Array(48000 * 2 * 160), 48000 * 2);
   bob.setMuted(false);
   pushFrames(bob, toMonoBytes(concat(speech, silence(2000))), 960);
+  bob.close();  // Bob first: a closed Alice would leave the timeline before Bob's frames reach her slots
+  await bob.closed;
   alice.close();
-  bob.close();
-  await Promise.all([alice.closed, bob.closed]);
+  await alice.closed;
   engine.close();
   assert.ok(events.some((e) => e.type === 'stats' && e.streamId === bob.id && e.speaking), 'Bob speaks');
   assert.equal(events.filter((e) => e.type === 'overlap'), []);
@@ -265,12 +268,15 @@ test('overlap: a participant muted for longer than the 163.84 s history brings b
 test('startedAtMs outside 0..2^53 Unix ms is a RangeError naming the option', () => {
   const engine = new AudioEngine({ threads: 1 }, () => {});
   const base = { meetingId: 'm', participantId: 'p', sampleRate: 48000 as const, channels: 2 as const, groupSeconds: 2 };
-  for (const bad of [1e300, -1, 2 ** 53 + 2, -1e300]) {
-    assert.throws(() => engine.openStream({ ...base, startedAtMs: bad }), (e: unknown) => e instanceof RangeError && /startedAtMs/.test((e as Error).message), String(bad));
+  try {
+    for (const bad of [1e300, -1, 2 ** 53 + 2, -1e300]) {
+      assert.throws(() => engine.openStream({ ...base, startedAtMs: bad }), (e: unknown) => e instanceof RangeError && /startedAtMs/.test((e as Error).message), String(bad));
+    }
+    assert.throws(() => engine.openStream({ ...base, startedAtMs: Number.NaN }), TypeError);
+    for (const ok of [0, 2 ** 53, Date.now()]) engine.openStream({ ...base, startedAtMs: ok }).close();
+  } finally {
+    engine.close();  // also when an assertion failed: an open engine keeps the process alive
   }
-  assert.throws(() => engine.openStream({ ...base, startedAtMs: Number.NaN }), TypeError);
-  for (const ok of [0, 2 ** 53, Date.now()]) engine.openStream({ ...base, startedAtMs: ok }).close();
-  engine.close();
 });
 
 test('a stream starting at 2^53 Unix ms reports times from there (the largest accepted start)', async () => {
