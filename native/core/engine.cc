@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <stdexcept>
 
 namespace meetcore {
@@ -225,6 +227,12 @@ void Worker::processBytes(Stream& s, const uint8_t* data, size_t n) {
       s.gapRemainder_ = 0;
       s.analysis_.skip(1, s.muted_, sink);
     }
+  }
+  std::vector<int16_t> aligned;
+  if (reinterpret_cast<uintptr_t>(data) % alignof(int16_t) != 0 && n >= frameBytes) {
+    aligned.resize((n + 1) / 2);  // after an odd k: samples are read in place as int16 (rare: a gap inside a sample)
+    std::memcpy(aligned.data(), data, n);
+    data = reinterpret_cast<const uint8_t*>(aligned.data());
   }
   const size_t frames = n / frameBytes;
   s.analysis_.feed(reinterpret_cast<const int16_t*>(data), frames, sink);

@@ -48,8 +48,13 @@ class AnalysisSink {
   virtual void onSegment(uint32_t index, double startMs, double endMs, std::vector<uint8_t>&& wav) = 0;
 };
 
-/** Largest stream start time (Unix ms; 2^53, about the year 285,000): every 10 ms slot then fits an int64. */
-constexpr double kMaxStartedAtMs = 9007199254740992.0;
+/**
+ * Largest stream start time (Unix ms): 253402300800000, the start of the year 10000. A double still resolves
+ * 1/16 ms there, so stream times stay exact enough that 10 ms frames never share a slot (near 2^53 odd
+ * milliseconds are not representable: fuzz_analysis found frames 10 ms apart in the same slot), and every
+ * slot fits an int64.
+ */
+constexpr double kMaxStartedAtMs = 253402300800000.0;
 /** `ms` (Unix ms) clamped to 0..kMaxStartedAtMs; NaN becomes 0. */
 double clampStartedAtMs(double ms);
 

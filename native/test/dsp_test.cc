@@ -111,7 +111,7 @@ static void testWavHeader() {
   CHECK(std::memcmp(wav.data() + kWavHeaderBytes, samples, 6) == 0);
 }
 
-/** Start times outside 0..2^53 Unix ms are clamped (1e300 overflowed the slot's float-to-int64 cast). */
+/** Start times outside 0..kMaxStartedAtMs (Unix ms) are clamped (1e300 overflowed the slot's float-to-int64 cast). */
 static void testStartClamp() {
   CHECK(clampStartedAtMs(1e300) == kMaxStartedAtMs);
   CHECK(clampStartedAtMs(-5) == 0);

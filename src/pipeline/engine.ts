@@ -9,8 +9,9 @@
 import { loadAddon, type NativeEngine, type NativeStream } from './native.js';
 import { SAMPLE_RATES, type ClosedEvent, type EngineEvent, type EngineOptions, type EngineStats, type StreamOptions } from './types.js';
 
-/** Largest accepted StreamOptions.startedAtMs (Unix ms): 2^53, the native kMaxStartedAtMs (native/dsp/analysis.h). */
-export const MAX_STARTED_AT_MS = 2 ** 53;
+/** Largest accepted StreamOptions.startedAtMs (Unix ms): the start of the year 10000, the native kMaxStartedAtMs
+ *  (native/dsp/analysis.h: stream times keep 1/16 ms resolution up there). */
+export const MAX_STARTED_AT_MS = 253_402_300_800_000;
 
 function checkInt(name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${name} must be an integer`);
@@ -112,7 +113,7 @@ export class AudioEngine {
     if (options.channels !== 1 && options.channels !== 2) throw new RangeError('channels must be 1 or 2');
     if (typeof options.groupSeconds !== 'number' || !(options.groupSeconds >= 0.5 && options.groupSeconds <= 5)) throw new RangeError('groupSeconds must be in 0.5..5');
     if (typeof options.startedAtMs !== 'number' || !Number.isFinite(options.startedAtMs)) throw new TypeError('startedAtMs must be a finite number');
-    if (options.startedAtMs < 0 || options.startedAtMs > MAX_STARTED_AT_MS) throw new RangeError(`startedAtMs must be in 0..2^53 (Unix ms), got ${options.startedAtMs}`);
+    if (options.startedAtMs < 0 || options.startedAtMs > MAX_STARTED_AT_MS) throw new RangeError(`startedAtMs must be in 0..${MAX_STARTED_AT_MS} (Unix ms, before the year 10000), got ${options.startedAtMs}`);
     const ringSeconds = options.ringSeconds ?? 10;
     if (typeof ringSeconds !== 'number' || !(ringSeconds >= 0.1 && ringSeconds <= 120)) throw new RangeError('ringSeconds must be in 0.1..120');
     if (options.recordingPath !== undefined) checkString('recordingPath', options.recordingPath, 4096);

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AudioEngine, type AudioStream } from '../../src/pipeline/engine.js';
+import { AudioEngine, MAX_STARTED_AT_MS, type AudioStream } from '../../src/pipeline/engine.js';
 import { loadAddon } from '../../src/pipeline/native.js';
 import type { ClosedEvent, EngineEvent, OverlapEvent, SegmentEvent, StatsEvent, StreamOptions } from '../../src/pipeline/types.js';
 import { FIXTURES, concat, gain, loadFixture, silence, sine, toMonoBytes, toStereoBytes, truthFrames, whiteNoise } from '../helpers/fixtures.js';
@@ -265,30 +265,30 @@ test('overlap: a participant muted for longer than the 163.84 s history brings b
   assert.equal(events.filter((e) => e.type === 'overlap'), []);
 });
 
-test('startedAtMs outside 0..2^53 Unix ms is a RangeError naming the option', () => {
+test('startedAtMs outside 0..MAX_STARTED_AT_MS (Unix ms, before the year 10000) is a RangeError naming the option', () => {
   const engine = new AudioEngine({ threads: 1 }, () => {});
   const base = { meetingId: 'm', participantId: 'p', sampleRate: 48000 as const, channels: 2 as const, groupSeconds: 2 };
   try {
-    for (const bad of [1e300, -1, 2 ** 53 + 2, -1e300]) {
+    for (const bad of [1e300, -1, MAX_STARTED_AT_MS + 1, 2 ** 53, -1e300]) {
       assert.throws(() => engine.openStream({ ...base, startedAtMs: bad }), (e: unknown) => e instanceof RangeError && /startedAtMs/.test((e as Error).message), String(bad));
     }
     assert.throws(() => engine.openStream({ ...base, startedAtMs: Number.NaN }), TypeError);
-    for (const ok of [0, 2 ** 53, Date.now()]) engine.openStream({ ...base, startedAtMs: ok }).close();
+    for (const ok of [0, MAX_STARTED_AT_MS, Date.now()]) engine.openStream({ ...base, startedAtMs: ok }).close();
   } finally {
     engine.close();  // also when an assertion failed: an open engine keeps the process alive
   }
 });
 
-test('a stream starting at 2^53 Unix ms reports times from there (the largest accepted start)', async () => {
+test('a stream starting at MAX_STARTED_AT_MS reports exact times from there (the largest accepted start)', async () => {
   let closed!: ClosedEvent;
   const events = await run((open) => {
-    const s = open({ startedAtMs: 2 ** 53, sampleRate: 8000, channels: 1 });
+    const s = open({ startedAtMs: MAX_STARTED_AT_MS, sampleRate: 8000, channels: 1 });
     pushFrames(s, toMonoBytes(sine(1000, 440, -10, 8000)), 160);
     void s.closed.then((e) => { closed = e; });
   });
   const stats = events.filter((e): e is StatsEvent => e.type === 'stats');
-  assert.ok(stats.length > 0 && stats.every((e) => e.tMs >= 2 ** 53 && e.tMs <= 2 ** 53 + 1000));
-  assert.is(closed.endMs, 2 ** 53 + 1000);
+  assert.ok(stats.length > 0 && stats.every((e) => e.tMs >= MAX_STARTED_AT_MS && e.tMs <= MAX_STARTED_AT_MS + 1000));
+  assert.is(closed.endMs, MAX_STARTED_AT_MS + 1000);
 });
 
 test('segments: mono WAVs of groupSeconds with stream-clock times', async () => {
