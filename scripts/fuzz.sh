@@ -9,7 +9,8 @@
 #   scripts/fuzz.sh --status           one line: whether ctest's fuzz_smoke can run here (npm run test:native)
 #
 # Corpora are kept in build-fuzz/corpus/<target> (they grow from run to run); a failing input is written to
-# build-fuzz/crashes/<target>-crash-<sha1> and the run fails. Replay one with
+# build-fuzz/crashes/<target>-crash-<sha1> and the run fails. Once fixed, commit it to native/fuzz/regress/<target>
+# (replayed by every run). Replay one with
 #   build-fuzz/fuzz_<target> build-fuzz/crashes/<file>
 # Extra libFuzzer flags go in FUZZ_FLAGS (e.g. FUZZ_FLAGS="-jobs=2 -workers=2"); FUZZ_CXX names the compiler
 # (default clang++).
@@ -67,9 +68,12 @@ for t in "${run[@]}"; do
   mkdir -p "build-fuzz/corpus/$t" build-fuzz/crashes
   echo "fuzz_$t: ${seconds} s"
   log="build-fuzz/fuzz_$t.log"
+  # Inputs that once failed (native/fuzz/regress/<target>) are replayed first, every run.
+  regress=""
+  [ -d "native/fuzz/regress/$t" ] && regress="native/fuzz/regress/$t"
   # shellcheck disable=SC2086
   if build-fuzz/fuzz_$t -max_total_time="$seconds" -max_len=8192 -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
-      -artifact_prefix="build-fuzz/crashes/$t-" ${FUZZ_FLAGS:-} "build-fuzz/corpus/$t" >"$log" 2>&1; then
+      -artifact_prefix="build-fuzz/crashes/$t-" ${FUZZ_FLAGS:-} "build-fuzz/corpus/$t" $regress >"$log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)
