@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <stdexcept>
 
 namespace meetcore {
@@ -217,9 +219,27 @@ void Worker::drain(Stream& s, std::vector<uint8_t>& scratch) {
 
 void Worker::processBytes(Stream& s, const uint8_t* data, size_t n) {
   const size_t frameBytes = static_cast<size_t>(s.config_.channels) * 2;
-  const size_t frames = n / frameBytes;
   auto it = meetings_.find(s.config_.meetingId);
   Sink sink(*this, s, it == meetings_.end() ? nullptr : it->second.get());
+  if (s.gapRemainder_ > 0 && n > 0) {
+    // A gap ended inside a sample frame: the first bytes after it complete that frame of the clock (recorded,
+    // not analysed), so the clock stays floor(all bytes / frameBytes) (the carry is empty after a gap).
+    const size_t k = std::min<size_t>(n, frameBytes - s.gapRemainder_);
+    s.gapRemainder_ += k;
+    data += k;
+    n -= k;
+    if (s.gapRemainder_ == frameBytes) {
+      s.gapRemainder_ = 0;
+      s.analysis_.skip(1, s.muted_, sink);
+    }
+  }
+  std::vector<int16_t> aligned;
+  if (reinterpret_cast<uintptr_t>(data) % alignof(int16_t) != 0 && n >= frameBytes) {
+    aligned.resize((n + 1) / 2);  // after an odd k: samples are read in place as int16 (rare: a gap inside a sample)
+    std::memcpy(aligned.data(), data, n);
+    data = reinterpret_cast<const uint8_t*>(aligned.data());
+  }
+  const size_t frames = n / frameBytes;
   s.analysis_.feed(reinterpret_cast<const int16_t*>(data), frames, sink);
   s.carryBytes_ = n - frames * frameBytes;
   std::copy(data + frames * frameBytes, data + n, s.carry_);
@@ -236,8 +256,8 @@ void Worker::applyMarker(Stream& s, const Stream::Marker& m) {
   MeetingTimeline& t = timeline(s.config_.meetingId);
   switch (m.kind) {
     case Stream::Marker::kMute:
-      s.muted_ = true;
-      s.carryBytes_ = 0;  // a partial sample frame before a mute is never completed
+      s.muted_ = true;  // a partial sample frame carried here is completed by the next unmuted bytes, or
+                        // becomes part of the clock's gap if bytes are pushed while muted (kGap)
       t.setMuted(s.id(), true);
       break;
     case Stream::Marker::kUnmute:
@@ -252,7 +272,8 @@ void Worker::applyMarker(Stream& s, const Stream::Marker& m) {
       break;
     case Stream::Marker::kGap: {
       const uint64_t frameBytes = static_cast<uint64_t>(s.config_.channels) * 2;
-      s.gapRemainder_ += m.gapBytes;
+      s.gapRemainder_ += s.carryBytes_ + m.gapBytes;  // recorded carried bytes still advance the clock
+      s.carryBytes_ = 0;
       const uint64_t frames = s.gapRemainder_ / frameBytes;
       s.gapRemainder_ %= frameBytes;
       Sink sink(*this, s, &t);

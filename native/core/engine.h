@@ -100,7 +100,7 @@ class Stream {
   bool muted_ = false;
   uint8_t carry_[4] = {0, 0, 0, 0};
   size_t carryBytes_ = 0;
-  uint64_t gapRemainder_ = 0;  // gap bytes short of a whole sample frame
+  uint64_t gapRemainder_ = 0;  // gap bytes short of a whole sample frame (the next pushed bytes complete it)
   bool writeFailed_ = false;
 };
 

@@ -19,10 +19,15 @@ std::vector<uint8_t> makeWav(const int16_t* samples, size_t count, uint32_t samp
   return out;
 }
 
+double clampStartedAtMs(double ms) {
+  if (!(ms >= 0)) return 0;  // negative or NaN
+  return ms > kMaxStartedAtMs ? kMaxStartedAtMs : ms;
+}
+
 StreamAnalysis::StreamAnalysis(int sampleRate, int channels, double startedAtMs, double groupSeconds, bool segments, int statsIntervalMs)
     : sampleRate_(sampleRate),
       channels_(channels),
-      startedAtMs_(startedAtMs),
+      startedAtMs_(clampStartedAtMs(startedAtMs)),
       frameSamples_(sampleRate / 100),
       segments_(segments),
       segmentSamples_(static_cast<size_t>(groupSeconds * sampleRate + 0.5)),
@@ -30,8 +35,8 @@ StreamAnalysis::StreamAnalysis(int sampleRate, int channels, double startedAtMs,
       band_(sampleRate, channels),
       speech10_(kWin10, 0),
       win3_(kWin3, W3{0, 0, 0, 0}),
-      lastStatsMs_(startedAtMs) {
-  decidedEndMs_ = startedAtMs;
+      lastStatsMs_(startedAtMs_) {
+  decidedEndMs_ = startedAtMs_;
   if (segments_) segment_.reserve(segmentSamples_);
 }
 

@@ -49,12 +49,23 @@ class AnalysisSink {
 };
 
 /**
+ * Largest stream start time (Unix ms): 253402300800000, the start of the year 10000. A double still resolves
+ * 1/16 ms there, so stream times stay exact enough that 10 ms frames never share a slot (near 2^53 odd
+ * milliseconds are not representable: fuzz_analysis found frames 10 ms apart in the same slot), and every
+ * slot fits an int64.
+ */
+constexpr double kMaxStartedAtMs = 253402300800000.0;
+/** `ms` (Unix ms) clamped to 0..kMaxStartedAtMs; NaN becomes 0. */
+double clampStartedAtMs(double ms);
+
+/**
  * The analysis of one stream, fed whole sample frames of interleaved s16 in stream order.
  * Stream clock (PROTOCOL.md §4): sample i is at startedAtMs + i * 1000 / sampleRate; muted spans advance the
  * clock through skip() without being analysed.
  */
 class StreamAnalysis {
  public:
+  /** @param startedAtMs Unix ms of sample 0, clamped to 0..kMaxStartedAtMs (the TS layer rejects others). */
   StreamAnalysis(int sampleRate, int channels, double startedAtMs, double groupSeconds, bool segments, int statsIntervalMs);
 
   /** Analyse `frames` sample frames (interleaved, `channels` per frame). */

@@ -1,5 +1,7 @@
 #include "overlap.h"
 
+#include <algorithm>
+
 namespace meetcore {
 
 int64_t MeetingTimeline::Track::turnStart(int64_t s) const {
@@ -47,11 +49,18 @@ void MeetingTimeline::onFrame(uint32_t id, int64_t slot, bool speaking, std::vec
   auto self = streams_.find(id);
   if (self == streams_.end()) return;
   Track& a = self->second;
-  if (slot <= a.lastSlot) slot = a.lastSlot + 1;  // frames after a mute gap may round into a used slot
+  if (a.started && slot <= a.lastSlot) slot = a.lastSlot + 1;  // frames after a mute gap may round into a used slot
   const bool voice = speaking && !a.muted && !a.excluded;
-  if (a.firstSlot < 0) a.firstSlot = slot;
-  // Slots skipped by a gap are silence.
-  for (int64_t s = a.lastSlot + 1; a.lastSlot >= 0 && s < slot && slot - s <= kHistorySlots; s++) a.set(s, false);
+  if (!a.started) {
+    a.started = true;
+    a.firstSlot = slot;
+  } else if (slot - a.lastSlot > kHistorySlots) {
+    // A gap longer than the whole history: every remembered slot is from an earlier pass of the ring.
+    std::fill(a.bits.begin(), a.bits.end(), 0);
+  } else {
+    // Slots skipped by a gap are silence.
+    for (int64_t s = a.lastSlot + 1; s < slot; s++) a.set(s, false);
+  }
   a.set(slot, voice);
   a.lastSlot = slot;
   for (auto& [otherId, b] : streams_) {

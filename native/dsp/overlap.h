@@ -41,7 +41,11 @@ class MeetingTimeline {
   void removeStream(uint32_t id, std::vector<OverlapReport>& out);
   void setExcluded(uint32_t id, bool excluded);
   void setMuted(uint32_t id, bool muted);
-  /** Record the decision of `id` at `slot` (slots of one stream must not go backwards). */
+  /**
+   * Record the decision of `id` at `slot` (10 ms units; any value in ±2^62, negative too; slots of one stream
+   * must not go backwards: a slot at or before the stream's last one is moved to the next slot). Slots
+   * skipped since the stream's last frame are silence, however long the gap.
+   */
   void onFrame(uint32_t id, int64_t slot, bool speaking, std::vector<OverlapReport>& out);
   bool empty() const { return streams_.empty(); }
 
@@ -49,10 +53,11 @@ class MeetingTimeline {
   struct Track {
     std::string participant;
     std::vector<uint64_t> bits = std::vector<uint64_t>(kHistorySlots / 64, 0);
-    int64_t firstSlot = -1, lastSlot = -1;
+    int64_t firstSlot = 0, lastSlot = 0;  // valid once `started` (any int64 slot, negative ones too)
+    bool started = false;
     bool excluded = false, muted = false;
     bool speechAt(int64_t s) const {
-      if (s < firstSlot || s > lastSlot || lastSlot - s >= kHistorySlots) return false;
+      if (!knows(s)) return false;
       const uint64_t i = static_cast<uint64_t>(s) % kHistorySlots;
       return (bits[i / 64] >> (i % 64)) & 1u;
     }
@@ -61,7 +66,7 @@ class MeetingTimeline {
       if (v) bits[i / 64] |= (uint64_t{1} << (i % 64));
       else bits[i / 64] &= ~(uint64_t{1} << (i % 64));
     }
-    bool knows(int64_t s) const { return firstSlot >= 0 && s >= firstSlot && s <= lastSlot && lastSlot - s < kHistorySlots; }
+    bool knows(int64_t s) const { return started && s >= firstSlot && s <= lastSlot && lastSlot - s < kHistorySlots; }
     int64_t turnStart(int64_t s) const;
   };
   struct Run {

@@ -76,13 +76,66 @@ static void testSmoother() {
   CHECK(out[44] == 1 && out[45] == 1 && out[46] == 0);
 }
 
+static uint32_t le32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24); }
+static uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+
+/** Every field of the 44-byte header: tags, sizes (bytes), PCM format, channels, rate (Hz), byte rate
+ *  (bytes/s), block align (bytes per sample frame), bits. */
+static void checkWavHeader(const uint8_t* h, uint32_t rate, uint16_t channels, uint32_t dataBytes) {
+  CHECK(std::memcmp(h, "RIFF", 4) == 0 && std::memcmp(h + 8, "WAVEfmt ", 8) == 0 && std::memcmp(h + 36, "data", 4) == 0);
+  CHECK(le32(h + 4) == 36 + dataBytes);
+  CHECK(le32(h + 16) == 16);
+  CHECK(le16(h + 20) == 1);
+  CHECK(le16(h + 22) == channels);
+  CHECK(le32(h + 24) == rate);
+  CHECK(le32(h + 28) == rate * channels * 2u);
+  CHECK(le16(h + 32) == channels * 2u);
+  CHECK(le16(h + 34) == 16);
+  CHECK(le32(h + 40) == dataBytes);
+}
+
 static void testWavHeader() {
   uint8_t h[kWavHeaderBytes];
-  writeWavHeader(h, 48000, 2, 1920);
-  CHECK(std::memcmp(h, "RIFF", 4) == 0 && std::memcmp(h + 8, "WAVE", 4) == 0 && std::memcmp(h + 36, "data", 4) == 0);
-  CHECK(h[4] == ((36 + 1920) & 0xff) && h[5] == ((36 + 1920) >> 8));
-  CHECK(h[22] == 2 && h[32] == 4 && h[34] == 16);
-  CHECK(h[24] == (48000 & 0xff) && h[25] == ((48000 >> 8) & 0xff));
+  for (uint32_t rate : {8000u, 22050u, 44100u, 48000u}) {
+    for (uint16_t ch : {uint16_t{1}, uint16_t{2}}) {
+      writeWavHeader(h, rate, ch, 1920 + rate);
+      checkWavHeader(h, rate, ch, 1920 + rate);
+    }
+  }
+  writeWavHeader(h, 48000, 2, 1ull << 33);  // past the RIFF limit: sizes clamped
+  checkWavHeader(h, 48000, 2, 0xFFFFFFFFu - 36);
+  const int16_t samples[3] = {1, -2, 3};
+  const std::vector<uint8_t> wav = makeWav(samples, 3, 16000, 1);
+  CHECK(wav.size() == kWavHeaderBytes + 6);
+  checkWavHeader(wav.data(), 16000, 1, 6);
+  CHECK(std::memcmp(wav.data() + kWavHeaderBytes, samples, 6) == 0);
+}
+
+/** Start times outside 0..kMaxStartedAtMs (Unix ms) are clamped (1e300 overflowed the slot's float-to-int64 cast). */
+static void testStartClamp() {
+  CHECK(clampStartedAtMs(1e300) == kMaxStartedAtMs);
+  CHECK(clampStartedAtMs(-5) == 0);
+  CHECK(clampStartedAtMs(std::nan("")) == 0);
+  CHECK(clampStartedAtMs(1234.5) == 1234.5);
+  struct Sink : AnalysisSink {
+    std::vector<FrameResult> frames;
+    void onFrame(const FrameResult& f) override { frames.push_back(f); }
+    void onStats(const StatsSnapshot&) override {}
+    void onSegment(uint32_t, double, double, std::vector<uint8_t>&&) override {}
+  };
+  for (double start : {1e300, -1e300, -1000.0}) {
+    Sink sink;
+    StreamAnalysis a(8000, 1, start, 1, false, 250);
+    std::vector<int16_t> pcm(800, 0);
+    a.feed(pcm.data(), pcm.size(), sink);
+    a.finish(sink);
+    CHECK(sink.frames.size() == 10);
+    const double origin = clampStartedAtMs(start);
+    for (size_t i = 0; i < sink.frames.size(); i++) {
+      CHECK(sink.frames[i].startMs == origin + 10.0 * i);
+      CHECK(sink.frames[i].slot == static_cast<int64_t>(origin / 10) + static_cast<int64_t>(i));
+    }
+  }
 }
 
 static void testRing() {
@@ -134,6 +187,57 @@ static void testOverlap() {
   }
   t2.removeStream(1, out2);
   CHECK(out2.empty());
+  for (auto& o : out2) std::fprintf(stderr, "  unexpected: %d %s %s %f %f\n", o.phase, o.first.c_str(), o.second.c_str(), o.startMs, o.overlapMs);
+}
+
+/** A gap longer than the 16384-slot history (163.84 s, e.g. three minutes muted) leaves no stale speech. */
+static void testOverlapLongGap() {
+  // Alice speaks at slots 2900..3014, is muted (no frames) past the whole history, then speaks again from
+  // 19400 (16385 slots after 3015: the old clearing loop stopped at once); Bob speaks 19300..19699. Before
+  // the fix Alice's old speech reappeared at 2900 + 16384 = 19284..19398: a false overlap from 19300, Bob
+  // named the interrupter.
+  MeetingTimeline t(500);
+  std::vector<OverlapReport> out;
+  t.addStream(1, "alice");
+  t.addStream(2, "bob");
+  for (int64_t s = 2900; s <= 3014; s++) t.onFrame(1, s, true, out);
+  for (int64_t s = 19400; s < 19700; s++) t.onFrame(1, s, true, out);
+  for (int64_t s = 2900; s < 19700; s++) t.onFrame(2, s, s >= 19300, out);
+  CHECK(!out.empty());
+  if (!out.empty()) {
+    CHECK(out[0].phase == OverlapReport::kStart);
+    CHECK_NEAR(out[0].startMs, 194000, 0.1);
+    CHECK(out[0].first == "bob" && out[0].second == "alice");
+  }
+  // A muted participant after a long gap: nothing at all while only Bob speaks.
+  MeetingTimeline t2(500);
+  std::vector<OverlapReport> out2;
+  t2.addStream(1, "alice");
+  t2.addStream(2, "bob");
+  for (int64_t s = 1000; s < 1200; s++) t2.onFrame(1, s, true, out2);
+  t2.setMuted(1, true);
+  for (int64_t s = 1200 + 18000; s < 1200 + 18500; s++) t2.onFrame(1, s, true, out2);  // muted: silence
+  for (int64_t s = 1000; s < 1200 + 18500; s++) t2.onFrame(2, s, s >= 1200 + 16000, out2);
+  t2.removeStream(1, out2);
+  CHECK(out2.empty());
+  for (auto& o : out2) std::fprintf(stderr, "  unexpected: %d %s %s %f %f\n", o.phase, o.first.c_str(), o.second.c_str(), o.startMs, o.overlapMs);
+}
+
+/** Slots before the Unix epoch are kept as they are (they were renumbered from 0). */
+static void testOverlapNegativeSlots() {
+  MeetingTimeline t(500);
+  std::vector<OverlapReport> out;
+  t.addStream(1, "alice");
+  t.addStream(2, "bob");
+  for (int64_t s = -300; s < 0; s++) t.onFrame(1, s, true, out);
+  for (int64_t s = -300; s < 0; s++) t.onFrame(2, s, s >= -100, out);
+  t.removeStream(1, out);
+  CHECK(out.size() == 2);
+  if (out.size() == 2) {
+    CHECK_NEAR(out[0].startMs, -1000, 0.1);
+    CHECK_NEAR(out[1].overlapMs, 1000, 0.1);
+    CHECK(out[0].second == "bob");
+  }
 }
 
 int main() {
@@ -141,7 +245,10 @@ int main() {
   testVadNoise();
   testSmoother();
   testWavHeader();
+  testStartClamp();
   testRing();
   testOverlap();
+  testOverlapLongGap();
+  testOverlapNegativeSlots();
   TEST_MAIN_END();
 }

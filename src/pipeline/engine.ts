@@ -17,6 +17,10 @@ export const MAX_RING_MS = 120_000;
 /** Largest push a stream accepts by default (StreamOptions.maxPushBytes), bytes. */
 export const MAX_PUSH_BYTES = 64 * 1024 * 1024;
 
+/** Largest accepted StreamOptions.startedAtMs (Unix ms): the start of the year 10000, the native kMaxStartedAtMs
+ *  (native/dsp/analysis.h: stream times keep 1/16 ms resolution up there). */
+export const MAX_STARTED_AT_MS = 253_402_300_800_000;
+
 function checkInt(name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${name} must be an integer`);
   if (v < min || v > max) throw new RangeError(`${name} must be in ${min}..${max}, got ${v}`);
@@ -142,6 +146,7 @@ export class AudioEngine {
     if (options.channels !== 1 && options.channels !== 2) throw new RangeError('channels must be 1 or 2');
     if (typeof options.groupSeconds !== 'number' || !(options.groupSeconds >= 0.5 && options.groupSeconds <= 5)) throw new RangeError('groupSeconds must be in 0.5..5');
     if (typeof options.startedAtMs !== 'number' || !Number.isFinite(options.startedAtMs)) throw new TypeError('startedAtMs must be a finite number');
+    if (options.startedAtMs < 0 || options.startedAtMs > MAX_STARTED_AT_MS) throw new RangeError(`startedAtMs must be in 0..${MAX_STARTED_AT_MS} (Unix ms, before the year 10000), got ${options.startedAtMs}`);
     const ringMs = checkInt('ringMs', options.ringMs ?? this.ringMs, MIN_RING_MS, MAX_RING_MS);
     const maxPushBytes = checkInt('maxPushBytes', options.maxPushBytes ?? MAX_PUSH_BYTES, 1, MAX_PUSH_BYTES);
     if (options.recordingPath !== undefined) checkString('recordingPath', options.recordingPath, 4096);

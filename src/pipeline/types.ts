@@ -42,7 +42,7 @@ export interface StreamOptions {
   groupSeconds: number;
   /** Emit `segment` events (mono s16le WAV of groupSeconds of unmuted audio). Default false. */
   segments?: boolean;
-  /** Stream clock origin, Unix ms (arrival of the first frame). */
+  /** Stream clock origin, Unix ms (arrival of the first frame); 0..253402300800000 (before the year 10000), else openStream throws RangeError. */
   startedAtMs: number;
   /** When set, the worker thread writes the recording here: RIFF/WAVE PCM header + the bytes exactly as
    *  pushed (muted spans excluded), in 64 KiB block writes, header sizes patched at every flush (≤ 1 s
