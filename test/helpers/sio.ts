@@ -15,6 +15,22 @@ export async function sioConnect(url: string, opts: Record<string, unknown> = {}
   return { socket, participantId };
 }
 
+/**
+ * The clients of one test file: `connect` opens one (see sioConnect) on the server `url()` names and keeps it,
+ * `disconnectAll` closes every one kept (for `test.after.each`).
+ */
+export function sioClients(url: () => string): { connect(opts?: Record<string, unknown>): Promise<{ socket: Socket; participantId: string }>; disconnectAll(): void } {
+  const sockets: Socket[] = [];
+  return {
+    async connect(opts = {}) {
+      const c = await sioConnect(url(), opts);
+      sockets.push(c.socket);
+      return c;
+    },
+    disconnectAll() { for (const s of sockets.splice(0)) s.disconnect(); },
+  };
+}
+
 /** The next `event` on the socket (its first argument), or an Error after `ms`. */
 export function next<T = any>(socket: Socket, event: string, ms = 5000): Promise<T> {
   return new Promise<T>((resolve, reject) => {

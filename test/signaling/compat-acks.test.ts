@@ -11,18 +11,14 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import type { Socket } from 'socket.io-client';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { next, sioConnect } from '../helpers/sio.js';
+import { next, sioClients } from '../helpers/sio.js';
 
 let server: TestServer;
-const sockets: Socket[] = [];
-async function connect() {
-  const c = await sioConnect(server.url);
-  sockets.push(c.socket);
-  return c;
-}
+const clients = sioClients(() => server.url);
+const connect = clients.connect;
 
 test.before(async () => { server = await startTestServer(); });
-test.after.each(() => { for (const s of sockets.splice(0)) s.disconnect(); });
+test.after.each(() => clients.disconnectAll());
 test.after(async () => { await server.stop(); });
 
 test('acks carry the direct reply of every event that has one, and errors', async () => {

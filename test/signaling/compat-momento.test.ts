@@ -7,18 +7,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Socket } from 'socket.io-client';
 import { http, startTestServer, type TestServer } from '../helpers/server.js';
-import { next, sioConnect } from '../helpers/sio.js';
+import { next, sioClients } from '../helpers/sio.js';
 
 let server: TestServer;
-const sockets: Socket[] = [];
-async function connect() {
-  const c = await sioConnect(server.url);
-  sockets.push(c.socket);
-  return c;
-}
+const clients = sioClients(() => server.url);
+const connect = clients.connect;
 
 test.before(async () => { server = await startTestServer(); });
-test.after.each(() => { for (const s of sockets.splice(0)) s.disconnect(); });
+test.after.each(() => clients.disconnectAll());
 test.after(async () => { await server.stop(); });
 
 test('GET /health has uptime (seconds) beside uptimeSec', async () => {
