@@ -3,9 +3,9 @@
  *   [--save-baseline] [--server-cpus 0] [--client-cpus 1]`
  *
  * M meetings × P participants of real speech (the committed fixtures) streamed at real time through
- * /egress-audio into a real server with feedback on. Each meeting follows a script: participants take turns
- * (one fixture clip each, 1 s apart) and every third turn starts 1.5 s before the previous one ends (a
- * scripted interruption). Reports, from one run:
+ * /egress-audio into a real server with feedback on. Each meeting follows a script (src/loadtest/script.ts):
+ * participants take turns (one fixture clip each, 1 s apart) and the second turn and every third after it start
+ * 2.5 s before the previous one ends (a scripted interruption). Reports, from one run:
  *  - feedback delivery latency p50/p95/p99 (wall clock of delivery − the stream-clock moment the rule became
  *    true, as stored in feedback_events.latency_ms);
  *  - server CPU per stream-second (utime+stime of the server process over the streaming window);
@@ -24,7 +24,8 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import Database from 'better-sqlite3';
 import { parseArgs } from 'node:util';
-import { concat, loadFixture, silence, toStereoBytes, FIXTURES } from '../test/helpers/fixtures.js';
+import { toStereoBytes } from '../src/loadtest/fixtures.js';
+import { meetingScript } from '../src/loadtest/script.js';
 import { ROOT, startTestServer } from '../test/helpers/server.js';
 import { SECRET, signedEgressUrl } from '../test/egress/helpers.js';
 import { cpuUs } from './_proc.js';
@@ -33,55 +34,6 @@ import { cpuOption, pct, pin, round } from './_util.js';
 
 const FRAME_MS = 20;
 const FRAME_BYTES = (48000 * FRAME_MS / 1000) * 4;
-const GAP_MS = 1000;
-const INTERRUPT_MS = 1500;
-
-interface Scripted { a: string; b: string; startMs: number }
-
-/** The per-participant tracks of one meeting and its scripted interruptions (ms from the stream start). */
-function script(participants: string[], seconds: number, seed: number): { tracks: Int16Array[]; overlaps: Scripted[] } {
-  const clips = FIXTURES.map((f) => loadFixture(f));
-  const parts: Int16Array[][] = participants.map(() => []);
-  const lengths = participants.map(() => 0);
-  const overlaps: Scripted[] = [];
-  let t = 500 + (seed % 7) * 100;
-  let prevEnd = 0;
-  let prevSpeaker = -1;
-  let prevStart = 0;
-  let prevClip: (typeof clips)[number] | null = null;
-  for (let turn = 0; t < seconds * 1000 - 10_000; turn++) {
-    const who = (turn + seed) % participants.length;
-    const clip = clips[(turn + seed) % clips.length]!;
-    const interrupt = turn % 3 === 2 && prevSpeaker >= 0;
-    const start = interrupt ? prevEnd - INTERRUPT_MS : t;
-    if (interrupt) {
-      // Ground truth from the annotations: simultaneous speech of the two clips, runs joined across gaps
-      // under 200 ms (the engine's bridging), kept when ≥ 500 ms (FEEDBACK_OVERLAP_MS).
-      const both: [number, number][] = [];
-      for (const [s1, e1] of prevClip!.segments) for (const [s2, e2] of clip.segments) {
-        const a = Math.max(prevStart + s1, start + s2), b = Math.min(prevStart + e1, start + e2);
-        if (b > a) both.push([a, b]);
-      }
-      both.sort((x, y) => x[0] - y[0]);
-      const runs: [number, number][] = [];
-      for (const r of both) { const last = runs.at(-1); if (last && r[0] - last[1] < 200) last[1] = Math.max(last[1], r[1]); else runs.push([...r]); }
-      for (const [a, b] of runs) if (b - a >= 500) overlaps.push({ a: participants[prevSpeaker]!, b: participants[who]!, startMs: a });
-    }
-    parts[who]!.push(silence(Math.max(0, start - lengths[who]!)), clip.samples);
-    lengths[who] = Math.max(lengths[who]!, start) + clip.durationMs;
-    prevEnd = start + clip.segments.at(-1)![1];
-    prevSpeaker = who;
-    prevStart = start;
-    prevClip = clip;
-    t = start + clip.durationMs + GAP_MS;
-  }
-  const total = seconds * 1000;
-  const tracks = parts.map((p, i) => {
-    const x = concat(...p, silence(Math.max(0, total - lengths[i]!)));
-    return x.subarray(0, total * 48);
-  });
-  return { tracks, overlaps };
-}
 
 /** meetcore's CPU µs per stream-second from the last ingest run at 20 ms frames (bench/results/ingest.json), if any. */
 function ingestFigure(): { cpuUsPerStreamSec: number; streams: number; at: string } | null {
@@ -117,7 +69,7 @@ export async function run(args: string[]): Promise<object> {
   try {
     const meetings = Array.from({ length: M }, (_, m) => {
       const participants = Array.from({ length: P }, (_, i) => `p${i}`);
-      return { id: `MT_bench_${m}`, participants, ...script(participants, S, m) };
+      return { id: `MT_bench_${m}`, participants, ...meetingScript(participants, S, m) };
     });
     const streams: { ws: WebSocket; bytes: Buffer; off: number; phase: number }[] = [];
     for (const [m, meeting] of meetings.entries()) {

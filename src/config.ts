@@ -93,6 +93,9 @@ const spec = {
 } as const satisfies Record<string, readonly [z.ZodType, string | undefined]>;
 
 type Spec = typeof spec;
+
+/** Every variable meetcore reads, in the order of the table above (deploy/meetcore.env lists each one). */
+export const CONFIG_VARIABLES = Object.keys(spec) as (keyof Spec)[];
 type Raw = { [K in keyof Spec]: Spec[K][1] extends string ? z.output<Spec[K][0]> : z.output<Spec[K][0]> | undefined };
 
 export interface Config extends Readonly<Omit<Raw, 'PUBLIC_URL' | 'APP_DOMAIN' | 'JWT_ACCESS_SECRET' | 'JWT_REFRESH_SECRET' | 'EGRESS_SECRET' | 'AUTO_EGRESS'>> {

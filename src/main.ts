@@ -1,16 +1,34 @@
 /**
- * Entry point: `meetcore` (serve) or `meetcore egress-url --room R ...` (print a signed egress URL).
+ * Entry point of `npm start`, `npx meetcore` and the single executable: `meetcore [serve]`, `meetcore check`,
+ * `meetcore egress-url --room R ...` (src/cli.ts), `meetcore bench <scenario> ...` (src/loadtest/cli.ts),
+ * `meetcore --version`.
  * Exit codes: 0 after a graceful stop, 1 on a configuration or start-up error (a bad variable, or DATA_DIR or
- * STORAGE_DIR not writable: `meetcore: configuration error: STORAGE_DIR: /srv/x is not writable (EROFS: ...)`).
+ * STORAGE_DIR not writable: `meetcore: configuration error: STORAGE_DIR: /srv/x is not writable (EROFS: ...)`),
+ * 2 on a usage error.
  */
 import { ConfigError, checkWritableDirs, loadConfig } from './config.js';
 import { createLogger } from './log.js';
+import { extraction, inBinary, setNativeDir, version } from './runtime.js';
 import { startServer } from './server.js';
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version') {
+    process.stdout.write(`meetcore ${version()} (node ${process.versions.node}${inBinary ? ', single executable' : ''})\n`);
+    process.exit(0);
+  }
+  if (argv[0] === 'bench') {
+    const { runBench } = await import('./loadtest/cli.js');
+    process.exit(await runBench(argv.slice(1)));
+  }
+  if (argv[0] === '__bench-worker') {
+    const { runWorker } = await import('./loadtest/worker.js');
+    runWorker();
+    return;
+  }
   let config;
   try {
     config = loadConfig();
+    setNativeDir(config.DATA_DIR);
     // Serving needs both folders writable; `egress-url` only reads the secrets.
     if (!argv[0] || argv[0] === 'serve') checkWritableDirs(config);
   } catch (err) {
@@ -37,6 +55,7 @@ async function main(argv: string[]): Promise<void> {
   started = startServer(config, log);
   try {
     await started;
+    if (inBinary) log.info({ dir: extraction.dir, written: extraction.written, reused: extraction.reused }, 'native addons');
   } catch (err) {
     log.fatal({ err }, 'start-up failed');
     process.exit(1);

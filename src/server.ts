@@ -4,9 +4,8 @@
  * stop accepting, close sockets (1001) and finalize every recording, stop services, close the database.
  */
 import { EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import uWS from 'uWebSockets.js';
+import type uWSModule from 'uWebSockets.js';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
@@ -22,8 +21,7 @@ import { registerLivekit } from './livekit/index.js';
 import { prosodyPayloads, registerHume } from './hume/index.js';
 import { registerFeedback } from './feedback/index.js';
 
-const require = createRequire(import.meta.url);
-const VERSION = (require('../package.json') as { version: string }).version;
+import { loadNative, version } from './runtime.js';
 
 export interface RunningServer {
   readonly port: number;
@@ -37,6 +35,8 @@ export interface RunningServer {
  * @throws Error when the port cannot be bound or the database cannot be opened.
  */
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const VERSION = version();
+  const uWS = loadNative('uws') as typeof uWSModule;
   const db = openDatabase(path.join(config.DATA_DIR, 'meetcore.db'));
   const app = uWS.App();
   const metrics = new Registry();
@@ -71,7 +71,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   registerFeedback(ctx).setExtraFigures((meetingId) => ({ prosodyPayloads: prosodyPayloads(ctx.db, meetingId) }));
   // Unknown paths (404) and known paths asked with another method (405) are answered by the Router's fallback.
 
-  const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
+  const listenSocket = await new Promise<uWSModule.us_listen_socket>((resolve, reject) => {
     app.listen(config.HOST, config.PORT, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}`))));
   });
   const port = uWS.us_socket_local_port(listenSocket);

@@ -1,12 +1,10 @@
 /**
- * Loads the compiled addon: build/Release/meetcore_audio.node (node-gyp, `npm install`), else the cmake-js
- * build (build-cmake/Release or build-cmake/). Throws an Error naming the paths tried and `npm run install`, or
- * one naming the first stats column where the addon and src/pipeline/stats.ts disagree.
+ * Loads the compiled addon through src/runtime.ts: in a checkout build/Release/meetcore_audio.node (node-gyp,
+ * `npm install`), else the cmake-js build; in the single executable, the embedded copy. Throws an Error naming
+ * the paths tried and `npm run install`, or one naming the first stats column where the addon and
+ * src/pipeline/stats.ts disagree.
  */
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadNative } from '../runtime.js';
 import { checkStatsFields } from './stats.js';
 import type { ClosedEvent, EngineEvent, EngineStats, ErrorEvent } from './types.js';
 
@@ -48,27 +46,13 @@ export interface NativeStream {
   close(): void;
 }
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CANDIDATES = [
-  'build/Release/meetcore_audio.node',
-  'build-cmake/Release/meetcore_audio.node',
-  'build-cmake/meetcore_audio.node',
-];
-
 let cached: NativeAddon | null = null;
 
 /** The addon, loaded once. */
 export function loadAddon(): NativeAddon {
   if (cached) return cached;
-  const require = createRequire(import.meta.url);
-  for (const rel of CANDIDATES) {
-    const file = path.join(ROOT, rel);
-    if (fs.existsSync(file)) {
-      const addon = require(file) as NativeAddon;
-      checkStatsFields(addon.statsFields());
-      cached = addon;
-      return cached;
-    }
-  }
-  throw new Error(`meetcore audio addon not built (tried ${CANDIDATES.join(', ')}): run \`npm run install\` or \`npm run build:native\``);
+  const addon = loadNative('meetcore_audio') as NativeAddon;
+  checkStatsFields(addon.statsFields());
+  cached = addon;
+  return cached;
 }

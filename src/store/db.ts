@@ -5,6 +5,7 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
+import { loadNative } from '../runtime.js';
 import { migrations, type Migration } from './migrations/index.js';
 
 export type Db = Database.Database;
@@ -16,7 +17,8 @@ export type Db = Database.Database;
  */
 export function openDatabase(file: string, list: readonly Migration[] = migrations): Db {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
-  const db = new Database(file);
+  // In the single executable the addon is the embedded one (src/runtime.ts); in a checkout, better-sqlite3's own.
+  const db = new Database(file, { nativeBinding: loadNative('better_sqlite3') as string | undefined });
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');

@@ -4,9 +4,9 @@
  * dependencies, no build step: a signaling client mirroring src/client and a P2P mesh of RTCPeerConnections
  * using the ICE servers meetcore hands out). The files are read once at start-up.
  */
-import fs from 'node:fs';
 import type { AppContext } from '../context.js';
 import type { Reply } from '../http/router.js';
+import { readTextAsset } from '../runtime.js';
 
 /**
  * Content-Security-Policy of the page: only its own script, its own origin for fetch and /ws, QR codes from
@@ -16,11 +16,11 @@ const CSP = "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 
 
 /**
  * Register the page routes.
- * @throws Error at start-up when index.html or app.js is missing next to this module.
+ * @throws Error at start-up when index.html or app.js is missing (src/runtime.ts readTextAsset).
  */
 export function registerWeb(ctx: AppContext): void {
-  const html = fs.readFileSync(new URL('./index.html', import.meta.url), 'utf8');
-  const js = fs.readFileSync(new URL('./app.js', import.meta.url), 'utf8');
+  const html = readTextAsset('web/index.html');
+  const js = readTextAsset('web/app.js');
   const headers = { 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' };
   const page = (): Reply => ({ raw: html, contentType: 'text/html; charset=utf-8', headers: { ...headers, 'Content-Security-Policy': CSP, 'Referrer-Policy': 'no-referrer' } });
   ctx.router.get('/', page);

@@ -2,39 +2,10 @@
  * The committed speech fixtures of test/fixtures (mono PCM s16le 48 kHz + annotations, see its README) and
  * small signal tools for tests: stereo interleaving, gain, mixing, noise, sines.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { ROOT } from './server.js';
+import { concat, silence, toStereoBytes, type Fixture, type FixtureName } from '../../src/loadtest/fixtures.js';
 
-export const FIXTURES = ['en-male', 'en-female', 'pt-br'] as const;
-export type FixtureName = (typeof FIXTURES)[number];
-
-export interface Fixture {
-  /** Mono samples, 48 kHz. */
-  samples: Int16Array;
-  sampleRate: 48000;
-  durationMs: number;
-  /** Annotated speech segments [startMs, endMs). */
-  segments: [number, number][];
-}
-
-export function loadFixture(name: FixtureName): Fixture {
-  const dir = path.join(ROOT, 'test/fixtures');
-  const pcm = fs.readFileSync(path.join(dir, `${name}.s16`));
-  const samples = new Int16Array(pcm.buffer.slice(pcm.byteOffset, pcm.byteOffset + pcm.length));
-  const ann = JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8')) as { durationMs: number; segments: [number, number][] };
-  return { samples, sampleRate: 48000, durationMs: ann.durationMs, segments: ann.segments };
-}
-
-/** Interleave mono into stereo s16le bytes (both channels equal), as LiveKit egress sends. */
-export function toStereoBytes(mono: Int16Array): Buffer {
-  const out = Buffer.alloc(mono.length * 4);
-  for (let i = 0; i < mono.length; i++) {
-    out.writeInt16LE(mono[i]!, i * 4);
-    out.writeInt16LE(mono[i]!, i * 4 + 2);
-  }
-  return out;
-}
+export { FIXTURES, concat, loadFixture, silence, toStereoBytes } from '../../src/loadtest/fixtures.js';
+export type { Fixture, FixtureName };
 
 /** Mono s16le bytes. */
 export function toMonoBytes(mono: Int16Array): Buffer {
@@ -47,17 +18,6 @@ export function gain(mono: Int16Array, db: number): Int16Array {
   return mono.map((v) => Math.max(-32768, Math.min(32767, Math.round(v * g))));
 }
 
-/** Digital silence of `ms` milliseconds at 48 kHz. */
-export function silence(ms: number, sampleRate = 48000): Int16Array {
-  return new Int16Array(Math.round((ms * sampleRate) / 1000));
-}
-
-export function concat(...parts: Int16Array[]): Int16Array {
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
-}
 
 /** Sum of signals (lengths may differ), saturated. */
 export function mix(...parts: Int16Array[]): Int16Array {

@@ -27,23 +27,33 @@ export interface TestServer {
   kill(): Promise<void>;
 }
 
-/**
- * @param env extra environment (overrides the test defaults: PORT=0, HOST=127.0.0.1, LOG_LEVEL=info).
- * @param dirs reuse the data/storage folders of an earlier server (to test restarts).
- * @throws Error when the server does not report listening within 20 s or exits first.
- */
 /** AUDIO_RING_MS for servers that get audio faster than real time (whole fixtures at once): a 1 s ring would overflow. */
 export const FAST_RING_MS = '30000';
 
-export async function startTestServer(env: Record<string, string> = {}, dirs?: { dataDir: string; storageDir: string }): Promise<TestServer> {
+/** How to run the server instead of `node --import tsx src/main.ts` in the checkout (e.g. the single executable). */
+export interface SpawnAs {
+  command: string[];
+  cwd: string;
+  /** The complete environment besides the test defaults and `env` (e.g. `{ PATH: '/nonexistent' }`). */
+  baseEnv: Record<string, string>;
+}
+
+/**
+ * @param env extra environment (overrides the test defaults: PORT=0, HOST=127.0.0.1, LOG_LEVEL=info).
+ * @param dirs reuse the data/storage folders of an earlier server (to test restarts).
+ * @param as run another command (the single executable) in another folder with its own environment.
+ * @throws Error when the server does not report listening within 20 s or exits first.
+ */
+export async function startTestServer(env: Record<string, string> = {}, dirs?: { dataDir: string; storageDir: string }, as?: SpawnAs): Promise<TestServer> {
   const base = dirs ?? (() => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meetcore-test-'));
     return { dataDir: path.join(tmp, 'data'), storageDir: path.join(tmp, 'storage') };
   })();
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts')], {
-    cwd: ROOT,
+  const [command, ...args] = as?.command ?? [process.execPath, '--import', 'tsx', path.join(ROOT, 'src/main.ts')];
+  const proc = spawn(command!, args, {
+    cwd: as?.cwd ?? ROOT,
     env: {
-      ...process.env,
+      ...(as ? as.baseEnv : process.env),
       PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info',
       DATA_DIR: base.dataDir, STORAGE_DIR: base.storageDir,
       ...env,
