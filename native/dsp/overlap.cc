@@ -90,7 +90,7 @@ void MeetingTimeline::update(uint32_t a, uint32_t b, int64_t s, bool both, std::
   run.last = s;
   if (!run.reported && run.count >= minSlots_) {
     const int64_t ta = streams_.at(a).turnStart(run.start), tb = streams_.at(b).turnStart(run.start);
-    // The interrupter is the one whose turn began later (ties: the stream that reached the slot first).
+    // The interrupter is the one whose turn began later (ties: the stream with the higher id, opened later).
     const bool aLater = ta > tb || (ta == tb && a == key.second);
     run.firstId = aLater ? b : a;
     run.secondId = aLater ? a : b;
