@@ -277,13 +277,18 @@ function scoreOverlaps(now: number): void {
 // ---------------------------------------------------------------------------------------------- driver
 
 let closing = false;
-let lastTick = performance.now();
-const pacer = setInterval(() => {
-  const now = performance.now();
-  record(timerLate, Math.max(0, now - lastTick - 5));
-  lastTick = now;
-  pumpStreams(now);
-}, 5);
+let pacer: NodeJS.Timeout | null = null;
+
+/** The 5 ms pacing timer of the egress streams (started by runWorker only: importing this module starts nothing). */
+function startPacer(): void {
+  let lastTick = performance.now();
+  pacer = setInterval(() => {
+    const now = performance.now();
+    record(timerLate, Math.max(0, now - lastTick - 5));
+    lastTick = now;
+    pumpStreams(now);
+  }, 5);
+}
 
 function figures(): WorkerFigures {
   const cpu = process.cpuUsage(cpuMark);
@@ -322,6 +327,7 @@ type Command = { cmd: 'add'; units: Unit[]; backlogLimitMs?: number } | { cmd: '
 export function runWorker(): void {
   if (!process.send) throw new Error('__bench-worker must be started by `meetcore bench` (no IPC channel)');
   const reply = (m: object): void => { process.send!(m); };
+  startPacer();
   process.on('message', (m: Command) => {
     void (async () => {
       if (m.cmd === 'add') {
@@ -347,7 +353,7 @@ export function runWorker(): void {
         reply({ type: 'collected', ...figures() });
       } else if (m.cmd === 'close') {
         closing = true;
-        clearInterval(pacer);
+        if (pacer) clearInterval(pacer);
         for (const r of rooms) { if (r.timer) clearInterval(r.timer); for (const p of r.peers) p.close(); }
         for (const s of streams) s.ws.close();
         for (const mt of meetings) mt.host.close();

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { UsageError, parseOptions } from '../../src/loadtest/cli.js';
 import type { BenchReport, Step } from '../../src/loadtest/types.js';
 import { registerAccount } from '../helpers/auth.js';
 import { ROOT, startTestServer, type TestServer } from '../helpers/server.js';
@@ -71,7 +72,7 @@ function assertReport(r: BenchReport, scenario: string): void {
 }
 
 test('signaling against --target: rooms join, ICE and chat are relayed and timed', async () => {
-  const r = await benchJson(['signaling', '--target', server.url, '--rooms', '2', '--participants', '3', '--duration', '3', '--settle', '0.5', '--workers', '1']);
+  const r = await benchJson(['signaling', '--target', server.url, '--rooms', '2', '--participants', '3', '--duration', '2', '--settle', '0.5', '--workers', '1']);
   assertReport(r, 'signaling');
   assert.equal(r.target, { url: server.url, local: false, serverVersion: r.meetcoreVersion, metrics: true });
   const [s] = r.steps as [Step];
@@ -93,7 +94,7 @@ test('signaling over Socket.IO with --compare: the three transports side by side
 });
 
 test('egress against --target with --egress-secret: real-time streams, audio accepted, nobody behind', async () => {
-  const r = await benchJson(['egress', '--target', server.url, '--egress-secret', SECRET, '--streams', '3', '--frame-ms', '10', '--duration', '3', '--settle', '0.5']);
+  const r = await benchJson(['egress', '--target', server.url, '--egress-secret', SECRET, '--streams', '3', '--frame-ms', '10', '--duration', '2', '--settle', '0.5']);
   assertReport(r, 'egress');
   const [s] = r.steps as [Step];
   assert.equal(s.load, { units: 3, unit: 'streams', streams: 3 });
@@ -149,10 +150,7 @@ test('--ramp adds load per step and ends at --ramp-max with the largest load tha
   assert.is(r.ramp!.brokeAt, null);
 });
 
-test('a bad option or an unreachable target: a clear error and exit code 2', async () => {
-  const closedPort = await new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address() as net.AddressInfo; s.close(() => resolve(port)); });
-  });
+test('bad options are refused with the option named (parseOptions)', () => {
   const cases: [string[], RegExp][] = [
     [['signaling', '--rooms', 'many'], /--rooms must be an integer from 1 to 100000, got "many"/],
     [['signaling', '--streams', '3'], /--streams is not an option of signaling/],
@@ -161,8 +159,23 @@ test('a bad option or an unreachable target: a clear error and exit code 2', asy
     [['egress', '--frame-ms', '15'], /--frame-ms must be 10 or 20/],
     [['signaling', '--target', 'ftp://x'], /--target must be an http\(s\) URL/],
     [['signaling', '--bogus'], /Unknown option '--bogus'/],
-    [['signaling', '--target', `http://127.0.0.1:${closedPort}`, '--duration', '1'], new RegExp(`cannot reach http://127\\.0\\.0\\.1:${closedPort}: ECONNREFUSED`)],
-    [['meeting', '--target', server.url, '--egress-secret', SECRET], /meeting against --target needs --token/],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseOptions(args), (err: Error) => err instanceof UsageError && message.test(err.message), args.join(' '));
+  }
+  const o = parseOptions(['meeting', '--ramp']);
+  assert.is(o.durationSec, 10, 'a ramp step measures 10 s by default');
+  assert.is(o.rampStep, 3, 'a ramp adds the starting load per step');
+});
+
+test('a bad option, an unreachable target, a meeting without a host token: one line and exit code 2', async () => {
+  const closedPort = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address() as net.AddressInfo; s.close(() => resolve(port)); });
+  });
+  const cases: [string[], RegExp][] = [
+    [['signaling', '--rooms', 'many'], /^meetcore bench: --rooms must be an integer from 1 to 100000, got "many"\nusage: meetcore bench/],
+    [['signaling', '--target', `http://127.0.0.1:${closedPort}`, '--duration', '1'], new RegExp(`^meetcore bench: cannot reach http://127\\.0\\.0\\.1:${closedPort}: ECONNREFUSED\n$`)],
+    [['meeting', '--target', server.url, '--egress-secret', SECRET], /^meetcore bench: meeting against --target needs --token/],
   ];
   for (const [args, message] of cases) {
     const r = await bench([...args, '--out', out], 30_000);
