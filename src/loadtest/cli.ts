@@ -422,7 +422,7 @@ export async function runScenario(o: BenchOptions): Promise<{ report: BenchRepor
   const bar = progress(o);
   const steps: Step[] = [];
   const baselines: Baseline[] = [];
-  let held: Step | null = null, brokeAt: Step | null = null;
+  let held: Step | null = null, brokeAt: Step | null = null, generatorLimited: Step | null = null;
   try {
     let load = 0;
     for (let index = 0; ; index++) {
@@ -434,8 +434,11 @@ export async function runScenario(o: BenchOptions): Promise<{ report: BenchRepor
       steps.push(step);
       if (step.generator.saturated) warnings.push(`step ${index + 1}: the load generator saturated (CPU ${step.generator.cpuPct}% over ${workers.length} workers, or its timers ran late): the server may have more headroom than this step shows; use more --workers or another machine`);
       if (!o.ramp) break;
-      if (step.held) held = step;
-      else { brokeAt = step; break; }
+      if (!step.held) { brokeAt = step; break; }
+      // A saturated generator did not offer the step's load: that step says nothing of the server, and more
+      // load would measure the generator. Stop; the largest load that held is the step before.
+      if (step.generator.saturated) { generatorLimited = step; break; }
+      held = step;
     }
     if (o.compare && o.scenario === 'signaling') {
       baselines.push({ name: o.transport, throughput: steps.at(-1)!.throughput, latency: steps.at(-1)!.latency, cpuPct: steps.at(-1)!.server?.cpuPct ?? null });
@@ -462,7 +465,7 @@ export async function runScenario(o: BenchOptions): Promise<{ report: BenchRepor
     options: optionsRecord(o),
     target: { url: target.url, local: target.local, serverVersion: target.serverVersion, metrics: metricsReachable },
     machine: machine(), steps,
-    ramp: o.ramp ? { slo: sloRecord(o), held, brokeAt, reason: brokeAt?.broke ?? null } : null,
+    ramp: o.ramp ? { slo: sloRecord(o), held, brokeAt, reason: brokeAt?.broke ?? (generatorLimited ? `the load generator saturated at ${generatorLimited.load.units} ${generatorLimited.load.unit} (the server had not broken): run more --workers or from another machine to go further` : null) } : null,
     baselines, warnings: [...new Set(warnings)],
   };
   const files = await writeReport(report, o.out);
@@ -517,7 +520,7 @@ export async function runBench(argv: string[]): Promise<number> {
     process.stdout.write(`\nmeetcore bench ${o.scenario} against ${report.target.url}${report.target.local ? ' (local)' : ''}\n${table(report)}\n`);
     if (report.ramp) {
       process.stdout.write(report.ramp.held
-        ? `largest load that held: ${report.ramp.held.load.units} ${report.ramp.held.load.unit}${report.ramp.brokeAt ? ` (at ${report.ramp.brokeAt.load.units}: ${report.ramp.reason})` : ' (the ramp reached --ramp-max)'}\n`
+        ? `largest load that held: ${report.ramp.held.load.units} ${report.ramp.held.load.unit}${report.ramp.brokeAt ? ` (at ${report.ramp.brokeAt.load.units}: ${report.ramp.reason})` : report.ramp.reason ? ` (${report.ramp.reason})` : ' (the ramp reached --ramp-max)'}\n`
         : `no load held: ${report.ramp.reason}\n`);
     }
     for (const b of report.baselines) process.stdout.write(`  ${b.name}: ${b.throughput.value} ${b.throughput.unit}, p99 ${b.latency.p99Ms ?? '—'} ms, server CPU ${b.cpuPct ?? '—'}%\n`);

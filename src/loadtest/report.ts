@@ -355,7 +355,7 @@ function stepsTable(steps: Step[]): string {
   const rows = steps.map((s) => {
     const result = s.held ? '<span class="ok">held</span>' : `<span class="bad">broke: ${esc(s.broke ?? 'service level missed')}</span>`;
     const cells = [
-      String(s.index), `${fmt(s.load.units)} ${s.load.unit}${shape(s)}`, `${fmt(s.throughput.value)} ${s.throughput.unit}`,
+      String(s.index + 1), `${fmt(s.load.units)} ${s.load.unit}${shape(s)}`, `${fmt(s.throughput.value)} ${s.throughput.unit}`,
       num(s.latency.p50Ms), num(s.latency.p99Ms), fmt(s.errors), s.server ? fmt(s.server.cpuPct) : '—',
       s.server ? fmt(s.server.rssMiB) : '—', s.server ? num(s.server.eventLoopP99Ms) : '—',
       `${fmt(s.generator.cpuPct)} (${s.generator.workers} workers${s.generator.saturated ? ', saturated' : ''})`,
@@ -379,7 +379,7 @@ function overlapTable(steps: Step[]): string {
   if (!withOverlap.length) return '';
   const rows = withOverlap.map((s) => {
     const o = s.overlap!;
-    const cells = [String(s.index), `${fmt(s.load.units)} ${s.load.unit}`, fmt(o.truth), fmt(o.reported), fmt(o.truePositives),
+    const cells = [String(s.index + 1), `${fmt(s.load.units)} ${s.load.unit}`, fmt(o.truth), fmt(o.reported), fmt(o.truePositives),
       o.precision === null ? '—' : fmt(o.precision), o.recall === null ? '—' : fmt(o.recall)];
     return `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
   });
@@ -390,8 +390,8 @@ function rampTable(report: BenchReport, unit: string): string {
   if (!report.ramp) return '';
   const rows: [string, string][] = [
     ...Object.entries(report.ramp.slo).map(([k, v]): [string, string] => [`service level: ${k}`, fmt(v)]),
-    ['largest load that held', report.ramp.held ? `${fmt(report.ramp.held.load.units)} ${unit} (step ${report.ramp.held.index})` : '—'],
-    ['broke at', report.ramp.brokeAt ? `${fmt(report.ramp.brokeAt.load.units)} ${unit} (step ${report.ramp.brokeAt.index})` : '—'],
+    ['largest load that held', report.ramp.held ? `${fmt(report.ramp.held.load.units)} ${unit} (step ${report.ramp.held.index + 1})` : '—'],
+    ['broke at', report.ramp.brokeAt ? `${fmt(report.ramp.brokeAt.load.units)} ${unit} (step ${report.ramp.brokeAt.index + 1})` : '—'],
     ['reason', report.ramp.reason ?? '—'],
   ];
   return `<h2>Ramp</h2>${keyValueTable(null, rows)}`;

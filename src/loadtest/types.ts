@@ -34,6 +34,7 @@ export interface ServerFigures {
 
 /** One load level. A run without --ramp has one step. */
 export interface Step {
+  /** 0-based; tables and the console number steps from 1. */
   index: number;
   /** The load: `units` of `unit` (participants, streams or meetings), and how they are shaped. */
   load: { units: number; unit: 'participants' | 'streams' | 'meetings'; rooms?: number; participantsPerRoom?: number; streams?: number; meetings?: number; participantsPerMeeting?: number };

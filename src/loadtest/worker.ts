@@ -20,7 +20,7 @@
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
 import { io, type Socket } from 'socket.io-client';
-import { FIXTURES, concat, loadFixture, silence, toStereoBytes } from './fixtures.js';
+import { FIXTURES, concat, loadFixture, silence } from './fixtures.js';
 import { merge, newHistogram, record, type Histogram } from './hist.js';
 import { meetingScript, type ScriptedOverlap } from './script.js';
 
@@ -183,6 +183,21 @@ function openStream(url: string, mono: Int16Array, frameMs: number, offsetMs: nu
   });
 }
 
+/**
+ * `n` mono samples from `off` as one stereo s16le frame (both channels equal). Typed-array copies: the per-sample
+ * Buffer.writeInt16LE of toStereoBytes costs the generator most of a core at a few hundred streams.
+ * Int16Array is host-endian: s16le on the little-endian machines Node runs on.
+ */
+function stereoFrame(mono: Int16Array, off: number, n: number): Buffer {
+  const out = new Int16Array(n * 2);
+  for (let i = 0; i < n; i++) {
+    const v = mono[off + i]!;
+    out[2 * i] = v;
+    out[2 * i + 1] = v;
+  }
+  return Buffer.from(out.buffer);
+}
+
 let lastBacklogSample = 0;
 /** Sends every frame that is due (real time since each stream opened) and samples the backlogs each 100 ms. */
 function pumpStreams(now: number): void {
@@ -193,7 +208,7 @@ function pumpStreams(now: number): void {
     const due = Math.floor((now - s.t0) / s.frameMs) + 1;
     while (s.sent < due) {
       if (s.off + s.frameSamples > s.mono.length) s.off = 0;
-      s.ws.send(toStereoBytes(s.mono.subarray(s.off, s.off + s.frameSamples)), { binary: true });
+      s.ws.send(stereoFrame(s.mono, s.off, s.frameSamples), { binary: true });
       s.off += s.frameSamples;
       s.sent++;
       acceptedBytes += s.frameSamples * 4;
@@ -332,19 +347,15 @@ export function runWorker(): void {
     void (async () => {
       if (m.cmd === 'add') {
         if (m.backlogLimitMs !== undefined) backlogLimitMs = m.backlogLimitMs;
-        const failures: string[] = [];
-        let opened = 0;
-        for (const unit of m.units) {
-          try {
-            if (unit.kind === 'room') await openRoom(unit);
-            else if (unit.kind === 'stream') await openStream(unit.url, speechLoop(), unit.frameMs, unit.seed * 7000);
-            else await openMeeting(unit);
-            opened++;
-          } catch (err) {
-            errors++;
-            failures.push((err as Error).message);
-          }
-        }
+        // Opened concurrently: one after another, a few hundred handshakes would wait on this worker's pacing timer.
+        const results = await Promise.allSettled(m.units.map((unit) => {
+          if (unit.kind === 'room') return openRoom(unit);
+          if (unit.kind === 'stream') return openStream(unit.url, speechLoop(), unit.frameMs, unit.seed * 7000);
+          return openMeeting(unit);
+        }));
+        const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message);
+        const opened = results.length - failures.length;
+        errors += failures.length;
         reply({ type: 'added', opened, errors: failures.length, messages: [...new Set(failures)].slice(0, 5) });
       } else if (m.cmd === 'mark') {
         mark();
