@@ -2,11 +2,12 @@
  * The single executable (`npm run build:binary` → dist/meetcore) on its own: copied alone into an empty folder
  * and run there with a clean environment (only PATH, pointing at an empty folder: no `node`, no
  * node_modules reachable, and meetcore's variables). It must serve /health, /ws signaling, Socket.IO and
- * egress audio as `npm start` does, finalize a recording on SIGTERM, and reuse its extracted addons on the next
- * start; `meetcore check` must fail naming STORAGE_DIR when that folder is read-only. The binary is built
+ * egress audio as `npm start` does, run `meetcore bench` (workers included), finalize a recording on SIGTERM,
+ * and reuse its extracted addons on the next start; `meetcore check` must fail naming STORAGE_DIR when that
+ * folder is read-only. The binary is built
  * here unless dist/meetcore is newer than every source (scripts/build-binary.ts binaryIsFresh).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -140,6 +141,13 @@ test('serves /health, /ws, Socket.IO and egress audio; SIGTERM finalizes the rec
     assert.is(bob.bytes, partial.length);
     assert.match(bob.closeReason ?? '', /^1001 /);
 
+    // The load tool is in the binary too: its worker processes are the binary again (no node on PATH).
+    const load = await runAsync(['bench', 'signaling', '--target', server.url, '--rooms', '1', '--participants', '2', '--duration', '1', '--settle', '0.2', '--workers', '1', '--json', '--out', path.join(work, 'bench')]);
+    assert.is(load.status, 0, load.stderr);
+    const report = JSON.parse(load.stdout) as { steps: { throughput: { value: number }; errors: number }[] };
+    assert.ok(report.steps[0]!.throughput.value > 0 && report.steps[0]!.errors === 0, load.stdout.slice(0, 500));
+    assert.ok(fs.readdirSync(path.join(work, 'bench')).some((f) => f.endsWith('.html')));
+
     // An addon altered on disk is written again from the binary (checked by sha256).
     assert.is(await server.stop(), 0);
     const audio = path.join(first.dir, 'meetcore_audio.node');
@@ -154,6 +162,18 @@ test('serves /health, /ws, Socket.IO and egress audio; SIGTERM finalizes the rec
     await server.stop();
   }
 });
+
+/** Run the binary without blocking this process (the server under test lives in it). */
+function runAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(binary, args, { cwd: home, env: { PATH: emptyBin } });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('exit', (status) => { clearTimeout(timer); resolve({ status, stdout, stderr }); });
+  });
+}
 
 interface RecordingView { participant: string; path: string; bytes: number; status: string; closeReason: string | null }
 
