@@ -259,7 +259,7 @@ async function makeUnits(o: BenchOptions, t: Target, count: number, transport: T
   for (let i = 0; i < count; i++) {
     const k = nextUnit++;
     if (o.scenario === 'signaling') {
-      units.push({ kind: 'room', baseUrl: t.url, transport, roomId: `bench-${run}-${k}`, participants: o.participants, iceRate: o.iceRate, chatRate: o.chatRate, token: o.token ?? (t.local ? null : null) });
+      units.push({ kind: 'room', baseUrl: t.url, transport, roomId: `bench-${run}-${k}`, participants: o.participants, iceRate: o.iceRate, chatRate: o.chatRate, token: o.token });
     } else if (o.scenario === 'egress') {
       units.push({ kind: 'stream', url: await egressUrl(o, t, { roomName: `bench-${run}-${k}`, participant: `p${k}`, trackId: `TR_bench_${k}` }), frameMs: o.frameMs, seed: k });
     } else {
@@ -346,7 +346,7 @@ async function measure(o: BenchOptions, t: Target, workers: Worker[], index: num
   await Promise.all(workers.map((w) => ask(w, { cmd: 'mark' })));
   const before = await scrape(t.url);
   const t0 = performance.now();
-  const units = o.scenario === 'signaling' ? loadUnits * o.participants : o.scenario === 'egress' ? loadUnits : loadUnits;
+  const units = o.scenario === 'signaling' ? loadUnits * o.participants : loadUnits;
   const unit = unitName(o);
   for (;;) {
     const elapsed = (performance.now() - t0) / 1000;

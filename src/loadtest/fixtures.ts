@@ -32,14 +32,19 @@ export function loadFixture(name: FixtureName): Fixture {
   return f;
 }
 
-/** Interleave mono into stereo s16le bytes (both channels equal), as LiveKit egress sends. */
-export function toStereoBytes(mono: Int16Array): Buffer {
-  const out = Buffer.alloc(mono.length * 4);
-  for (let i = 0; i < mono.length; i++) {
-    out.writeInt16LE(mono[i]!, i * 4);
-    out.writeInt16LE(mono[i]!, i * 4 + 2);
+/**
+ * `n` mono samples from `off` (default: all) as stereo s16le bytes, both channels equal, as LiveKit egress sends.
+ * Typed-array copies (the load tool makes every frame with it); Int16Array is host-endian, i.e. s16le on the
+ * little-endian machines Node runs on.
+ */
+export function toStereoBytes(mono: Int16Array, off = 0, n = mono.length - off): Buffer {
+  const out = new Int16Array(n * 2);
+  for (let i = 0; i < n; i++) {
+    const v = mono[off + i]!;
+    out[2 * i] = v;
+    out[2 * i + 1] = v;
   }
-  return out;
+  return Buffer.from(out.buffer);
 }
 
 /** Digital silence of `ms` milliseconds at 48 kHz. */
@@ -47,6 +52,7 @@ export function silence(ms: number, sampleRate = 48000): Int16Array {
   return new Int16Array(Math.round((ms * sampleRate) / 1000));
 }
 
+/** The samples of `parts` one after another, in a new array. */
 export function concat(...parts: Int16Array[]): Int16Array {
   const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;

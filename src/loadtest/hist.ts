@@ -13,6 +13,7 @@ export interface Histogram {
   maxUs: number;
 }
 
+/** An empty histogram. */
 export function newHistogram(): Histogram {
   return { counts: new Array<number>(BUCKETS).fill(0), maxUs: 0 };
 }

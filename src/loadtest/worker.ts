@@ -20,7 +20,7 @@
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
 import { io, type Socket } from 'socket.io-client';
-import { FIXTURES, concat, loadFixture, silence } from './fixtures.js';
+import { FIXTURES, concat, loadFixture, silence, toStereoBytes } from './fixtures.js';
 import { merge, newHistogram, record, type Histogram } from './hist.js';
 import { meetingScript, type ScriptedOverlap } from './script.js';
 
@@ -183,21 +183,6 @@ function openStream(url: string, mono: Int16Array, frameMs: number, offsetMs: nu
   });
 }
 
-/**
- * `n` mono samples from `off` as one stereo s16le frame (both channels equal). Typed-array copies: the per-sample
- * Buffer.writeInt16LE of toStereoBytes costs the generator most of a core at a few hundred streams.
- * Int16Array is host-endian: s16le on the little-endian machines Node runs on.
- */
-function stereoFrame(mono: Int16Array, off: number, n: number): Buffer {
-  const out = new Int16Array(n * 2);
-  for (let i = 0; i < n; i++) {
-    const v = mono[off + i]!;
-    out[2 * i] = v;
-    out[2 * i + 1] = v;
-  }
-  return Buffer.from(out.buffer);
-}
-
 let lastBacklogSample = 0;
 /** Sends every frame that is due (real time since each stream opened) and samples the backlogs each 100 ms. */
 function pumpStreams(now: number): void {
@@ -208,7 +193,7 @@ function pumpStreams(now: number): void {
     const due = Math.floor((now - s.t0) / s.frameMs) + 1;
     while (s.sent < due) {
       if (s.off + s.frameSamples > s.mono.length) s.off = 0;
-      s.ws.send(stereoFrame(s.mono, s.off, s.frameSamples), { binary: true });
+      s.ws.send(toStereoBytes(s.mono, s.off, s.frameSamples), { binary: true });
       s.off += s.frameSamples;
       s.sent++;
       acceptedBytes += s.frameSamples * 4;

@@ -11,6 +11,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { ROOT, type TestServer } from '../helpers/server.js';
+import { loadFixture, toStereoBytes } from '../helpers/fixtures.js';
 
 export const SECRET = 'egress-test-secret-0123456789abcdef';
 /** 10 ms of 48 kHz stereo s16le. */
@@ -171,22 +172,5 @@ export function listFiles(dir: string): string[] {
  * @returns [en-male, en-female] stereo PCM buffers.
  */
 export function speechFixtures(): [Buffer, Buffer] {
-  return [stereo(fixture('en-male')), stereo(fixture('en-female'))];
-}
-
-function fixture(name: string): Buffer {
-  const file = path.join(ROOT, 'test', 'fixtures', `${name}.s16`);
-  const b = fs.readFileSync(file);
-  return b.subarray(0, b.length - (b.length % 2));
-}
-
-function stereo(mono: Buffer): Buffer {
-  const out = Buffer.alloc(mono.length * 2);
-  for (let i = 0; i < mono.length; i += 2) {
-    out[2 * i] = mono[i]!;
-    out[2 * i + 1] = mono[i + 1]!;
-    out[2 * i + 2] = mono[i]!;
-    out[2 * i + 3] = mono[i + 1]!;
-  }
-  return out;
+  return [toStereoBytes(loadFixture('en-male').samples), toStereoBytes(loadFixture('en-female').samples)];
 }
