@@ -9,6 +9,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -164,9 +165,9 @@ test('serves /health, /ws, Socket.IO and egress audio; SIGTERM finalizes the rec
 });
 
 /** Run the binary without blocking this process (the server under test lives in it). */
-function runAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function runAsync(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(binary, args, { cwd: home, env: { PATH: emptyBin } });
+    const child = spawn(binary, args, { cwd: home, env: { PATH: emptyBin, ...env } });
     let stdout = '', stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
@@ -207,6 +208,20 @@ test('`meetcore check` passes on good folders and fails naming STORAGE_DIR when 
   assert.is(bad.status, 1);
   assert.match(bad.stdout, /^FAIL STORAGE_DIR /m);
   assert.match(bad.stderr, new RegExp(`meetcore check: failed: STORAGE_DIR: ${readOnly} is not writable \\(EROFS`));
+});
+
+test('`meetcore check` fails naming PORT when the port is taken', async () => {
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const port = (taken.address() as net.AddressInfo).port;
+  try {
+    const r = await runAsync(['check'], { DATA_DIR: dirs.dataDir, STORAGE_DIR: path.join(work, 'storage-ok'), HOST: '127.0.0.1', PORT: String(port) });
+    assert.is(r.status, 1);
+    assert.match(r.stdout, new RegExp(`^FAIL PORT +127\\.0\\.0\\.1:${port} cannot be bound \\(EADDRINUSE\\)`, 'm'));
+    assert.match(r.stderr, /^meetcore check: failed: PORT: /m);
+  } finally {
+    taken.close();
+  }
 });
 
 test('a bad variable stops `meetcore check` and the server with the variable\'s name', () => {
