@@ -123,7 +123,26 @@ export interface SegmentEvent {
   wav: Uint8Array;
 }
 
-/** Simultaneous speech of two non-excluded, unmuted streams of one meeting. */
+/**
+ * A talk spurt of one stream: its speech (unmuted; hosts too) with pauses under 300 ms bridged, the speech an
+ * annotator would mark. Emitted once the spurt is over (300 ms of silence after it, or the stream's end).
+ */
+export interface SpeechEvent {
+  type: 'speech';
+  streamId: number;
+  meetingId: string;
+  participantId: string;
+  /** Stream time of the spurt's first speech frame. */
+  startMs: number;
+  /** Stream time of the end of its last speech frame. */
+  endMs: number;
+}
+
+/**
+ * An interruption: the talk spurts (see SpeechEvent) of two unmuted streams of one meeting intersecting for
+ * `overlapMinMs` or more, the later speaker's spurt lasting 1 s or more (a shorter one is a backchannel and is
+ * never reported).
+ */
 export interface OverlapEvent {
   type: 'overlap';
   meetingId: string;
@@ -139,6 +158,8 @@ export interface OverlapEvent {
   tMs: number;
   /** Simultaneous speech so far (end: in total), ms. */
   overlapMs: number;
+  /** One of the two streams was excluded (a host) when the overlap was first reported: no feedback about it. */
+  excluded: boolean;
 }
 
 /** The stream is finished: ring drained, recording header final, file closed. Emitted once per stream. */
@@ -171,7 +192,7 @@ export interface ErrorEvent {
 }
 
 /** The events of a batch delivered as objects (stats reports come packed, see StatsEvent). */
-export type EngineEvent = SegmentEvent | OverlapEvent | ClosedEvent | ErrorEvent;
+export type EngineEvent = SegmentEvent | SpeechEvent | OverlapEvent | ClosedEvent | ErrorEvent;
 
 export interface EngineStats {
   streams: number;
