@@ -38,6 +38,14 @@ Napi::Object EventObject(Napi::Env env, Event& e) {
                                               [](Napi::Env, uint8_t*, std::vector<uint8_t>* v) { delete v; }, bytes));
       break;
     }
+    case Event::kSpeech:
+      o.Set("type", "speech");
+      o.Set("streamId", e.stream->id);
+      o.Set("meetingId", e.stream->meetingId);
+      o.Set("participantId", e.stream->participantId);
+      o.Set("startMs", e.startMs);
+      o.Set("endMs", e.endMs);
+      break;
     case Event::kOverlap: {
       static const char* kPhases[] = {"start", "ongoing", "end"};
       o.Set("type", "overlap");
@@ -51,6 +59,7 @@ Napi::Object EventObject(Napi::Env env, Event& e) {
       o.Set("startMs", e.overlap.startMs);
       o.Set("tMs", e.overlap.tMs);
       o.Set("overlapMs", e.overlap.overlapMs);
+      o.Set("excluded", e.overlap.excluded);
       break;
     }
     case Event::kClosed:

@@ -85,7 +85,7 @@ class Worker::Sink : public AnalysisSink {
  public:
   Sink(Worker& w, Stream& s, MeetingTimeline* t) : w_(w), s_(s), t_(t) {}
   void onFrame(const FrameResult& f) override {
-    if (t_) t_->onFrame(s_.id(), f.slot, f.speaking, w_.overlaps_);
+    if (t_) t_->onFrame(s_.id(), f.slot, f.speaking, w_.reports_);
   }
   void onStats(const StatsSnapshot& st) override {
     w_.batch_.addStats(s_.id(), st, s_.overflowBytes(), s_.recording_ ? s_.recording_->dataBytes() : 0);
@@ -202,7 +202,10 @@ void Worker::drain(Stream& s, std::vector<uint8_t>& scratch) {
     }
     size_t avail = s.ring_.readable();
     if (hasMarker) avail = std::min<uint64_t>(avail, next.position - tail);
-    if (avail == 0) return;
+    if (avail == 0) {
+      takeReports(s);  // a gap marker alone may have advanced the timeline
+      return;
+    }
     const size_t n = std::min(avail, kScratchBytes);
     std::copy(s.carry_, s.carry_ + s.carryBytes_, scratch.data());
     s.ring_.read(scratch.data() + s.carryBytes_, n);
@@ -243,13 +246,25 @@ void Worker::processBytes(Stream& s, const uint8_t* data, size_t n) {
   s.analysis_.feed(reinterpret_cast<const int16_t*>(data), frames, sink);
   s.carryBytes_ = n - frames * frameBytes;
   std::copy(data + frames * frameBytes, data + n, s.carry_);
-  for (auto& o : overlaps_) {
+  takeReports(s);
+}
+
+void Worker::takeReports(Stream& s) {
+  if (reports_.empty()) return;
+  for (const SpeechReport& r : reports_.speech) {
+    Event e(Event::kSpeech, s.identity());  // a timeline reports the spurts of the stream it is fed
+    e.startMs = r.startMs;
+    e.endMs = r.endMs;
+    batch_.push_back(std::move(e));
+  }
+  for (auto& o : reports_.overlaps) {
     Event e(Event::kOverlap, nullptr);
-      e.meetingId = s.config_.meetingId;
+    e.meetingId = s.config_.meetingId;
     e.overlap = std::move(o);
     batch_.push_back(std::move(e));
   }
-  overlaps_.clear();
+  reports_.speech.clear();
+  reports_.overlaps.clear();
 }
 
 void Worker::applyMarker(Stream& s, const Stream::Marker& m) {
@@ -288,14 +303,8 @@ void Worker::finalize(Stream& s) {
   Sink sink(*this, s, it == meetings_.end() ? nullptr : it->second.get());
   s.analysis_.finish(sink);
   if (it != meetings_.end()) {
-    it->second->removeStream(s.id(), overlaps_);
-    for (auto& o : overlaps_) {
-      Event e(Event::kOverlap, nullptr);
-      e.meetingId = s.config_.meetingId;
-      e.overlap = std::move(o);
-      batch_.push_back(std::move(e));
-    }
-    overlaps_.clear();
+    it->second->removeStream(s.id(), reports_);
+    takeReports(s);
     if (it->second->empty()) meetings_.erase(it);
   }
   if (s.recording_ && !s.recording_->close() && !s.writeFailed_) {

@@ -124,6 +124,8 @@ class Worker {
   void finalize(Stream& s);
   void flushRecordings();
   MeetingTimeline& timeline(const std::string& meetingId);
+  /** Move the timeline's reports (made while processing `s`: its talk spurts, its meeting's overlaps) into the batch. */
+  void takeReports(Stream& s);
 
   Engine& engine_;
   std::mutex mutex_;
@@ -134,7 +136,7 @@ class Worker {
   std::vector<std::shared_ptr<Stream>> streams_;
   std::unordered_map<std::string, std::unique_ptr<MeetingTimeline>> meetings_;
   EventBatch batch_;
-  std::vector<OverlapReport> overlaps_;
+  TimelineReports reports_;  // what the meeting timelines reported while processing one stream
   std::thread thread_;
 };
 

@@ -18,16 +18,16 @@ struct StreamIdentity {
   std::string participantId;
 };
 
-/** A segment, overlap, closed or error event (stats travel as packed rows, see EventBatch::stats). */
+/** A segment, speech (talk spurt), overlap, closed or error event (stats travel as packed rows, see EventBatch::stats). */
 struct Event {
-  enum Type { kSegment, kOverlap, kClosed, kError };
+  enum Type { kSegment, kSpeech, kOverlap, kClosed, kError };
   Event(Type t, std::shared_ptr<const StreamIdentity> s) : type(t), stream(std::move(s)) {}
   Type type;
   std::shared_ptr<const StreamIdentity> stream;  // null for overlap events
   std::string meetingId;                         // overlap events
   uint64_t overflowBytes = 0;
   uint64_t recordedBytes = 0;
-  // segment
+  // segment, speech (startMs, endMs)
   uint32_t segmentIndex = 0;
   double startMs = 0, endMs = 0;
   std::vector<uint8_t> wav;

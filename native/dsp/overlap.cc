@@ -7,7 +7,7 @@ namespace meetcore {
 int64_t MeetingTimeline::Track::turnStart(int64_t s) const {
   int64_t start = s, silent = 0;
   for (int64_t t = s; knows(t); t--) {
-    if (speechAt(t)) {
+    if (voice.get(t)) {
       start = t;
       silent = 0;
     } else if (++silent >= kTurnGapSlots) {
@@ -17,22 +17,47 @@ int64_t MeetingTimeline::Track::turnStart(int64_t s) const {
   return start;
 }
 
+int64_t MeetingTimeline::Track::spurtStartAt(int64_t s) const {
+  if (inSpurt && spurtStart <= s) return spurtStart;  // the spurt still open contains s
+  int64_t start = s;
+  for (int64_t t = s; bridgedAt(t); t--) start = t;
+  return start;
+}
+
 void MeetingTimeline::addStream(uint32_t id, const std::string& participant) {
   Track t;
   t.participant = participant;
   streams_.emplace(id, std::move(t));
 }
 
-void MeetingTimeline::removeStream(uint32_t id, std::vector<OverlapReport>& out) {
-  for (auto it = runs_.begin(); it != runs_.end();) {
+void MeetingTimeline::removeStream(uint32_t id, TimelineReports& out) {
+  auto self = streams_.find(id);
+  if (self == streams_.end()) return;
+  Track& t = self->second;
+  if (t.started) {
+    // No frame will follow: every slot is final (a silence after the last one is never bridged).
+    const int64_t last = t.lastSlot;
+    t.lastSlot = last + kBridgeSlots - 1;  // pretend the silence arrived, so finalSlot() == last
+    for (int64_t s = last + 1; s <= t.lastSlot; s++) {
+      t.voice.set(s, false);
+      t.bridged.set(s, false);
+    }
+    advanceSpurts(id, t, last, out);
+    if (t.inSpurt) out.speech.push_back({id, t.spurtStart * 10.0, (last + 1) * 10.0});
+    t.inSpurt = false;
+    for (auto& [otherId, other] : streams_) {
+      if (otherId != id) advancePair(id, otherId, out);
+    }
+  }
+  for (auto it = pairs_.begin(); it != pairs_.end();) {
     if (it->first.first == id || it->first.second == id) {
       finish(it->second, out);
-      it = runs_.erase(it);
+      it = pairs_.erase(it);
     } else {
       ++it;
     }
   }
-  streams_.erase(id);
+  streams_.erase(self);
 }
 
 void MeetingTimeline::setExcluded(uint32_t id, bool excluded) {
@@ -45,77 +70,148 @@ void MeetingTimeline::setMuted(uint32_t id, bool muted) {
   if (it != streams_.end()) it->second.muted = muted;
 }
 
-void MeetingTimeline::onFrame(uint32_t id, int64_t slot, bool speaking, std::vector<OverlapReport>& out) {
+void MeetingTimeline::onFrame(uint32_t id, int64_t slot, bool speaking, TimelineReports& out) {
   auto self = streams_.find(id);
   if (self == streams_.end()) return;
   Track& a = self->second;
   if (a.started && slot <= a.lastSlot) slot = a.lastSlot + 1;  // frames after a mute gap may round into a used slot
-  const bool voice = speaking && !a.muted && !a.excluded;
+  const bool v = speaking && !a.muted;
   if (!a.started) {
     a.started = true;
     a.firstSlot = slot;
+    a.spurtCursor = slot;
   } else if (slot - a.lastSlot > kHistorySlots) {
-    // A gap longer than the whole history: every remembered slot is from an earlier pass of the ring.
-    std::fill(a.bits.begin(), a.bits.end(), 0);
+    // A gap longer than the whole history: everything before it is final, and forgotten.
+    advanceSpurts(id, a, a.lastSlot, out);
+    if (a.inSpurt) out.speech.push_back({id, a.spurtStart * 10.0, (a.lastSlot + 1) * 10.0});
+    a.inSpurt = false;
+    a.voice.clear();
+    a.bridged.clear();
+    a.spurtCursor = slot;
   } else {
     // Slots skipped by a gap are silence.
-    for (int64_t s = a.lastSlot + 1; s < slot; s++) a.set(s, false);
-  }
-  a.set(slot, voice);
-  a.lastSlot = slot;
-  for (auto& [otherId, b] : streams_) {
-    if (otherId == id || !b.knows(slot)) continue;  // b has not reached `slot` yet: it compares when it does
-    const bool both = voice && b.speechAt(slot);
-    update(id, otherId, slot, both, out);
-  }
-}
-
-void MeetingTimeline::update(uint32_t a, uint32_t b, int64_t s, bool both, std::vector<OverlapReport>& out) {
-  const auto key = a < b ? std::make_pair(a, b) : std::make_pair(b, a);
-  if (!both) {
-    auto it = runs_.find(key);
-    if (it != runs_.end() && s - it->second.last > kGapSlots) {
-      finish(it->second, out);
-      runs_.erase(it);
+    for (int64_t s = a.lastSlot + 1; s < slot; s++) {
+      a.voice.set(s, false);
+      a.bridged.set(s, false);
     }
-    return;
   }
-  Run& run = runs_[key];
-  if (!run.active) {
-    run = Run{};
-    run.active = true;
-    run.start = s;
+  a.voice.set(slot, v);
+  a.bridged.set(slot, v);
+  if (v) {
+    const int64_t gap = a.hasVoice ? slot - a.lastVoice - 1 : 0;
+    if (gap > 0 && gap < kBridgeSlots) {
+      for (int64_t s = a.lastVoice + 1; s < slot; s++) a.bridged.set(s, true);
+    }
+    a.lastVoice = slot;
+    a.hasVoice = true;
   }
-  run.count++;
-  run.last = s;
-  if (!run.reported && run.count >= minSlots_) {
-    const int64_t ta = streams_.at(a).turnStart(run.start), tb = streams_.at(b).turnStart(run.start);
-    // The interrupter is the one whose turn began later (ties: the stream with the higher id, opened later).
-    const bool aLater = ta > tb || (ta == tb && a == key.second);
-    run.firstId = aLater ? b : a;
-    run.secondId = aLater ? a : b;
-    run.reported = true;
-    run.lastReport = s;
-    out.push_back(report(run, OverlapReport::kStart, (s + 1) * 10.0));
-  } else if (run.reported && s - run.lastReport >= kOngoingSlots) {
-    run.lastReport = s;
-    out.push_back(report(run, OverlapReport::kOngoing, (s + 1) * 10.0));
+  a.lastSlot = slot;
+  advanceSpurts(id, a, a.finalSlot(), out);
+  for (auto& [otherId, b] : streams_) {
+    if (otherId != id && b.started) advancePair(id, otherId, out);
   }
 }
 
-void MeetingTimeline::finish(Run& run, std::vector<OverlapReport>& out) {
-  if (run.active && run.reported) out.push_back(report(run, OverlapReport::kEnd, (run.last + 1) * 10.0));
-  run.active = false;
+void MeetingTimeline::advanceSpurts(uint32_t id, Track& t, int64_t upTo, TimelineReports& out) {
+  for (int64_t x = t.spurtCursor; x <= upTo; x++) {
+    const bool b = t.bridged.get(x);
+    if (b && !t.inSpurt) {
+      t.inSpurt = true;
+      t.spurtStart = x;
+    } else if (!b && t.inSpurt) {
+      t.inSpurt = false;
+      out.speech.push_back({id, t.spurtStart * 10.0, x * 10.0});
+    }
+  }
+  if (upTo >= t.spurtCursor) t.spurtCursor = upTo + 1;
 }
 
-OverlapReport MeetingTimeline::report(const Run& run, OverlapReport::Phase phase, double tMs) const {
+void MeetingTimeline::advancePair(uint32_t a, uint32_t b, TimelineReports& out) {
+  const uint32_t lowId = std::min(a, b), highId = std::max(a, b);
+  Track& low = streams_.at(lowId);
+  Track& high = streams_.at(highId);
+  if (!low.started || !high.started) return;
+  Pair& p = pairs_[{lowId, highId}];
+  p.lowId = lowId;
+  p.highId = highId;
+  int64_t from = p.started ? p.cursor : std::max(low.firstSlot, high.firstSlot);
+  const int64_t known = std::max(low.lo(), high.lo());
+  if (from < known) {
+    // Slots forgotten by a long gap: whatever ran before them is over.
+    finish(p, out);
+    from = known;
+  }
+  p.started = true;
+  const int64_t upTo = std::min(low.finalSlot(), high.finalSlot());
+  for (int64_t s = from; s <= upTo; s++) step(p, low, high, s, low.bridged.get(s) && high.bridged.get(s), out);
+  p.cursor = std::max(from, upTo + 1);
+}
+
+void MeetingTimeline::step(Pair& p, Track& low, Track& high, int64_t s, bool both, TimelineReports& out) {
+  if (both) {
+    if (!p.active && !p.pending) {
+      p.start = s;
+      p.count = 0;
+      p.reported = p.sidesKnown = false;
+    }
+    p.active = true;
+    p.pending = false;  // simultaneous speech resumed while the later spurt went on: the same overlap
+    p.count++;
+    p.last = s;
+  } else if (p.active) {
+    p.active = false;
+    if (p.reported) {
+      out.overlaps.push_back(report(p, OverlapReport::kEnd, (p.last + 1) * 10.0));
+      p.reported = false;
+    } else if (p.count >= minSlots_) {
+      p.pending = true;  // long enough; an interruption if the later speaker's spurt reaches kTakeSlots
+    }
+  }
+  if ((p.active || p.pending) && !p.reported && p.count >= minSlots_) {
+    if (!p.sidesKnown) {
+      // The interrupter is the one whose turn began later (ties: the stream with the higher id, opened later).
+      const int64_t tl = low.turnStart(p.start), th = high.turnStart(p.start);
+      const bool lowLater = tl > th;
+      p.firstId = lowLater ? p.highId : p.lowId;
+      p.secondId = lowLater ? p.lowId : p.highId;
+      p.laterSpurtStart = (lowLater ? low : high).spurtStartAt(p.start);
+      p.sidesKnown = true;
+    }
+    const Track& later = p.secondId == p.lowId ? low : high;
+    if (later.bridged.get(s)) {
+      if (s - p.laterSpurtStart + 1 >= kTakeSlots) {
+        p.excluded = low.excluded || high.excluded;
+        p.lastReport = s;
+        p.reported = true;
+        out.overlaps.push_back(report(p, OverlapReport::kStart, (s + 1) * 10.0));
+        if (p.pending) {
+          out.overlaps.push_back(report(p, OverlapReport::kEnd, (p.last + 1) * 10.0));
+          p.pending = p.reported = false;
+        }
+      }
+    } else if (p.pending) {
+      p.pending = false;  // the later spurt ended under kTakeSlots: a backchannel
+    }
+  } else if (p.active && p.reported && s - p.lastReport >= kOngoingSlots) {
+    p.lastReport = s;
+    out.overlaps.push_back(report(p, OverlapReport::kOngoing, (s + 1) * 10.0));
+  }
+}
+
+void MeetingTimeline::finish(Pair& p, TimelineReports& out) {
+  if (p.active && p.reported) out.overlaps.push_back(report(p, OverlapReport::kEnd, (p.last + 1) * 10.0));
+  p.active = p.pending = p.reported = false;
+}
+
+OverlapReport MeetingTimeline::report(const Pair& p, OverlapReport::Phase phase, double tMs) const {
   OverlapReport r;
   r.phase = phase;
-  r.first = streams_.at(run.firstId).participant;
-  r.second = streams_.at(run.secondId).participant;
-  r.startMs = run.start * 10.0;
+  r.first = streams_.at(p.firstId).participant;
+  r.second = streams_.at(p.secondId).participant;
+  r.startMs = p.start * 10.0;
   r.tMs = tMs;
-  r.overlapMs = run.count * 10.0;
+  r.overlapMs = p.count * 10.0;
+  r.excluded = p.excluded;
   return r;
 }
 

@@ -1,4 +1,4 @@
-// Overlapping speech across the streams of one meeting, on the shared stream-clock timeline.
+// Talk spurts and interruptions across the streams of one meeting, on the shared stream-clock timeline.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -8,37 +8,63 @@
 
 namespace meetcore {
 
-/** An overlap report (src/pipeline/types.ts OverlapEvent). */
+/** An interruption report (src/pipeline/types.ts OverlapEvent). */
 struct OverlapReport {
   enum Phase { kStart, kOngoing, kEnd } phase;
-  std::string first, second;  // who started speaking first, then the other (the interrupter)
+  std::string first, second;  // whose turn began first, then the other (the interrupter)
   double startMs;
   double tMs;
   double overlapMs;
+  bool excluded;  // one of the two streams was excluded (a host) when the start was reported
+};
+
+/** A talk spurt of one stream (src/pipeline/types.ts SpeechEvent). */
+struct SpeechReport {
+  uint32_t streamId;
+  double startMs, endMs;
+};
+
+/** What the timeline reports; the caller drains both vectors. */
+struct TimelineReports {
+  std::vector<OverlapReport> overlaps;
+  std::vector<SpeechReport> speech;
+  bool empty() const { return overlaps.empty() && speech.empty(); }
 };
 
 /**
  * The VAD decisions of a meeting's streams on one timeline of absolute 10 ms slots
  * (slot = floor(stream time in Unix ms / 10)).
  *
- * Streams are fed in order each, but unevenly (faster than real time, in bursts): each stream keeps the
- * last kHistorySlots decisions, and a pair (A, B) is compared at slot s by whichever of the two reaches s
- * second, so every pair and slot is compared exactly once and in slot order. Muted or excluded (host) streams
- * record silence. A run of simultaneous speech becomes an overlap when it reaches `minOverlapMs`; gaps up to
- * kGapSlots do not break a run. Not thread-safe: a meeting lives on one worker thread.
+ * Per stream (each fed in order, but unevenly: faster than real time, in bursts), the last kHistorySlots
+ * decisions are kept twice: as voice (speaking and not muted) and bridged: voice with every silence shorter
+ * than kBridgeSlots between two voice slots filled, the speech an annotator marks (pauses under 300 ms
+ * bridged). A slot's bridged value is final once the stream has reached kBridgeSlots - 1 slots past it; a
+ * talk spurt (a maximal run of bridged slots) is reported as a SpeechReport when its end is final, or when
+ * the stream is removed. Exclusion (hosts) does not change the decisions.
+ *
+ * Each pair (A, B) walks the slots that are final on both, in order, each slot once: an overlap is a maximal
+ * run of slots bridged on both. It is an interruption when it reaches minOverlapMs and the talk spurt of the
+ * later speaker (the one whose turn, walking back over silences shorter than kTurnGapSlots, began later; ties:
+ * the higher stream id) has lasted kTakeSlots: the 'start' is reported at the first slot where both hold, with
+ * `excluded` set when either stream is excluded at that moment; 'ongoing' about every second while it lasts;
+ * 'end' when it stops (or a stream is removed). An overlap that ends before its later speaker's spurt reaches
+ * kTakeSlots waits for that spurt: reported (start and end at once) if the spurt reaches kTakeSlots,
+ * dropped (a backchannel) when the spurt ends shorter; simultaneous speech resuming meanwhile joins it.
+ * Not thread-safe: a meeting lives on one worker thread.
  */
 class MeetingTimeline {
  public:
   static constexpr int kHistorySlots = 16384;  // 163.84 s: streams may be fed unevenly, faster than real time
-  static constexpr int kGapSlots = 20;         // 200 ms
+  static constexpr int kBridgeSlots = 30;      // silences under 300 ms inside speech are bridged
+  static constexpr int kTakeSlots = 100;       // a talk spurt under 1 s is a backchannel (FLOOR_TAKE_MS)
   static constexpr int kTurnGapSlots = 50;     // 500 ms of silence starts a new turn
   static constexpr int kOngoingSlots = 100;    // an 'ongoing' report about every second
 
   explicit MeetingTimeline(int minOverlapMs) : minSlots_((minOverlapMs + 9) / 10) {}
 
   void addStream(uint32_t id, const std::string& participant);
-  /** Ends the runs the stream takes part in (reported ones get an 'end'). */
-  void removeStream(uint32_t id, std::vector<OverlapReport>& out);
+  /** Reports the stream's last spurt and ends the overlaps it takes part in, then forgets it. */
+  void removeStream(uint32_t id, TimelineReports& out);
   void setExcluded(uint32_t id, bool excluded);
   void setMuted(uint32_t id, bool muted);
   /**
@@ -46,43 +72,61 @@ class MeetingTimeline {
    * must not go backwards: a slot at or before the stream's last one is moved to the next slot). Slots
    * skipped since the stream's last frame are silence, however long the gap.
    */
-  void onFrame(uint32_t id, int64_t slot, bool speaking, std::vector<OverlapReport>& out);
+  void onFrame(uint32_t id, int64_t slot, bool speaking, TimelineReports& out);
   bool empty() const { return streams_.empty(); }
 
  private:
-  struct Track {
-    std::string participant;
-    std::vector<uint64_t> bits = std::vector<uint64_t>(kHistorySlots / 64, 0);
-    int64_t firstSlot = 0, lastSlot = 0;  // valid once `started` (any int64 slot, negative ones too)
-    bool started = false;
-    bool excluded = false, muted = false;
-    bool speechAt(int64_t s) const {
-      if (!knows(s)) return false;
+  struct Bits {
+    std::vector<uint64_t> words = std::vector<uint64_t>(kHistorySlots / 64, 0);
+    bool get(int64_t s) const {
       const uint64_t i = static_cast<uint64_t>(s) % kHistorySlots;
-      return (bits[i / 64] >> (i % 64)) & 1u;
+      return (words[i / 64] >> (i % 64)) & 1u;
     }
     void set(int64_t s, bool v) {
       const uint64_t i = static_cast<uint64_t>(s) % kHistorySlots;
-      if (v) bits[i / 64] |= (uint64_t{1} << (i % 64));
-      else bits[i / 64] &= ~(uint64_t{1} << (i % 64));
+      if (v) words[i / 64] |= (uint64_t{1} << (i % 64));
+      else words[i / 64] &= ~(uint64_t{1} << (i % 64));
     }
-    bool knows(int64_t s) const { return started && s >= firstSlot && s <= lastSlot && lastSlot - s < kHistorySlots; }
-    int64_t turnStart(int64_t s) const;
+    void clear() { std::fill(words.begin(), words.end(), 0); }
   };
-  struct Run {
-    bool active = false, reported = false;
-    int64_t start = 0, last = 0, lastReport = 0;
+  struct Track {
+    std::string participant;
+    Bits voice, bridged;
+    int64_t firstSlot = 0, lastSlot = 0;  // valid once `started` (any int64 slot, negative ones too)
+    int64_t lastVoice = 0;                // valid once `hasVoice`
+    int64_t spurtCursor = 0, spurtStart = 0;
+    bool started = false, hasVoice = false, inSpurt = false;
+    bool excluded = false, muted = false;
+    /** Oldest slot still remembered. */
+    int64_t lo() const { return lastSlot - firstSlot >= kHistorySlots ? lastSlot - kHistorySlots + 1 : firstSlot; }
+    bool knows(int64_t s) const { return started && s >= lo() && s <= lastSlot; }
+    /** Last slot whose bridged value is final. */
+    int64_t finalSlot() const { return lastSlot - (kBridgeSlots - 1); }
+    bool voiceAt(int64_t s) const { return knows(s) && voice.get(s); }
+    bool bridgedAt(int64_t s) const { return knows(s) && bridged.get(s); }
+    int64_t turnStart(int64_t s) const;
+    int64_t spurtStartAt(int64_t s) const;
+  };
+  struct Pair {
+    bool started = false;
+    int64_t cursor = 0;  // next slot to compare
+    // The current overlap: active while both are bridged; pending when it ended long enough but unreported.
+    bool active = false, pending = false, reported = false, excluded = false;
+    int64_t start = 0, last = 0, lastReport = 0, laterSpurtStart = 0;
     int count = 0;
-    uint32_t firstId = 0, secondId = 0;
+    uint32_t lowId = 0, highId = 0, firstId = 0, secondId = 0;  // firstId/secondId: once sidesKnown
+    bool sidesKnown = false;
   };
 
-  void update(uint32_t a, uint32_t b, int64_t s, bool both, std::vector<OverlapReport>& out);
-  void finish(Run& run, std::vector<OverlapReport>& out);
-  OverlapReport report(const Run& run, OverlapReport::Phase phase, double tMs) const;
+  void advanceSpurts(uint32_t id, Track& t, int64_t upTo, TimelineReports& out);
+  void advancePair(uint32_t a, uint32_t b, TimelineReports& out);
+  void step(Pair& p, Track& low, Track& high, int64_t s, bool both, TimelineReports& out);
+  void finish(Pair& p, TimelineReports& out);
+  OverlapReport report(const Pair& p, OverlapReport::Phase phase, double tMs) const;
 
   const int minSlots_;
   std::map<uint32_t, Track> streams_;
-  std::map<std::pair<uint32_t, uint32_t>, Run> runs_;
+  std::map<std::pair<uint32_t, uint32_t>, Pair> pairs_;
 };
 
 }  // namespace meetcore

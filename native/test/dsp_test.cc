@@ -158,24 +158,49 @@ static void testRing() {
   CHECK(small.readable() == 60);
 }
 
+static void printUnexpected(const TimelineReports& out) {
+  if (g_failures == 0) return;
+  for (auto& o : out.overlaps) std::fprintf(stderr, "  overlap: %d %s %s %f %f ex=%d\n", o.phase, o.first.c_str(), o.second.c_str(), o.startMs, o.overlapMs, o.excluded);
+}
+
 static void testOverlap() {
   MeetingTimeline t(500);
-  std::vector<OverlapReport> out;
+  TimelineReports out;
   t.addStream(1, "alice");
   t.addStream(2, "bob");
   // Alice speaks slots 0..299; Bob from 200..399: overlap 100 slots = 1 s, Bob interrupts.
   // Alice's stream is processed entirely first (faster than real time), then Bob's.
   for (int s = 0; s < 400; s++) t.onFrame(1, 1000 + s, s < 300, out);
-  CHECK(out.empty());
+  CHECK(out.overlaps.empty());
+  // Alice's talk spurt is reported once 300 ms of silence followed it.
+  CHECK(out.speech.size() == 1);
+  if (out.speech.size() == 1) {
+    CHECK(out.speech[0].streamId == 1);
+    CHECK_NEAR(out.speech[0].startMs, 10000, 0.1);
+    CHECK_NEAR(out.speech[0].endMs, 13000, 0.1);
+  }
   for (int s = 0; s < 400; s++) t.onFrame(2, 1000 + s, s >= 200, out);
-  CHECK(out.size() == 2);
-  CHECK(out[0].phase == OverlapReport::kStart && out[0].second == "bob" && out[0].first == "alice");
-  CHECK_NEAR(out[0].startMs, 12000, 0.1);
-  CHECK(out[1].phase == OverlapReport::kEnd);
-  CHECK_NEAR(out[1].overlapMs, 1000, 0.1);
-  // A 200 ms backchannel gives nothing; an excluded stream gives nothing.
+  CHECK(out.overlaps.size() == 2);
+  if (out.overlaps.size() == 2) {
+    CHECK(out.overlaps[0].phase == OverlapReport::kStart && out.overlaps[0].second == "bob" && out.overlaps[0].first == "alice");
+    CHECK_NEAR(out.overlaps[0].startMs, 12000, 0.1);
+    CHECK(!out.overlaps[0].excluded);
+    CHECK(out.overlaps[1].phase == OverlapReport::kEnd);
+    CHECK_NEAR(out.overlaps[1].overlapMs, 1000, 0.1);
+  }
+  // Bob's spurt is still open (his silence after it has not come): reported when his stream is removed.
+  t.removeStream(2, out);
+  CHECK(out.speech.size() == 2);
+  if (out.speech.size() == 2) {
+    CHECK(out.speech[1].streamId == 2);
+    CHECK_NEAR(out.speech[1].startMs, 12000, 0.1);
+    CHECK_NEAR(out.speech[1].endMs, 14000, 0.1);
+  }
+  printUnexpected(out);
+
+  // A 200 ms backchannel gives nothing; overlaps with an excluded stream (a host) are flagged.
   MeetingTimeline t2(500);
-  std::vector<OverlapReport> out2;
+  TimelineReports out2;
   t2.addStream(1, "a");
   t2.addStream(2, "b");
   t2.addStream(3, "host");
@@ -186,8 +211,80 @@ static void testOverlap() {
     t2.onFrame(3, s, true, out2);
   }
   t2.removeStream(1, out2);
-  CHECK(out2.empty());
-  for (auto& o : out2) std::fprintf(stderr, "  unexpected: %d %s %s %f %f\n", o.phase, o.first.c_str(), o.second.c_str(), o.startMs, o.overlapMs);
+  CHECK(!out2.overlaps.empty());
+  for (auto& o : out2.overlaps) CHECK(o.excluded && o.first != "b" && o.second != "b");
+  printUnexpected(out2);
+}
+
+/** Word gaps of 200-300 ms inside an interruption do not break it (the 1.28 s case). */
+static void testOverlapWordGaps() {
+  MeetingTimeline t(500);
+  TimelineReports out;
+  t.addStream(1, "alice");
+  t.addStream(2, "bob");
+  // Alice talks 0..399 without a pause; Bob: words 272..311, pause 250 ms, 337..376, then silence.
+  auto bob = [](int s) { return (s >= 272 && s <= 311) || (s >= 337 && s <= 376); };
+  for (int s = 0; s < 600; s++) {
+    t.onFrame(1, s, s < 400, out);
+    t.onFrame(2, s, bob(s), out);
+  }
+  CHECK(out.overlaps.size() == 2);
+  if (out.overlaps.size() == 2) {
+    CHECK(out.overlaps[0].phase == OverlapReport::kStart && out.overlaps[0].second == "bob");
+    CHECK_NEAR(out.overlaps[0].startMs, 2720, 0.1);
+    CHECK(out.overlaps[1].phase == OverlapReport::kEnd);
+    CHECK_NEAR(out.overlaps[1].overlapMs, 1050, 0.1);  // 272..376 bridged
+  }
+  // Bob's spurt is one (the 250 ms pause bridged); a 300 ms pause is not bridged.
+  int bobSpurts = 0;
+  for (auto& r : out.speech) if (r.streamId == 2) bobSpurts++;
+  CHECK(bobSpurts == 1);
+  MeetingTimeline t2(500);
+  TimelineReports out2;
+  t2.addStream(1, "x");
+  for (int s = 0; s < 200; s++) t2.onFrame(1, s, (s < 50) || (s >= 80 && s < 100) || (s >= 129 && s < 140), out2);
+  // 50..79 is 300 ms (not bridged); 100..128 is 290 ms (bridged).
+  CHECK(out2.speech.size() == 2);
+  if (out2.speech.size() == 2) {
+    CHECK_NEAR(out2.speech[0].endMs, 500, 0.1);
+    CHECK_NEAR(out2.speech[1].startMs, 800, 0.1);
+    CHECK_NEAR(out2.speech[1].endMs, 1400, 0.1);
+  }
+  printUnexpected(out);
+}
+
+/** A backchannel of 800 ms over speech is not an interruption; an overlap whose interrupter goes on is. */
+static void testOverlapBackchannel() {
+  MeetingTimeline t(500);
+  TimelineReports out;
+  t.addStream(1, "alice");
+  t.addStream(2, "bob");
+  for (int s = 0; s < 600; s++) {
+    t.onFrame(1, s, s < 400, out);
+    t.onFrame(2, s, s >= 100 && s < 180, out);  // 800 ms, all of it over Alice
+  }
+  t.removeStream(1, out);
+  CHECK(out.overlaps.empty());
+  printUnexpected(out);
+  // Alice 0..199, Bob 140..299: 600 ms of overlap while Bob's spurt is 600 ms long; Bob goes on to 1.6 s, so
+  // it is reported when his spurt reaches 1 s (slot 239), start and end together.
+  MeetingTimeline t2(500);
+  TimelineReports out2;
+  t2.addStream(1, "alice");
+  t2.addStream(2, "bob");
+  for (int s = 0; s < 400; s++) {
+    t2.onFrame(1, s, s < 200, out2);
+    t2.onFrame(2, s, s >= 140 && s < 300, out2);
+  }
+  CHECK(out2.overlaps.size() == 2);
+  if (out2.overlaps.size() == 2) {
+    CHECK(out2.overlaps[0].phase == OverlapReport::kStart && out2.overlaps[0].second == "bob");
+    CHECK_NEAR(out2.overlaps[0].tMs, 2400, 0.1);
+    CHECK_NEAR(out2.overlaps[0].overlapMs, 600, 0.1);
+    CHECK(out2.overlaps[1].phase == OverlapReport::kEnd);
+    CHECK_NEAR(out2.overlaps[1].tMs, 2000, 0.1);
+  }
+  printUnexpected(out2);
 }
 
 /** A gap longer than the 16384-slot history (163.84 s, e.g. three minutes muted) leaves no stale speech. */
@@ -197,21 +294,21 @@ static void testOverlapLongGap() {
   // the fix Alice's old speech reappeared at 2900 + 16384 = 19284..19398: a false overlap from 19300, Bob
   // named the interrupter.
   MeetingTimeline t(500);
-  std::vector<OverlapReport> out;
+  TimelineReports out;
   t.addStream(1, "alice");
   t.addStream(2, "bob");
   for (int64_t s = 2900; s <= 3014; s++) t.onFrame(1, s, true, out);
   for (int64_t s = 19400; s < 19700; s++) t.onFrame(1, s, true, out);
   for (int64_t s = 2900; s < 19700; s++) t.onFrame(2, s, s >= 19300, out);
-  CHECK(!out.empty());
-  if (!out.empty()) {
-    CHECK(out[0].phase == OverlapReport::kStart);
-    CHECK_NEAR(out[0].startMs, 194000, 0.1);
-    CHECK(out[0].first == "bob" && out[0].second == "alice");
+  CHECK(!out.overlaps.empty());
+  if (!out.overlaps.empty()) {
+    CHECK(out.overlaps[0].phase == OverlapReport::kStart);
+    CHECK_NEAR(out.overlaps[0].startMs, 194000, 0.1);
+    CHECK(out.overlaps[0].first == "bob" && out.overlaps[0].second == "alice");
   }
   // A muted participant after a long gap: nothing at all while only Bob speaks.
   MeetingTimeline t2(500);
-  std::vector<OverlapReport> out2;
+  TimelineReports out2;
   t2.addStream(1, "alice");
   t2.addStream(2, "bob");
   for (int64_t s = 1000; s < 1200; s++) t2.onFrame(1, s, true, out2);
@@ -219,24 +316,24 @@ static void testOverlapLongGap() {
   for (int64_t s = 1200 + 18000; s < 1200 + 18500; s++) t2.onFrame(1, s, true, out2);  // muted: silence
   for (int64_t s = 1000; s < 1200 + 18500; s++) t2.onFrame(2, s, s >= 1200 + 16000, out2);
   t2.removeStream(1, out2);
-  CHECK(out2.empty());
-  for (auto& o : out2) std::fprintf(stderr, "  unexpected: %d %s %s %f %f\n", o.phase, o.first.c_str(), o.second.c_str(), o.startMs, o.overlapMs);
+  CHECK(out2.overlaps.empty());
+  printUnexpected(out2);
 }
 
 /** Slots before the Unix epoch are kept as they are (they were renumbered from 0). */
 static void testOverlapNegativeSlots() {
   MeetingTimeline t(500);
-  std::vector<OverlapReport> out;
+  TimelineReports out;
   t.addStream(1, "alice");
   t.addStream(2, "bob");
-  for (int64_t s = -300; s < 0; s++) t.onFrame(1, s, true, out);
-  for (int64_t s = -300; s < 0; s++) t.onFrame(2, s, s >= -100, out);
+  for (int64_t s = -300; s < 50; s++) t.onFrame(1, s, s < 0, out);
+  for (int64_t s = -300; s < 50; s++) t.onFrame(2, s, s >= -100 && s < 0, out);
   t.removeStream(1, out);
-  CHECK(out.size() == 2);
-  if (out.size() == 2) {
-    CHECK_NEAR(out[0].startMs, -1000, 0.1);
-    CHECK_NEAR(out[1].overlapMs, 1000, 0.1);
-    CHECK(out[0].second == "bob");
+  CHECK(out.overlaps.size() == 2);
+  if (out.overlaps.size() == 2) {
+    CHECK_NEAR(out.overlaps[0].startMs, -1000, 0.1);
+    CHECK_NEAR(out.overlaps[1].overlapMs, 1000, 0.1);
+    CHECK(out.overlaps[0].second == "bob");
   }
 }
 
@@ -248,6 +345,8 @@ int main() {
   testStartClamp();
   testRing();
   testOverlap();
+  testOverlapWordGaps();
+  testOverlapBackchannel();
   testOverlapLongGap();
   testOverlapNegativeSlots();
   TEST_MAIN_END();
