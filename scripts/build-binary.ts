@@ -2,7 +2,7 @@
  * `npm run build:binary`: builds `dist/meetcore`, a Node single executable application (node:sea) that runs
  * meetcore with no Node, npm or node_modules on the machine. Offline, after `npm install`:
  *   1. esbuild bundles src/main.ts and everything it imports into one CommonJS script (SEA runs CommonJS);
- *   2. the call page's files, the speech fixtures `meetcore bench` streams, and the three native addons (meetcore_audio from build/Release, uWebSockets.js's
+ *   2. the web pages' files (TEXT_ASSETS of src/runtime.ts: the call page and the host console), the speech fixtures `meetcore bench` streams, and the three native addons (meetcore_audio from build/Release, uWebSockets.js's
  *      `uws_<platform>_<arch>_<abi>.node`, better-sqlite3's) become SEA assets, with a manifest (meta.json:
  *      version, Node ABI, each addon's sha256) that src/runtime.ts checks when it extracts them;
  *   3. `node --experimental-sea-config` writes the preparation blob, which postject injects into a copy of
@@ -189,6 +189,7 @@ export async function buildBinary(opts: { smoke?: boolean } = {}): Promise<strin
     meta.natives[name] = { file, sha256: sha256(sources[name]) };
     assets[`native/${file}`] = sources[name];
   }
+  // The call page (web/index.html, web/app.js) and the host console (web/host.html, web/host.js).
   for (const name of TEXT_ASSETS) assets[name] = path.join(ROOT, 'src', name);
   for (const [name, file] of Object.entries(FIXTURE_ASSETS)) assets[name] = path.join(ROOT, file);
   const metaFile = path.join(WORK, 'meta.json');

@@ -23,8 +23,8 @@ import { fileURLToPath } from 'node:url';
 export const NATIVE_ADDONS = ['meetcore_audio', 'uws', 'better_sqlite3'] as const;
 export type NativeAddonName = (typeof NATIVE_ADDONS)[number];
 
-/** Text files the server reads at start-up, by asset name (relative to src/ in a checkout). */
-export const TEXT_ASSETS = ['web/index.html', 'web/app.js'] as const;
+/** Text files the server reads at start-up, by asset name (relative to src/ in a checkout): the call page and the host console. */
+export const TEXT_ASSETS = ['web/index.html', 'web/app.js', 'web/host.html', 'web/host.js'] as const;
 export type TextAssetName = (typeof TEXT_ASSETS)[number];
 
 /**
@@ -67,7 +67,7 @@ export function version(): string {
   return (JSON.parse(fs.readFileSync(path.join(checkoutRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-/** A text file of the server (the call page's index.html and app.js). @throws Error when it is missing. */
+/** A text file of the server (TEXT_ASSETS: the call page's and the host console's files). @throws Error when it is missing. */
 export function readTextAsset(name: TextAssetName): string {
   if (inBinary) return sea.getAsset(name, 'utf8');
   return fs.readFileSync(path.join(checkoutRoot(), 'src', name), 'utf8');

@@ -1,0 +1,332 @@
+/**
+ * One meeting's conversation timeline (the native engine's talk spurts and interruptions) and the meeting report
+ * computed from it (./report.ts, whose definitions this file follows). Pure: no I/O, no wall clock (the report's
+ * `generatedAt` is the caller's `nowMs`).
+ *
+ * Every time is the stream clock (Unix ms, fractional allowed); figures are rounded only in the report.
+ *
+ * Choices where the definitions of report.ts leave room:
+ * - patience: the silence (time nobody is in a talk spurt, backchannels and the taker's own spurts included)
+ *   between the end of the previous speaker's turn and the start of the turn; a turn started while somebody
+ *   still spoke (an interruption, or any overlapping take) counts 0 ms;
+ * - a backchannel's `toParticipantId` is the other participant whose enclosing spurt started first;
+ * - spurts starting at the same moment are ordered by participantId (then end) for the floor;
+ * - participants: anyone with a stream, a spurt or an interruption;
+ * - silence share: 0 when the meeting has no duration, 100 when it has a duration and no speech.
+ */
+import type { OverlapEvent, SpeechEvent } from '../pipeline/types.js';
+import { FLOOR_PAUSE_MS, FLOOR_TAKE_MS } from '../feedback/rules.js';
+import type { BackchannelMark, InterruptionMark, MeetingReport, ParticipantReport, SpurtMark } from './report.js';
+
+/** Default bound of the spurts (and of the interruptions) kept per meeting. */
+export const DEFAULT_MAX_SPURTS = 50_000;
+
+/** Who a participant is, asked at report time. */
+export type PersonLookup = (participantId: string) => { name: string | null; isHost: boolean };
+
+export interface MeetingAnalyticsOptions {
+  /**
+   * Most talk spurts kept for the timeline (default 50 000); the same bound applies to interruptions. Spurts
+   * beyond it still add to talk time and the meeting span, interruptions beyond it still count, but neither is
+   * kept (so they are in no turn, backchannel, speech union or timeline mark).
+   */
+  maxSpurts?: number;
+}
+
+interface Spurt { participantId: string; startMs: number; endMs: number }
+
+/** Per participant figures folded on arrival (everything else is computed from the kept timeline). */
+interface Person {
+  /** Sum of every spurt's length, kept or dropped, ms. */
+  talkMs: number;
+  /** Interruptions made, by participant interrupted. */
+  made: Map<string, number>;
+  /** Interruptions received, by interrupter. */
+  received: Map<string, number>;
+}
+
+/** Conversation timeline of one meeting; `report()` turns it into a MeetingReport. */
+export class MeetingAnalytics {
+  private readonly maxSpurts: number;
+  private readonly people = new Map<string, Person>();
+  private readonly spurts: Spurt[] = [];
+  /** False when a spurt was added since `spurts` was last sorted. */
+  private sorted = true;
+  private readonly interruptions: InterruptionMark[] = [];
+  /** Kept interruptions whose 'end' has not come yet, by overlap key. */
+  private readonly openInterruptions = new Map<string, InterruptionMark>();
+  private interruptionTotal = 0;
+  private dropped = 0;
+  private droppedMarks = 0;
+  private firstMs: number | null = null;
+  private lastMs: number | null = null;
+
+  /**
+   * @param meetingId reported as MeetingReport.meetingId.
+   * @param opts.maxSpurts see MeetingAnalyticsOptions (a positive integer; default 50 000).
+   */
+  constructor(readonly meetingId: string, opts: MeetingAnalyticsOptions = {}) {
+    const max = opts.maxSpurts ?? DEFAULT_MAX_SPURTS;
+    if (!Number.isInteger(max) || max < 0) throw new RangeError(`maxSpurts must be a non-negative integer, got ${max}`);
+    this.maxSpurts = max;
+  }
+
+  /** Talk spurts not kept because `maxSpurts` were already kept (still counted in talk time). */
+  get droppedSpurts(): number {
+    return this.dropped;
+  }
+
+  /** Interruptions not kept on the timeline because `maxSpurts` were already kept (still counted). */
+  get droppedInterruptions(): number {
+    return this.droppedMarks;
+  }
+
+  /** A stream of `participantId` opened; `startedAtMs` is its stream clock origin (Unix ms). */
+  streamOpened(participantId: string, startedAtMs: number): void {
+    this.person(participantId);
+    this.span(startedAtMs, startedAtMs);
+  }
+
+  /** A stream of `participantId` closed at stream time `endMs` (its ClosedEvent's endMs). */
+  streamClosed(participantId: string, endMs: number): void {
+    this.person(participantId);
+    this.span(null, endMs);
+  }
+
+  /** The latest stream time seen on any stream of the meeting (e.g. a stats report's tMs): extends the span. */
+  progress(tMs: number): void {
+    this.span(null, tMs);
+  }
+
+  /**
+   * A talk spurt (the engine's 'speech' event). Spurts of different participants may come in any order; each
+   * is placed on the timeline by its times. A spurt with no length (endMs <= startMs, or non-finite) is ignored.
+   */
+  speech(e: SpeechEvent): void {
+    if (!Number.isFinite(e.startMs) || !Number.isFinite(e.endMs) || e.endMs <= e.startMs) return;
+    this.person(e.participantId).talkMs += e.endMs - e.startMs;
+    this.span(e.startMs, e.endMs);
+    if (this.spurts.length >= this.maxSpurts) {
+      this.dropped++;
+      return;
+    }
+    const last = this.spurts[this.spurts.length - 1];
+    if (last && compareSpurts(last, e) > 0) this.sorted = false;
+    this.spurts.push({ participantId: e.participantId, startMs: e.startMs, endMs: e.endMs });
+  }
+
+  /**
+   * An interruption event of the engine (hosts included, whatever `excluded` says). An overlap is identified by
+   * (participants[0], participants[1], startMs): it counts once, at its 'start' (`laterParticipantId` made it,
+   * the other participant received it); 'ongoing' and 'end' update its endMs (the event's tMs) and overlapMs,
+   * 'end' for good. 'ongoing'/'end' of an overlap whose 'start' was not seen are ignored.
+   */
+  overlap(e: OverlapEvent): void {
+    const [a, b] = e.participants;
+    const key = `${a}\u0000${b}\u0000${e.startMs}`;
+    const mark = this.openInterruptions.get(key);
+    if (e.phase !== 'start') {
+      if (!mark) return;
+      if (e.tMs >= mark.endMs || e.phase === 'end') {
+        mark.endMs = e.tMs;
+        mark.overlapMs = e.overlapMs;
+      }
+      if (e.phase === 'end') this.openInterruptions.delete(key);
+      return;
+    }
+    if (mark) return; // a repeated start
+    const by = e.laterParticipantId;
+    const of = by === a ? b : a;
+    this.interruptionTotal++;
+    bump(this.person(by).made, of);
+    bump(this.person(of).received, by);
+    if (this.interruptions.length >= this.maxSpurts) {
+      this.droppedMarks++;
+      return;
+    }
+    const kept: InterruptionMark = { byParticipantId: by, ofParticipantId: of, startMs: e.startMs, endMs: e.tMs, overlapMs: e.overlapMs };
+    this.interruptions.push(kept);
+    this.openInterruptions.set(key, kept);
+  }
+
+  /**
+   * The meeting report from everything folded so far (O(n log n) in the kept spurts; cheap enough to call every
+   * few seconds for a live meeting).
+   * @param people name and host flag of a participant.
+   * @param nowMs wall clock to stamp as `generatedAt`, Unix ms.
+   * @param final whether this is the stored, end-of-meeting report.
+   */
+  report(people: PersonLookup, nowMs: number, final: boolean): MeetingReport {
+    if (!this.sorted) {
+      this.spurts.sort(compareSpurts);
+      this.sorted = true;
+    }
+    const spurts = this.spurts;
+    const durationMs = this.firstMs === null || this.lastMs === null ? 0 : Math.max(0, this.lastMs - this.firstMs);
+
+    interface Figures { turns: number; longestMs: number; backchannels: number; patienceSumMs: number; patienceCount: number }
+    const figures = new Map<string, Figures>();
+    const fig = (id: string) => {
+      let f = figures.get(id);
+      if (!f) figures.set(id, (f = { turns: 0, longestMs: 0, backchannels: 0, patienceSumMs: 0, patienceCount: 0 }));
+      return f;
+    };
+
+    // One pass in start order. `enclosing`: per participant, the started spurt reaching furthest (for "another
+    // participant is in a talk spurt"); `reachMs`: the furthest end of any spurt started before the current
+    // moment (the end of the last speech before it: silence before a turn); `turn`: who holds the floor.
+    const enclosing = new Map<string, Spurt>();
+    const backchannels: BackchannelMark[] = [];
+    let reachMs = -Infinity;
+    let speechMs = 0;
+    let unionStart = 0;
+    let unionEnd = -Infinity;
+    let switches = 0;
+    interface Turn { participantId: string; startMs: number; endMs: number }
+    let turn: Turn | null = null;
+    const closeTurn = () => {
+      if (!turn) return;
+      const f = fig(turn.participantId);
+      f.turns++;
+      f.longestMs = Math.max(f.longestMs, turn.endMs - turn.startMs);
+    };
+
+    for (let i = 0; i < spurts.length; ) {
+      const t = spurts[i]!.startMs;
+      let j = i;
+      while (j < spurts.length && spurts[j]!.startMs === t) j++;
+      // Spurts starting at the same moment enclose each other's start (other.start <= s.start < other.end).
+      for (let k = i; k < j; k++) {
+        const s = spurts[k]!;
+        const held = enclosing.get(s.participantId);
+        if (!held || s.endMs > held.endMs) enclosing.set(s.participantId, s);
+      }
+      for (let k = i; k < j; k++) {
+        const s = spurts[k]!;
+        if (s.endMs - s.startMs < FLOOR_TAKE_MS) {
+          let to: Spurt | null = null;
+          for (const [id, o] of enclosing) {
+            if (id !== s.participantId && o.endMs > t && (!to || o.startMs < to.startMs || (o.startMs === to.startMs && id < to.participantId))) to = o;
+          }
+          if (to) {
+            fig(s.participantId).backchannels++;
+            backchannels.push({ participantId: s.participantId, toParticipantId: to.participantId, startMs: s.startMs, endMs: s.endMs });
+            continue;
+          }
+        }
+        // A floor spurt: continues its speaker's turn, or starts a new one.
+        if (turn && turn.participantId === s.participantId && s.startMs - turn.endMs < FLOOR_PAUSE_MS) {
+          turn.endMs = Math.max(turn.endMs, s.endMs);
+          continue;
+        }
+        closeTurn();
+        const previous: Turn | null = turn;
+        turn = { participantId: s.participantId, startMs: s.startMs, endMs: s.endMs };
+        if (previous && previous.participantId !== s.participantId) {
+          switches++;
+          const f = fig(s.participantId);
+          f.patienceSumMs += Math.max(0, s.startMs - Math.max(reachMs, previous.endMs));
+          f.patienceCount++;
+        }
+      }
+      for (let k = i; k < j; k++) {
+        const s = spurts[k]!;
+        reachMs = Math.max(reachMs, s.endMs);
+        // Union of the spurts (sorted by start): extend the current run or close it.
+        if (s.startMs > unionEnd) {
+          if (unionEnd > -Infinity) speechMs += unionEnd - unionStart;
+          unionStart = s.startMs;
+          unionEnd = s.endMs;
+        } else if (s.endMs > unionEnd) unionEnd = s.endMs;
+      }
+      i = j;
+    }
+    closeTurn();
+    if (unionEnd > -Infinity) speechMs += unionEnd - unionStart;
+
+    let totalTalkMs = 0;
+    for (const p of this.people.values()) totalTalkMs += p.talkMs;
+    const participants: ParticipantReport[] = [...this.people.keys()].sort(compareIds).map((id) => {
+      const p = this.people.get(id)!;
+      const f = fig(id);
+      const who = people(id);
+      let made = 0;
+      let received = 0;
+      for (const n of p.made.values()) made += n;
+      for (const n of p.received.values()) received += n;
+      return {
+        participantId: id,
+        name: who.name,
+        isHost: who.isHost,
+        talkTimeMs: Math.round(p.talkMs),
+        talkSharePercent: totalTalkMs > 0 ? round1((p.talkMs / totalTalkMs) * 100) : 0,
+        turnCount: f.turns,
+        longestMonologueMs: Math.round(f.longestMs),
+        interruptionsMadeCount: made,
+        interruptionsReceivedCount: received,
+        interruptedCounts: sortedRecord(p.made),
+        interruptedByCounts: sortedRecord(p.received),
+        backchannelCount: f.backchannels,
+        patienceMs: f.patienceCount > 0 ? Math.round(f.patienceSumMs / f.patienceCount) : null,
+      };
+    });
+
+    const silence = durationMs > 0 ? Math.min(100, Math.max(0, (1 - speechMs / durationMs) * 100)) : 0;
+    const interruptions = this.interruptions
+      .map((m) => ({ ...m, startMs: Math.round(m.startMs), endMs: Math.round(m.endMs), overlapMs: Math.round(m.overlapMs) }))
+      .sort((x, y) => x.startMs - y.startMs || compareIds(x.byParticipantId, y.byParticipantId) || compareIds(x.ofParticipantId, y.ofParticipantId));
+    return {
+      meetingId: this.meetingId,
+      final,
+      startedAtMs: this.firstMs === null ? null : Math.round(this.firstMs),
+      endedAtMs: this.firstMs === null || this.lastMs === null ? null : Math.round(this.lastMs),
+      durationMs: Math.round(durationMs),
+      speechMs: Math.round(speechMs),
+      silenceSharePercent: round1(silence),
+      speakerSwitchCount: switches,
+      speakerSwitchesPerMin: durationMs > 0 ? round2(switches / (durationMs / 60_000)) : 0,
+      interruptionCount: this.interruptionTotal,
+      backchannelCount: backchannels.length,
+      participants,
+      timeline: {
+        spurts: spurts.map((s): SpurtMark => ({ participantId: s.participantId, startMs: Math.round(s.startMs), endMs: Math.round(s.endMs) })),
+        interruptions,
+        backchannels: backchannels.map((b) => ({ ...b, startMs: Math.round(b.startMs), endMs: Math.round(b.endMs) })),
+      },
+      generatedAt: nowMs,
+    };
+  }
+
+  private person(id: string): Person {
+    let p = this.people.get(id);
+    if (!p) this.people.set(id, (p = { talkMs: 0, made: new Map(), received: new Map() }));
+    return p;
+  }
+
+  /** Widen the meeting span: `startMs` may lower its start (and raise its end), `endMs` raises its end. */
+  private span(startMs: number | null, endMs: number): void {
+    if (startMs !== null && Number.isFinite(startMs) && (this.firstMs === null || startMs < this.firstMs)) this.firstMs = startMs;
+    if (Number.isFinite(endMs) && (this.lastMs === null || endMs > this.lastMs)) this.lastMs = endMs;
+  }
+}
+
+/** Timeline order: start, then participantId, then end. */
+function compareSpurts(x: Spurt, y: Spurt): number {
+  return x.startMs - y.startMs || compareIds(x.participantId, y.participantId) || x.endMs - y.endMs;
+}
+
+/** Code-unit order of ids (the same on every machine, unlike localeCompare). */
+function compareIds(x: string, y: string): number {
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function bump(m: Map<string, number>, key: string): void {
+  m.set(key, (m.get(key) ?? 0) + 1);
+}
+
+function sortedRecord(m: Map<string, number>): Record<string, number> {
+  return Object.fromEntries([...m].sort((x, y) => compareIds(x[0], y[0])));
+}
+
+const round1 = (v: number) => Math.round(v * 10) / 10;
+const round2 = (v: number) => Math.round(v * 100) / 100;

@@ -1,0 +1,315 @@
+/**
+ * The meeting timeline picture (`GET /api/sessions/:meetingId/timeline.svg`, the host console's live picture):
+ * a MeetingReport (./report.ts) and the meeting's feedback events drawn as one self-contained SVG string.
+ * Vega-Lite spec → vega-lite compile → vega View with renderer 'none' → `toSVG()`, as src/loadtest/report.ts
+ * does: no DOM, no canvas (text widths are estimated), no script, no external font, image or stylesheet.
+ */
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { MeetingReport } from './report.js';
+
+/** A feedback event as the picture needs it (src/store/feedback.ts FeedbackEvent has these fields and more). */
+export interface TimelineFeedback {
+  /** Feedback kind (src/feedback/rules.ts FEEDBACK_KINDS, e.g. 'speech_overlap'). */
+  kind: string;
+  /** The participant the event is about: its symbol goes on that participant's lane. */
+  participantId: string;
+  /** Stream-clock moment the event describes, Unix ms (the same clock as the report's marks). */
+  ts: number;
+  /** The host-facing text; only in the symbol's aria-label. */
+  message?: string;
+}
+
+/** Width of the timeline view, px. */
+const TIMELINE_WIDTH = 720;
+/** Width of the talk-share view, px. */
+const SHARE_WIDTH = 200;
+/** Height of one lane, px. */
+const LANE_STEP = 36;
+const LANE_FILL = '#f3f4f6';
+const HOST_LANE_FILL = '#ece6f6';
+const INTERRUPTION_COLOR = '#d62728';
+const BACKCHANNEL_COLOR = '#1a1a1a';
+/** Participant colours (talk spurts and their talk-share bar); no red, which marks interruptions. */
+const PALETTE = ['#4c78a8', '#f58518', '#54a24b', '#b279a2', '#72b7b2', '#eeca3b', '#9d755d', '#79706e', '#8cd17d', '#86bcb6'];
+/** Mark names; Vega puts each mark's name in the class of its `<g>` as `<name>_marks` (e.g. `lane_marks`). */
+export const TIMELINE_MARKS = {
+  /** One background rect per participant lane, aria-label `lane <n>: <label>`. */
+  lane: 'lane_marks',
+  /** One bar per talk spurt. */
+  spurt: 'spurt_marks',
+  /** One red band per interruption, on the interrupter's lane over the overlap. */
+  interruption: 'interruption_marks',
+  /** One dashed red rule per interruption, from the interrupter's lane to the interrupted one's. */
+  connector: 'connector_marks',
+  /** One tick per backchannel. */
+  backchannel: 'backchannel_marks',
+  /** One symbol per feedback event. */
+  feedback: 'feedback_marks',
+  /** One bar per participant in the talk-share view. */
+  share: 'share_marks',
+  /** The text of the picture of a report without speech. */
+  empty: 'empty_marks',
+} as const;
+
+/**
+ * Draws the meeting as an SVG document (a string starting with `<svg`, with `xmlns`, width, height and viewBox).
+ *
+ * Left, the timeline (x axis: time since `report.startedAtMs` on the stream clock, labelled minutes:seconds;
+ * one horizontal lane per participant, top to bottom in `report.participants` order, then any participantId
+ * that only appears in the timeline or in `feedback`):
+ * - lane: a light background rect across the whole meeting (tinted violet for hosts), labelled on the y axis
+ *   with the display name, else the participantId (with the id added when two names are equal), and
+ *   "(host)" for hosts; its aria-label is `lane <n>: <label>`;
+ * - talk spurt (`timeline.spurts`): a bar from startMs to endMs in the participant's colour;
+ * - interruption (`timeline.interruptions`): a translucent red band over the overlap (startMs..endMs) on the
+ *   interrupter's lane, and a dashed red rule at startMs from the interrupter's lane to the interrupted one's;
+ * - backchannel (`timeline.backchannels`): a short black tick at the middle of the backchannel;
+ * - feedback event: a symbol at `ts` on the lane of its participant, its shape by kind (legend below).
+ * Right, the talk share: one bar per participant (same colour and row as the lane) of talkSharePercent
+ * (0..100 %), its value written after the bar.
+ * Title: meeting id and live/final; subtitle: duration, speech, silence share, switches per minute,
+ * interruptions and backchannels of the meeting.
+ *
+ * A report without talk spurts (no audio yet, or silence only) gives a small SVG with the title and the text
+ * "No speech recorded …" instead. Every text (names, ids, messages) is data, escaped by vega's SVG writer.
+ *
+ * @param report the live or final report; times are stream-clock Unix ms, durations ms.
+ * @param feedback the meeting's feedback events (any order); `ts` in stream-clock Unix ms.
+ * @returns the SVG markup.
+ */
+export async function renderTimelineSvg(report: MeetingReport, feedback: TimelineFeedback[]): Promise<string> {
+  return renderSvg(timelineSpec(report, feedback));
+}
+
+/**
+ * Text made fit for XML 1.0: characters XML forbids even escaped (C0 controls other than tab and newlines,
+ * U+FFFE/U+FFFF, lone surrogates) become U+FFFD. Markup characters are left to vega's SVG writer to escape.
+ */
+export function xmlSafe(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+}
+
+/** The Vega-Lite spec of renderTimelineSvg (exported for tests and for other renderers). */
+export function timelineSpec(report: MeetingReport, feedback: TimelineFeedback[]): TopLevelSpec {
+  const title = xmlSafe(`Meeting ${report.meetingId} — ${report.final ? 'final' : 'live'}`);
+  if (report.timeline.spurts.length === 0) return emptySpec(title, report);
+
+  const lanes = laneList(report, feedback);
+  const labelOf = new Map(lanes.map((l) => [l.participantId, l.label]));
+  const labels = lanes.map((l) => l.label);
+  const lane = (id: string) => labelOf.get(id)!;
+
+  const allMs = [
+    ...report.timeline.spurts.flatMap((s) => [s.startMs, s.endMs]),
+    ...report.timeline.interruptions.flatMap((i) => [i.startMs, i.endMs]),
+    ...report.timeline.backchannels.flatMap((b) => [b.startMs, b.endMs]),
+    ...feedback.map((f) => f.ts),
+  ].filter(Number.isFinite);
+  const origin = report.startedAtMs ?? Math.min(...allMs);
+  const sec = (ms: number) => (ms - origin) / 1000;
+  const endSec = Math.max(1, report.durationMs / 1000, ...allMs.map(sec));
+  const startSec = Math.min(0, ...allMs.map(sec));
+  const ticks = tickValues(startSec, endSec);
+
+  const x = {
+    field: 'x0', type: 'quantitative', title: 'time since start (m:ss, stream clock)',
+    scale: { domain: [startSec, endSec], nice: false, zero: false },
+    axis: { values: ticks, labelExpr: CLOCK_EXPR, grid: true, labelFlush: true },
+  } as const;
+  const x2 = { field: 'x1' } as const;
+  const y = {
+    field: 'lane', type: 'nominal', title: null,
+    scale: { domain: labels, paddingInner: 0.12, paddingOuter: 0.06 },
+    axis: { labelLimit: 180, labelFontSize: 12, ticks: false, domain: false },
+  } as const;
+  const color = { field: 'lane', type: 'nominal', scale: { domain: labels, range: labels.map((_, i) => PALETTE[i % PALETTE.length]) }, legend: null } as const;
+  const described = { description: { field: 'desc', type: 'nominal' } } as const;
+
+  const kinds = [...new Set(feedback.map((f) => xmlSafe(f.kind)))].sort();
+  const layers: object[] = [
+    {
+      name: 'lane',
+      data: { values: lanes.map((l, i) => ({ lane: l.label, x0: startSec, x1: endSec, host: l.isHost, desc: `lane ${i + 1}: ${l.label}` })) },
+      // Translucent, so that the time grid shows through.
+      mark: { type: 'rect', opacity: 0.8 },
+      encoding: { x, x2, y, color: { condition: { test: 'datum.host', value: HOST_LANE_FILL }, value: LANE_FILL }, ...described },
+    },
+    {
+      name: 'spurt',
+      data: { values: report.timeline.spurts.map((s) => ({ lane: lane(s.participantId), x0: sec(s.startMs), x1: sec(s.endMs), desc: `${lane(s.participantId)} spoke ${clock(sec(s.startMs))}–${clock(sec(s.endMs))}` })) },
+      mark: { type: 'bar', height: { band: 0.5 }, cornerRadius: 2 },
+      encoding: { x, x2, y, color, ...described },
+    },
+  ];
+  if (report.timeline.interruptions.length) {
+    const rows = report.timeline.interruptions.map((i) => ({
+      lane: lane(i.byParticipantId), lane2: lane(i.ofParticipantId), x0: sec(i.startMs), x1: sec(i.endMs),
+      desc: `${lane(i.byParticipantId)} interrupted ${lane(i.ofParticipantId)} at ${clock(sec(i.startMs))} (${(i.overlapMs / 1000).toFixed(1)} s overlap)`,
+    }));
+    layers.push(
+      {
+        name: 'interruption',
+        data: { values: rows },
+        mark: { type: 'bar', height: { band: 0.86 }, color: INTERRUPTION_COLOR, opacity: 0.45, stroke: INTERRUPTION_COLOR, strokeWidth: 1.5 },
+        encoding: { x, x2, y, ...described },
+      },
+      {
+        name: 'connector',
+        data: { values: rows },
+        mark: { type: 'rule', color: INTERRUPTION_COLOR, strokeWidth: 1.5, strokeDash: [4, 3] },
+        encoding: { x, y, y2: { field: 'lane2' }, ...described },
+      },
+    );
+  }
+  if (report.timeline.backchannels.length) {
+    layers.push({
+      name: 'backchannel',
+      data: { values: report.timeline.backchannels.map((b) => ({ lane: lane(b.participantId), x0: sec((b.startMs + b.endMs) / 2), desc: `${lane(b.participantId)} backchannel to ${lane(b.toParticipantId)} at ${clock(sec(b.startMs))}` })) },
+      mark: { type: 'tick', orient: 'vertical', thickness: 2.5, size: LANE_STEP * 0.8, color: BACKCHANNEL_COLOR },
+      encoding: { x, y, ...described },
+    });
+  }
+  if (feedback.length) {
+    layers.push({
+      name: 'feedback',
+      data: { values: feedback.map((f) => ({ lane: lane(f.participantId), x0: sec(f.ts), kind: xmlSafe(f.kind), desc: xmlSafe(`${f.kind} about ${lane(f.participantId)} at ${clock(sec(f.ts))}${f.message ? `: ${f.message}` : ''}`) })) },
+      mark: { type: 'point', filled: true, size: 110, stroke: 'white', strokeWidth: 1, opacity: 1, yOffset: -LANE_STEP * 0.22 },
+      encoding: {
+        x, y, ...described,
+        shape: { field: 'kind', type: 'nominal', title: 'feedback', scale: { domain: kinds, range: ['triangle-down', 'diamond', 'square', 'cross', 'triangle-up', 'circle'] } },
+        color: { value: '#222' },
+      },
+    });
+  }
+
+  const shareY = { ...y, axis: null };
+  const shareX = { field: 'share', type: 'quantitative', title: 'talk share (%)', scale: { domain: [0, 100] }, axis: { values: [0, 25, 50, 75, 100], grid: true } } as const;
+  const shareRows = lanes.map((l) => ({ lane: l.label, share: l.talkSharePercent, text: `${fmt(l.talkSharePercent)} %`, desc: `${l.label}: ${fmt(l.talkSharePercent)} % of the talk time` }));
+
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: title, subtitle: summaryLines(report), anchor: 'start', fontSize: 15, fontWeight: 'bold', subtitleFontSize: 12, subtitleColor: '#444', offset: 12 },
+    background: 'white',
+    padding: 12,
+    config: CONFIG as never,
+    hconcat: [
+      {
+        width: TIMELINE_WIDTH, height: { step: LANE_STEP },
+        layer: layers,
+        resolve: { scale: { color: 'independent' } },
+      },
+      {
+        name: 'share_view',
+        width: SHARE_WIDTH, height: { step: LANE_STEP },
+        data: { values: shareRows },
+        title: { text: 'talk share', fontSize: 12, fontWeight: 'normal', anchor: 'start' },
+        layer: [
+          { name: 'share', mark: { type: 'bar', height: { band: 0.5 } }, encoding: { x: shareX, y: shareY, color, ...described } },
+          { name: 'share_label', mark: { type: 'text', align: 'left', dx: 4, fontSize: 11 }, encoding: { x: shareX, y: shareY, text: { field: 'text' } } },
+        ],
+      },
+    ],
+    spacing: 16,
+    resolve: { scale: { y: 'shared', color: 'independent', x: 'independent' } },
+  } as TopLevelSpec;
+}
+
+/** The picture of a report without talk spurts: the title and a sentence. */
+function emptySpec(title: string, report: MeetingReport): TopLevelSpec {
+  const who = report.participants.length
+    ? `${report.participants.length} participant${report.participants.length === 1 ? '' : 's'}, nobody has spoken yet`
+    : 'no participant audio yet';
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: title, anchor: 'start', fontSize: 15, fontWeight: 'bold', offset: 12 },
+    background: 'white', padding: 12, width: 480, height: 60, config: CONFIG as never,
+    data: { values: [{ text: `No speech recorded in this meeting (${who}).` }] },
+    name: 'empty',
+    mark: { type: 'text', fontSize: 14, color: '#555', align: 'left' },
+    encoding: { x: { value: 0 }, text: { field: 'text' } },
+  } as TopLevelSpec;
+}
+
+interface Lane { participantId: string; label: string; isHost: boolean; talkSharePercent: number }
+
+/** Lanes in report order, then ids seen only in the timeline or the feedback; labels unique. */
+function laneList(report: MeetingReport, feedback: TimelineFeedback[]): Lane[] {
+  const lanes: Lane[] = report.participants.map((p) => ({ participantId: p.participantId, label: p.name?.trim() || p.participantId, isHost: p.isHost, talkSharePercent: p.talkSharePercent }));
+  const known = new Set(lanes.map((l) => l.participantId));
+  const t = report.timeline;
+  const ids = [
+    ...t.spurts.map((s) => s.participantId), ...t.interruptions.flatMap((i) => [i.byParticipantId, i.ofParticipantId]),
+    ...t.backchannels.flatMap((b) => [b.participantId, b.toParticipantId]), ...feedback.map((f) => f.participantId),
+  ];
+  for (const id of ids) {
+    if (known.has(id)) continue;
+    known.add(id);
+    lanes.push({ participantId: id, label: id, isHost: false, talkSharePercent: 0 });
+  }
+  const count = new Map<string, number>();
+  for (const l of lanes) count.set(l.label, (count.get(l.label) ?? 0) + 1);
+  for (const l of lanes) if (count.get(l.label)! > 1 && l.label !== l.participantId) l.label = `${l.label} (${l.participantId})`;
+  const seen = new Set<string>();
+  for (const l of lanes) {
+    l.label = xmlSafe(l.label);
+    if (l.isHost) l.label = `${l.label} (host)`;
+    // Still equal (a name that reads like another lane's label): number it, lanes must stay apart.
+    for (let n = 2; seen.has(l.label); n++) l.label = `${l.label.replace(/ #\d+$/, '')} #${n}`;
+    seen.add(l.label);
+  }
+  return lanes;
+}
+
+/** The subtitle: the meeting's figures. */
+function summaryLines(r: MeetingReport): string[] {
+  return [
+    `duration ${clock(r.durationMs / 1000)} · speech ${clock(r.speechMs / 1000)} · silence ${fmt(r.silenceSharePercent)} % · `
+      + `${fmt(r.speakerSwitchesPerMin)} speaker switches/min · ${r.interruptionCount} interruption${r.interruptionCount === 1 ? '' : 's'} · `
+      + `${r.backchannelCount} backchannel${r.backchannelCount === 1 ? '' : 's'}`,
+    'bars: talk spurts · red band: interruption (overlap, on the interrupter\'s lane) · tick: backchannel · symbols: feedback events',
+  ];
+}
+
+/** Axis label of a tick (seconds) as m:ss (minutes grow past 59). */
+const CLOCK_EXPR = "(datum.value < 0 ? '-' : '') + floor(abs(datum.value) / 60) + ':' + (abs(datum.value) % 60 < 10 ? '0' : '') + floor(abs(datum.value) % 60)";
+
+/** Seconds as m:ss (tenths below a minute when not whole). */
+function clock(s: number): string {
+  const sign = s < 0 ? '-' : '';
+  const a = Math.abs(s);
+  const m = Math.floor(a / 60);
+  const rest = a - m * 60;
+  const ss = Number.isInteger(rest) ? String(rest) : rest.toFixed(1);
+  return `${sign}${m}:${rest < 10 ? '0' : ''}${ss}`;
+}
+
+/** Whole-second tick values between `from` and `to`, at most ~10, on a step people read easily. */
+function tickValues(from: number, to: number): number[] {
+  const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
+  const step = steps.find((s) => (to - from) / s <= 10) ?? Math.ceil((to - from) / 10 / 3600) * 3600;
+  const out: number[] = [];
+  for (let v = Math.ceil(from / step) * step; v <= to + 1e-9; v += step) out.push(v);
+  return out;
+}
+
+function fmt(n: number): string {
+  return Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: Math.abs(n) >= 10 ? 0 : 1 }) : String(n);
+}
+
+const CONFIG = {
+  font: 'system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif',
+  view: { stroke: null },
+  axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', gridColor: '#e3e3e3' },
+  legend: { labelFontSize: 11, titleFontSize: 11, orient: 'bottom', direction: 'horizontal' },
+} as const;
+
+/** A Vega-Lite spec as an SVG string, rendered headless by vega. */
+async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
