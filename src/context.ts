@@ -14,6 +14,7 @@ import type { Principal, Router } from './http/router.js';
 import type { StatsRows } from './pipeline/stats.js';
 import type { EngineEvent } from './pipeline/types.js';
 import type { Denial } from './auth/authorization.js';
+import type { Meetings } from './meetings/index.js';
 
 /** Live counts reported by GET /health and /api/stats. */
 export interface LiveCounters {
@@ -34,7 +35,7 @@ export interface LiveCounters {
  */
 export type ShutdownPhase = 'sockets' | 'services' | 'store';
 
-/** An egress stream as the rest of the server sees it (src/egress announces them on the bus). */
+/** An egress stream as the rest of the server sees it (src/egress tells src/meetings, which announces it). */
 export interface EgressStreamInfo {
   /** AudioStream id of the native engine (-1 for video). */
   streamId: number;
@@ -61,11 +62,6 @@ export interface BusEvents {
   'audio.stats': [rows: StatsRows];
   /** The segment/overlap/closed/error events of a native engine batch (thread-safe function delivery). */
   'audio.events': [events: EngineEvent[]];
-  'egress.opened': [info: EgressStreamInfo];
-  /** The stream ended and its recording row is closed. */
-  'egress.closed': [info: EgressStreamInfo, reason: string];
-  /** A signaling socket is muted/unmuted in an egress stream (text frame {"muted":bool}). */
-  'egress.muted': [info: EgressStreamInfo, muted: boolean, atMs: number];
   /** A login session (refresh family, access tokens' `sid`) was revoked: logout, refresh re-use, lost membership. */
   'auth.revoked': [sessionId: string, reason: string];
 }
@@ -92,6 +88,8 @@ export interface AppContext {
   readonly log: Logger;
   readonly db: Db;
   readonly sessions: SessionStore;
+  /** The one owner of meeting, participant and live stream state (src/meetings): areas subscribe to its events. */
+  readonly meetings: Meetings;
   readonly app: TemplatedApp;
   readonly router: Router;
   readonly metrics: Registry;

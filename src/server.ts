@@ -20,6 +20,9 @@ import { registerEgress } from './egress/index.js';
 import { registerLivekit } from './livekit/index.js';
 import { prosodyPayloads, registerHume } from './hume/index.js';
 import { registerFeedback } from './feedback/index.js';
+import { Meetings } from './meetings/index.js';
+import { registerMeetings } from './meetings/routes.js';
+import { ReportStore } from './store/reports.js';
 
 import { loadNative, version } from './runtime.js';
 
@@ -48,9 +51,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const counterFns: Record<keyof LiveCounters, () => number> = {
     rooms: () => 0, connections: () => 0, egressStreams: () => 0, egressDroppedBatches: () => 0, egressOverflowBytes: () => 0,
   };
+  const sessions = new SessionStore(db);
   const ctx: AppContext = {
     config, log, db, app, metrics, version: VERSION, startedAt: Date.now(),
-    sessions: new SessionStore(db),
+    sessions,
+    meetings: new Meetings({ sessions, reports: new ReportStore(db), log: log.child({ area: 'meetings' }) }),
     router: new Router(app, { log: log.child({ area: 'http' }), requireAuth: config.REQUIRE_AUTH, corsOrigins: config.CORS_ORIGINS }),
     setCounter: (name, fn) => { counterFns[name] = fn; },
     counters: {
@@ -65,6 +70,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   registerHealth(ctx);
   registerSignaling(ctx);
   registerAuth(ctx); // after signaling (installs its ?token= resolver), before the areas that use principals
+  registerMeetings(ctx);
   registerEgress(ctx);
   registerLivekit(ctx);
   registerHume(ctx);

@@ -156,8 +156,31 @@ export class AudioEgress {
     return n;
   }
 
+  /**
+   * Follow the meetings owner: a participant who becomes a host (or stops being one) is excluded from (or
+   * included in) overlap feedback at once on the native timeline of each of their live streams; a finished
+   * meeting's sockets still open are ended (1000), which closes their recordings.
+   */
+  private follow(): void {
+    const { meetings } = this.deps.ctx;
+    meetings.on('participant.roles', (meetingId, participantId, isHost) => {
+      for (const live of this.streams.values()) {
+        if (live.info.meetingId === meetingId && live.info.participant === participantId) live.stream.setExcluded(isHost);
+      }
+    });
+    meetings.on('meeting.finished', (meetingId) => {
+      for (const live of [...this.streams.values()]) {
+        if (live.info.meetingId === meetingId && live.ws) {
+          this.deps.log.info({ streamId: live.info.streamId, meetingId }, 'meeting finished: ending its egress socket');
+          live.ws.end(1000, 'meeting finished');
+        }
+      }
+    });
+  }
+
   /** Register the WebSocket route on the uWS app and start the once-a-second flush. */
   register(app: TemplatedApp): void {
+    this.follow();
     this.flushTimer = setInterval(() => this.flush(), FLUSH_INTERVAL_MS);
     this.flushTimer.unref();
     app.ws<SocketData>(EGRESS_AUDIO_PATH, {
@@ -242,7 +265,7 @@ export class AudioEgress {
         const session = ctx.sessions.resolve(q.roomName, q.meetingId);
         const participantId = q.participant ?? q.trackId ?? `anonymous-${d.connId}`;
         const trackId = q.trackId ?? 'audio';
-        const participant = ctx.sessions.upsertParticipant({ meetingId: session.meetingId, identity: participantId });
+        const participant = ctx.meetings.upsertParticipant({ meetingId: session.meetingId, identity: participantId });
         made.dir = audioMeetingDir(ctx.config.STORAGE_DIR, session.meetingId);
         made.createdDir = makeDirs(made.dir);
         const file = freeRecordingPath(made.dir, this.pathsInUse, (n) => recordingFileName(startedAt, q.roomName, participantId, trackId, n));
@@ -279,7 +302,7 @@ export class AudioEgress {
         sampleRate: q.sampleRate, channels: q.channels, groupSeconds: q.groupSeconds, startedAt,
       });
       log.info({ streamId: info.streamId, meetingId: info.meetingId, room: q.roomName, participantId, trackId, path: relPath, remote: d.remote }, 'egress stream opened');
-      this.emit('egress.opened', info);
+      ctx.meetings.streamOpened(info);
       return live;
     } catch (err) {
       made.stream?.close();  // only when the commit itself failed after the file was opened
@@ -308,7 +331,7 @@ export class AudioEgress {
     else live.mutedIntervals[live.mutedIntervals.length - 1]!.endMs = at;
     this.deps.recordings.setMutedIntervals(live.info.recordingId, live.mutedIntervals);
     this.deps.pipelineLogs.write(live.info.meetingId, { event: muted ? 'muted' : 'unmuted', streamId: live.info.streamId, atMs: at });
-    this.emit('egress.muted', live.info, muted, at);
+    this.deps.ctx.meetings.streamMuted(live.info, muted, at);
   }
 
   private close(ws: WebSocket<SocketData>, code: number, message: ArrayBuffer): void {
@@ -467,7 +490,7 @@ export class AudioEgress {
       overflowBytes: e.overflowBytes, bytesIn: live.stream.receivedBytes, reason,
     });
     this.deps.log.info({ streamId: e.streamId, meetingId, recordedBytes: e.recordedBytes, bytesIn: live.stream.receivedBytes, overflowBytes: e.overflowBytes, reason }, 'egress recording closed');
-    this.emit('egress.closed', live.info, reason);
+    this.deps.ctx.meetings.streamClosed(live.info, reason, e.endMs);
     if (this.streamsOfMeeting(meetingId) === 0) {
       this.deps.stats.forgetMeeting(meetingId);
       const p = this.deps.pipelineLogs.close(meetingId).finally(() => { this.pendingWrites.delete(p); });

@@ -9,20 +9,21 @@
  * still present are marked left at that moment, as room_finished does for LiveKit meetings.
  *
  * When it is checked:
- * - when a stream closes ('egress.closed'): a timer for that meeting at last activity + idle time;
+ * - when a stream closes (the owner's 'stream.closed'): a timer for that meeting at last activity + idle time;
  * - every min(60 s, idle time / 2), a sweep of every ACTIVE session without a room SID. This covers what no
  *   timer of this process watches: sessions left ACTIVE by a crash or a shutdown (the start-up repair has
  *   closed their rows with the file's mtime as `endedAt`). So such a session ends at most one sweep
  *   interval after its idle time, and with the same `endedAt`.
- * Which streams are live is asked of their owners (AudioEgress, VideoEgress): nothing is tracked here.
+ * Which streams are live is asked of the owner (src/meetings), which is told the end (`finish`): nothing is
+ * tracked here.
  *
  * A stream of the meeting that starts before then keeps it open (it is live; its close is the new last
  * activity). A stream that names an ENDED egress-only meeting in its URL (`meetingId`) re-opens it
- * ('egress.opened'), so a meeting is never ENDED while it records. Sessions with a room SID (LiveKit) are
+ * ('stream.opened'), so a meeting is never ENDED while it records. Sessions with a room SID (LiveKit) are
  * never touched here.
  */
-import type { EventEmitter } from 'node:events';
-import type { BusEvents, EgressStreamInfo } from '../context.js';
+import type { EgressStreamInfo } from '../context.js';
+import type { Meetings } from '../meetings/index.js';
 import type { Logger } from '../log.js';
 import type { RecordingStore } from '../store/recordings.js';
 import type { Session, SessionStore } from '../store/sessions.js';
@@ -38,9 +39,8 @@ export function sweepIntervalMs(idleMs: number): number {
 export interface IdleSessionsDeps {
   sessions: SessionStore;
   recordings: RecordingStore;
-  bus: EventEmitter<BusEvents>;
-  /** Streams of a meeting live in this process (audio + video). */
-  liveStreams(meetingId: string): number;
+  /** The owner of live streams: its stream events, its live stream counts, and `finish` when a meeting ends here. */
+  meetings: Pick<Meetings, 'on' | 'off' | 'liveStreamCount' | 'finish'>;
   /** Idle time after the last stream closed, ms (EGRESS_SESSION_IDLE_SEC × 1000). */
   idleMs: number;
   log: Logger;
@@ -62,8 +62,8 @@ export class IdleSessions {
 
   /** Listen to the bus and start the periodic sweep (its timer does not keep the process alive). */
   start(): void {
-    this.deps.bus.on('egress.closed', this.onClosed);
-    this.deps.bus.on('egress.opened', this.onOpened);
+    this.deps.meetings.on('stream.closed', this.onClosed);
+    this.deps.meetings.on('stream.opened', this.onOpened);
     this.timer = setInterval(() => this.guard(() => this.sweep()), sweepIntervalMs(this.deps.idleMs));
     this.timer.unref();
   }
@@ -71,8 +71,8 @@ export class IdleSessions {
   /** Stop listening and sweeping; pending per-meeting timers do nothing once stopped. Idempotent. */
   stop(): void {
     this.stopped = true;
-    this.deps.bus.off('egress.closed', this.onClosed);
-    this.deps.bus.off('egress.opened', this.onOpened);
+    this.deps.meetings.off('stream.closed', this.onClosed);
+    this.deps.meetings.off('stream.opened', this.onOpened);
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     for (const t of this.pending.values()) clearTimeout(t);
@@ -101,7 +101,7 @@ export class IdleSessions {
     if (this.stopped) return;
     this.unwatch(meetingId);
     const s = this.deps.sessions.get(meetingId);
-    if (!s || s.status !== 'ACTIVE' || s.roomSid !== null || this.deps.liveStreams(meetingId) > 0) return;
+    if (!s || s.status !== 'ACTIVE' || s.roomSid !== null || this.deps.meetings.liveStreamCount(meetingId) > 0) return;
     const wait = this.lastActivity(s) + this.deps.idleMs - Date.now();
     if (wait > 0) {
       const t = setTimeout(() => { this.pending.delete(meetingId); this.guard(() => this.watch(meetingId)); }, Math.min(wait + 1, 2 ** 31 - 1));
@@ -119,12 +119,13 @@ export class IdleSessions {
 
   private endIfIdle(s: Session, now: number): boolean {
     const { sessions, log } = this.deps;
-    if (s.roomSid !== null || this.deps.liveStreams(s.meetingId) > 0) return false;
+    if (s.roomSid !== null || this.deps.meetings.liveStreamCount(s.meetingId) > 0) return false;
     const last = this.lastActivity(s);
     if (now - last < this.deps.idleMs) return false;
     if (!sessions.end(s.meetingId, last)) return false;
     for (const p of sessions.participants(s.meetingId)) if (p.leftAt === null) sessions.leave(s.meetingId, p.identity, Math.max(last, p.joinedAt));
     log.info({ meetingId: s.meetingId, room: s.roomName, endedAt: last, idleSec: this.deps.idleMs / 1000 }, 'egress-only meeting ended: no stream since endedAt');
+    this.deps.meetings.finish(s.meetingId, last);
     return true;
   }
 

@@ -62,8 +62,7 @@ export function registerEgress(ctx: AppContext): void {
   ctx.setCounter('egressStreams', () => egress.streamCount + video.streamCount);
   registerEngineMetrics(ctx, engine, () => ({ audio: egress.streamCount, video: video.streamCount }));
   const idle = new IdleSessions({
-    sessions: ctx.sessions, recordings, bus: ctx.bus, idleMs: ctx.config.EGRESS_SESSION_IDLE_SEC * 1000, log,
-    liveStreams: (meetingId) => egress.streamsOfMeeting(meetingId) + video.streamsOfMeeting(meetingId),
+    sessions: ctx.sessions, recordings, meetings: ctx.meetings, idleMs: ctx.config.EGRESS_SESSION_IDLE_SEC * 1000, log,
   });
   idle.start();
   // Before the streams close: a shutdown leaves meetings ACTIVE (the next start's sweep ends the idle ones).

@@ -420,7 +420,7 @@ export class VideoEgress {
         const session = ctx.sessions.resolve(q.roomName, q.meetingId);
         const participantId = q.participant ?? q.trackId ?? `anonymous-${d.connId}`;
         const trackId = q.trackId ?? 'video';
-        ctx.sessions.upsertParticipant({ meetingId: session.meetingId, identity: participantId });
+        ctx.meetings.upsertParticipant({ meetingId: session.meetingId, identity: participantId });
         made.dir = videoMeetingDir(ctx.config.STORAGE_DIR, session.meetingId);
         made.createdDir = makeDirs(made.dir);
         const filePath = freeRecordingPath(made.dir, this.pathsInUse, (n) => videoFileName(startedAt, q.roomName, participantId, trackId, q.codec, n));
@@ -446,7 +446,7 @@ export class VideoEgress {
       this.streams.add(l);
       this.pathsInUse.add(file.path);
       log.info({ meetingId: info.meetingId, room: q.roomName, participantId, trackId, codec: q.codec, path: relPath, remote: d.remote }, 'video egress stream opened');
-      this.emit('egress.opened', info);
+      ctx.meetings.streamOpened(info);
       return l;
     } catch (err) {
       if (made.dir) removeEmptyDirs(made.dir, made.createdDir);
@@ -476,7 +476,7 @@ export class VideoEgress {
     if (live.muted) live.mutedIntervals.push({ startMs: at, endMs: null });
     else live.mutedIntervals[live.mutedIntervals.length - 1]!.endMs = at;
     this.deps.recordings.setMutedIntervals(live.info.recordingId, live.mutedIntervals);
-    this.emit('egress.muted', live.info, live.muted, at);
+    this.deps.ctx.meetings.streamMuted(live.info, live.muted, at);
   }
 
   private close(ws: WebSocket<SocketData>, code: number, message: ArrayBuffer): void {
@@ -515,7 +515,7 @@ export class VideoEgress {
       this.deps.log.error({ err, recordingId: live.info.recordingId }, 'cannot close the video recording row');
     }
     this.deps.log.info({ meetingId: live.info.meetingId, recordingId: live.info.recordingId, bytesIn: live.bytesIn, bytesWritten: live.file.bytes, writeError: live.writeError, reason }, 'video egress recording closed');
-    this.emit('egress.closed', live.info, reason);
+    this.deps.ctx.meetings.streamClosed(live.info, reason);
   }
 
   /** Graceful shutdown: refuse upgrades, end every socket with 1001, wait until every file is closed and its row finalized. */

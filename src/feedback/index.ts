@@ -24,8 +24,6 @@ import { Counter, Histogram } from 'prom-client';
 
 export { feedbackRoom } from '../auth/authorization.js';
 
-/** How long a participant's host flag is cached before it is read again from SQLite, ms. */
-const HOST_CACHE_MS = 2000;
 /** Sweep interval of expired feedback rows, ms. */
 const SWEEP_MS = 60 * 60 * 1000;
 
@@ -47,10 +45,6 @@ export type MeetingFigures = (meetingId: string) => Record<string, unknown>;
 /** The feedback area's service: the rule state of every live meeting. */
 export class FeedbackService {
   private readonly meetings = new Map<string, { rules: MeetingRules; live: Map<string, LiveParticipant>; overlaps: Map<string, string> }>();
-  private readonly streams = new Map<number, EgressStreamInfo>();
-  /** Host flags by meeting, then participant (no key string built per stats report). */
-  private readonly hostCache = new Map<string, Map<string, { isHost: boolean; at: number }>>();
-  private hostCacheSize = 0;
   private readonly thresholds: RuleThresholds;
   readonly store: FeedbackStore;
   private extraFigures: MeetingFigures = () => ({ prosodyPayloads: 0 });
@@ -80,12 +74,11 @@ export class FeedbackService {
 
   opened(info: EgressStreamInfo): void {
     if (info.kind !== 'audio') return;
-    this.streams.set(info.streamId, info);
     this.meeting(info.meetingId).rules.open(info.participant, info.startedAt);
   }
 
   closed(info: EgressStreamInfo): void {
-    if (!this.streams.delete(info.streamId)) return;
+    if (info.kind !== 'audio') return;
     const m = this.meetings.get(info.meetingId);
     if (!m) return;
     m.rules.close(info.participant);
@@ -127,38 +120,15 @@ export class FeedbackService {
   private meeting(meetingId: string) {
     let m = this.meetings.get(meetingId);
     if (!m) {
-      m = { rules: new MeetingRules(this.thresholds, (id) => this.isHost(meetingId, id)), live: new Map(), overlaps: new Map() };
+      m = { rules: new MeetingRules(this.thresholds, (id) => this.ctx.meetings.isHost(meetingId, id)), live: new Map(), overlaps: new Map() };
       this.meetings.set(meetingId, m);
     }
     return m;
   }
 
-  private isHost(meetingId: string, participantId: string): boolean {
-    const now = Date.now();
-    let byMeeting = this.hostCache.get(meetingId);
-    let hit = byMeeting?.get(participantId);
-    if (hit && now - hit.at < HOST_CACHE_MS) return hit.isHost;
-    const isHost = this.ctx.sessions.participant(meetingId, participantId)?.isHost ?? false;
-    if (this.hostCacheSize > 10_000) {
-      this.hostCache.clear();
-      this.hostCacheSize = 0;
-      byMeeting = undefined;
-      hit = undefined;
-    }
-    if (!byMeeting) this.hostCache.set(meetingId, (byMeeting = new Map()));
-    if (hit) {
-      hit.isHost = isHost;
-      hit.at = now;
-    } else {
-      byMeeting.set(participantId, { isHost, at: now });
-      this.hostCacheSize++;
-    }
-    return isHost;
-  }
-
   private onStats(e: StatsEvent): void {
-    // Only streams announced by 'egress.opened' and not yet closed: a late event must not revive a meeting.
-    if (!this.streams.has(e.streamId)) return;
+    // Only live streams (the owner's): a late event must not revive a meeting.
+    if (!this.ctx.meetings.audioStream(e.streamId)) return;
     const m = this.meeting(e.meetingId);
     let live = m.live.get(e.participantId);
     if (!live) {
@@ -232,8 +202,12 @@ const sinceQuery = z.object({
  */
 export function registerFeedback(ctx: AppContext): FeedbackService {
   const service = new FeedbackService(ctx);
-  ctx.bus.on('egress.opened', (info) => service.opened(info));
-  ctx.bus.on('egress.closed', (info) => service.closed(info));
+  ctx.meetings.on('stream.opened', (info) => service.opened(info));
+  ctx.meetings.on('stream.closed', (info) => service.closed(info));
+  // The final report goes to the hosts as it is stored.
+  ctx.meetings.on('meeting.report', (report) => {
+    ctx.services.signaling?.publish(feedbackRoom(report.meetingId), { type: 'meeting_report', meetingId: report.meetingId, report });
+  });
   ctx.bus.on('audio.stats', (rows) => service.stats(rows));
   ctx.bus.on('audio.events', (batch) => service.events(batch));
   const timer = setInterval(() => {
@@ -255,7 +229,10 @@ export function registerFeedback(ctx: AppContext): FeedbackService {
     if (session && !mayReadMeeting(req.principal, session)) throw new HttpError('not_found', `no meeting ${JSON.stringify(id)}`);
     return id;
   };
-  ctx.router.get('/feedback/debug/:meetingId', (req) => ({ json: { meetingId: meetingOf(req), participants: service.debug(req.params.meetingId!) } }), { auth: 'bearer' });
+  ctx.router.get('/feedback/debug/:meetingId', (req) => {
+    const meetingId = meetingOf(req);
+    return { json: { meetingId, participants: service.debug(meetingId), report: ctx.meetings.report(meetingId) } };
+  }, { auth: 'bearer' });
   ctx.router.get('/feedback/metrics/:meetingId', (req) => ({ json: { meetingId: meetingOf(req), ...service.metrics(req.params.meetingId!) } }), { auth: 'bearer' });
   ctx.router.get('/feedback/:meetingId', (req) => {
     const meetingId = meetingOf(req);

@@ -6,7 +6,8 @@
  * `segments` on, and each `segment` event (mono s16le WAV of `groupSeconds` ≤ 5 s, on the 'audio.events' bus
  * event) becomes one payload (`payload_id` = `<recordingId>:<segment index>`) on the track's own socket
  * (HumeTrack: bounded in-flight window and queue, reconnect with backoff, stop after repeated configuration
- * errors). Streams are known from the 'egress.opened' / 'egress.closed' bus events.
+ * errors). Live streams and hosts are asked of the meetings owner (src/meetings); its 'stream.closed' ends a
+ * track.
  *
  * Each answered segment: its top 5 emotions (scores averaged over Hume's prediction windows) are stored in
  * `prosody_segments` and sent to the hosts of the meeting (signaling room `feedback:<meetingId>`) as
@@ -41,7 +42,6 @@ interface Metrics {
 
 /** Hume streaming for all tracks of the server. */
 export class HumeService implements TrackSink {
-  private readonly streams = new Map<number, EgressStreamInfo>();
   private readonly tracks = new Map<number, HumeTrack>();
   private readonly store: ProsodyStore;
   private readonly metrics: Metrics;
@@ -71,15 +71,9 @@ export class HumeService implements TrackSink {
   /** Live tracks (for tests and /health-like reporting). */
   get trackCount(): number { return this.tracks.size; }
 
-  /** An egress stream opened ('egress.opened'): remember it for its segments. */
-  streamOpened(info: EgressStreamInfo): void {
-    if (info.kind === 'audio') this.streams.set(info.streamId, info);
-  }
-
-  /** An egress stream closed ('egress.closed'): its track sends what is left, then closes its socket. */
+  /** An egress stream closed (the owner's 'stream.closed'): its track sends what is left, then closes its socket. */
   streamClosed(info: EgressStreamInfo): void {
-    this.streams.delete(info.streamId);
-    this.tracks.get(info.streamId)?.end();
+    if (info.kind === 'audio') this.tracks.get(info.streamId)?.end();
   }
 
   /** Handle one engine batch: every `segment` event becomes one or more payloads. */
@@ -89,9 +83,9 @@ export class HumeService implements TrackSink {
   }
 
   private segment(e: SegmentEvent): void {
-    const info = this.streams.get(e.streamId);
+    const info = this.ctx.meetings.audioStream(e.streamId);
     if (!info) return;
-    if (this.ctx.sessions.participant(info.meetingId, info.participant)?.isHost) {
+    if (this.ctx.meetings.isHost(info.meetingId, info.participant)) {
       this.bump(info.meetingId, ['skipped_host']);
       return;
     }
@@ -273,8 +267,7 @@ export function registerHume(ctx: AppContext): HumeService | null {
   const guard = (what: string, fn: () => void): void => {
     try { fn(); } catch (err) { log.error({ err, event: what }, 'Hume area failed to handle a bus event'); }
   };
-  ctx.bus.on('egress.opened', (info) => guard('egress.opened', () => service.streamOpened(info)));
-  ctx.bus.on('egress.closed', (info) => guard('egress.closed', () => service.streamClosed(info)));
+  ctx.meetings.on('stream.closed', (info) => guard('stream.closed', () => service.streamClosed(info)));
   ctx.bus.on('audio.events', (events) => guard('audio.events', () => service.events(events)));
   ctx.onShutdown('services', () => service.shutdown());
   log.info({ url: c.HUME_STREAM_URL, maxInFlight: c.HUME_MAX_IN_FLIGHT, maxConfigErrors: c.HUME_MAX_CONFIG_ERRORS }, 'Hume prosody streaming on');

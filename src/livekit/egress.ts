@@ -161,7 +161,7 @@ export class TrackEgresses {
   }
 
   /**
-   * Bus listener for 'egress.opened': link the new recording row to the egress of its track (the first frame
+   * Listener of the meetings owner's 'stream.opened': link the new recording row to the egress of its track (the first frame
    * may arrive before or after LiveKit's answer; whichever comes second links).
    */
   onStreamOpened(info: EgressStreamInfo): void {

@@ -59,16 +59,13 @@ export function registerLivekit(ctx: AppContext, opts: LivekitOptions = {}): voi
   const egressApi = opts.egressApi ?? new EgressClient(config.LIVEKIT_URL, keys.apiKey, keys.apiSecret, { requestTimeout: LIVEKIT_REQUEST_TIMEOUT_SEC });
   const egresses = new TrackEgresses({ config, store, recordings, client: egressApi, log });
 
-  const liveRecordings = new Set<number>();
-  ctx.bus.on('egress.opened', (info) => {
-    liveRecordings.add(info.recordingId);
+  ctx.meetings.on('stream.opened', (info) => {
     try { egresses.onStreamOpened(info); } catch (err) { log.error({ err, recordingId: info.recordingId }, 'cannot link the recording to its egress'); }
   });
-  ctx.bus.on('egress.closed', (info) => { liveRecordings.delete(info.recordingId); });
 
   const webhooks = new WebhookHandler({
-    config, receiver: new WebhookReceiver(keys.apiKey, keys.apiSecret), sessions: ctx.sessions, store, recordings,
-    egresses, liveRecordings, log,
+    config, receiver: new WebhookReceiver(keys.apiKey, keys.apiSecret), sessions: ctx.sessions, meetings: ctx.meetings, store, recordings,
+    egresses, log,
   });
 
   ctx.router.post('/livekit/webhook', async (req) => {

@@ -16,7 +16,8 @@
  * delivered out of order or twice converge:
  * - room_started: open the session, or re-activate it unless a room_finished of this SID was seen;
  * - room_finished: end the session, mark everyone still in it as left, close recording rows without a live
- *   stream, stop our egresses still active;
+ *   stream, tell the meetings owner (it ends the live streams and stores the final report), stop our egresses
+ *   still active;
  * - participant_joined / participant_left / participant_connection_aborted: participants with name and roles
  *   from the metadata `{"roles":["host"],"name":"..."}` (a late join never undoes a later leave);
  * - track_published (audio, AUTO_EGRESS) / track_unpublished: start / stop a Track Egress (src/livekit/egress.ts);
@@ -33,6 +34,7 @@ import { HttpError } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import type { RecordingStore } from '../store/recordings.js';
 import type { Session, SessionStore } from '../store/sessions.js';
+import type { Meetings } from '../meetings/index.js';
 import { LivekitUnavailableError, egressStatusName, nsToMs, type TrackEgresses } from './egress.js';
 import type { LivekitStore } from './store.js';
 import { parseParticipantMetadata } from './tokens.js';
@@ -45,8 +47,9 @@ export interface WebhookHandlerDeps {
   recordings: RecordingStore;
   /** Null when egresses cannot be started (no LiveKit client). */
   egresses: TrackEgresses | null;
-  /** Recording ids whose `/egress-audio` stream is open right now (kept from the bus). */
-  liveRecordings: ReadonlySet<number>;
+  /** The meetings owner: participants are written through it (it announces role changes), it knows which
+   *  recordings are live, and it is told when a room finishes. */
+  meetings: Pick<Meetings, 'upsertParticipant' | 'isRecordingLive' | 'finish'>;
   log: Logger;
 }
 
@@ -160,6 +163,7 @@ export class WebhookHandler {
     sessions.end(meetingId, endedAt);
     for (const p of sessions.participants(meetingId)) if (p.leftAt === null) sessions.leave(meetingId, p.identity, Math.max(endedAt, p.joinedAt));
     this.closeOrphanRecordings(meetingId, endedAt);
+    this.deps.meetings.finish(meetingId, endedAt);  // live streams are ended; the final report follows them
     const egresses = this.deps.egresses;
     if (!egresses || !store.activeEgressesOfMeeting(meetingId).some((e) => e.stopRequestedAt === null)) return null;
     return () => egresses.stopMeeting(meetingId, 'room finished');
@@ -167,9 +171,9 @@ export class WebhookHandler {
 
   /** Close the RECORDING rows of a finished meeting whose stream is not open (nothing will close them). */
   private closeOrphanRecordings(meetingId: string, endedAt: number): void {
-    const { recordings, liveRecordings, config, log } = this.deps;
+    const { recordings, meetings, config, log } = this.deps;
     for (const r of recordings.byMeeting(meetingId)) {
-      if (r.status !== 'RECORDING' || liveRecordings.has(r.id)) continue;
+      if (r.status !== 'RECORDING' || meetings.isRecordingLive(r.id)) continue;
       let bytes = r.bytes;
       try { bytes = Math.max(0, fs.statSync(path.join(config.STORAGE_DIR, r.path)).size - WAV_HEADER_BYTES); } catch { /* file gone: keep the row's count */ }
       recordings.finish(r.id, { bytes, endedAt: Math.max(endedAt, r.startedAt), status: 'COMPLETE', closeReason: 'room finished (no live stream)' });
@@ -184,7 +188,7 @@ export class WebhookHandler {
     const meta = parseParticipantMetadata(p.metadata);
     const joinedAt = participantJoinMs(p) ?? at;
     const before = sessions.participant(session.meetingId, p.identity);
-    sessions.upsertParticipant({
+    this.deps.meetings.upsertParticipant({
       meetingId: session.meetingId, identity: p.identity, name: meta?.name ?? (p.name || null),
       roles: meta ? meta.roles ?? [] : undefined, joinedAt,
     });
@@ -201,7 +205,7 @@ export class WebhookHandler {
     const joinedAt = participantJoinMs(p) ?? at;
     if (!sessions.participant(session.meetingId, p.identity)) {
       const meta = parseParticipantMetadata(p.metadata);
-      sessions.upsertParticipant({
+      this.deps.meetings.upsertParticipant({
         meetingId: session.meetingId, identity: p.identity, name: meta?.name ?? (p.name || null),
         roles: meta ? meta.roles ?? [] : undefined, joinedAt,
       });
@@ -217,7 +221,7 @@ export class WebhookHandler {
     const { sessions } = this.deps;
     if (!sessions.participant(session.meetingId, identity)) {
       const meta = parseParticipantMetadata(e.participant?.metadata);
-      sessions.upsertParticipant({
+      this.deps.meetings.upsertParticipant({
         meetingId: session.meetingId, identity, name: meta?.name ?? (e.participant?.name || null),
         roles: meta ? meta.roles ?? [] : undefined, joinedAt: (e.participant && participantJoinMs(e.participant)) ?? at,
       });

@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { concat, gain, loadFixture, mix, silence, whiteNoise } from '../helpers/fixtures.js';
+import { concat, gain, intersectionMs, loadFixture, mix, silence, talkSpurts, whiteNoise } from '../helpers/fixtures.js';
 import { registerAccount, registerAndLogin } from '../helpers/auth.js';
 import { FAST_RING_MS, startTestServer, type TestServer } from '../helpers/server.js';
 import { SECRET } from '../egress/helpers.js';
@@ -40,14 +40,14 @@ function speechRmsDbfs(f: typeof male): number {
   return 20 * Math.log10(Math.sqrt(sum / count) / 32767);
 }
 
-/** Alice talks; Bob starts at `bobStartMs` (his fixture from 300 ms on); truth = annotated simultaneous speech. */
+/**
+ * Alice talks; Bob starts at `bobStartMs` (his fixture from 300 ms on: fixture time τ plays at τ + bobStartMs -
+ * 600); truth = the intersection of their talk spurts (annotated speech, pauses under 300 ms bridged).
+ */
 function interruption(bobStartMs = 6900) {
   const alice = concat(male.samples, silence(6000));
   const bob = concat(silence(bobStartMs - 300), female.samples.subarray(300 * 48));
-  let truth = 0;
-  for (const [s1, e1] of male.segments) for (const [s2, e2] of female.segments) {
-    truth += Math.max(0, Math.min(e1, e2 - 600 + bobStartMs) - Math.max(s1, s2 - 600 + bobStartMs));
-  }
+  const truth = intersectionMs(talkSpurts(male.segments, 0), talkSpurts(female.segments, bobStartMs - 600));
   return { alice, bob, truth };
 }
 

@@ -59,3 +59,24 @@ export function truthFrames(segments: [number, number][], frames: number, offset
   }
   return t;
 }
+
+/**
+ * Talk spurts of annotated speech segments (fixture `segments`, ms) placed at `offsetMs`: pauses under 300 ms
+ * bridged, the speech an annotator marks (the engine's 'speech' events follow the same rule).
+ */
+export function talkSpurts(segments: readonly (readonly [number, number])[], offsetMs: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [s, e] of segments) {
+    const last = out.at(-1);
+    if (last && s + offsetMs - last[1] < 300) last[1] = e + offsetMs;
+    else out.push([s + offsetMs, e + offsetMs]);
+  }
+  return out;
+}
+
+/** Total length of the intersection of two sets of disjoint intervals, ms. */
+export function intersectionMs(x: readonly (readonly [number, number])[], y: readonly (readonly [number, number])[]): number {
+  let total = 0;
+  for (const [s1, e1] of x) for (const [s2, e2] of y) total += Math.max(0, Math.min(e1, e2) - Math.max(s1, s2));
+  return total;
+}

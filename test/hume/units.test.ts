@@ -123,7 +123,7 @@ test('store: migration 6 on the real list (with a gap in versions), rows, counte
     migrate(gap, migrations);
     assert.ok(gap.prepare("SELECT name FROM sqlite_master WHERE name = 'feedback_events'").get(), '005 applied after 006');
     assert.equal((gap.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version), migrations.map((m) => m.version).sort((a, b) => a - b));
-    assert.is(gap.pragma('user_version', { simple: true }), 6);
+    assert.is(gap.pragma('user_version', { simple: true }), Math.max(...migrations.map((m) => m.version)));
   } finally { gap.close(); }
 });
 

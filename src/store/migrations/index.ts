@@ -8,6 +8,7 @@ import m003 from './003_accounts.js';
 import m004 from './004_livekit.js';
 import m005 from './005_feedback.js';
 import m006 from './006_prosody.js';
+import m007 from './007_meeting_reports.js';
 
 export interface Migration {
   version: number;
@@ -15,4 +16,4 @@ export interface Migration {
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006];
+export const migrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007];

@@ -1,0 +1,313 @@
+/**
+ * The one owner of meeting, participant and stream state (issue 14; mediasoup's habit: one home per object,
+ * the others subscribe).
+ *
+ * What it holds, and who tells it:
+ * - participants (display name, roles, host or not): written through `upsertParticipant` by the LiveKit webhooks
+ *   and by `/egress-audio` (stored in `participants` through the SessionStore; cached in memory while the
+ *   meeting is live, so `isHost` costs a map lookup per stats report, not a query);
+ * - live egress streams (audio and video, their mute state): `streamOpened`, `streamMuted`, `streamClosed`
+ *   from src/egress;
+ * - the end of the meeting: `finish` from the LiveKit webhook room_finished and from the idle rule of
+ *   egress-only meetings (src/egress/idle.ts);
+ * - the conversation timeline of each live meeting (src/meetings/analytics.ts): the native engine's 'speech'
+ *   and 'overlap' events and the stats reports' stream time, read from the bus.
+ *
+ * What it tells (typed events, `MeetingEvents`): `participant.roles` (a participant became a host or stopped
+ * being one: src/egress calls `AudioStream.setExcluded` on their live streams at once), `stream.opened`,
+ * `stream.muted`, `stream.closed`, `meeting.finished` (src/egress ends the sockets still open) and
+ * `meeting.report` (the final MeetingReport, stored in `meeting_reports`; src/feedback sends it to the hosts).
+ *
+ * Reports: `report(meetingId)` is the live report while the meeting has a timeline in memory, else the stored
+ * one. When the last stream of a meeting closes, its report is stored (`final: false`, the meeting may go on);
+ * when the meeting has finished and no stream is left, the final report is stored and announced, and the
+ * meeting's memory is released. A stream that opens later for a meeting whose timeline was released starts
+ * from the stored report's timeline. At most MAX_IDLE_MEETINGS meetings without a live stream are kept in
+ * memory; beyond that the oldest is released (its report is already stored).
+ */
+import { EventEmitter } from 'node:events';
+import type { EgressStreamInfo } from '../context.js';
+import type { Logger } from '../log.js';
+import type { StatsRows } from '../pipeline/stats.js';
+import type { EngineEvent } from '../pipeline/types.js';
+import type { ReportStore } from '../store/reports.js';
+import type { Participant, SessionStore } from '../store/sessions.js';
+import { MeetingAnalytics } from './analytics.js';
+import type { MeetingReport } from './report.js';
+
+/** Meetings without a live stream whose timeline stays in memory (their report is stored meanwhile). */
+export const MAX_IDLE_MEETINGS = 200;
+
+/** The typed events of the owner. Listeners are synchronous; one that throws is logged and skipped. */
+export interface MeetingEvents {
+  /** A participant's host flag changed (LiveKit metadata roles, or a later upsert). */
+  'participant.roles': [meetingId: string, participantId: string, isHost: boolean];
+  'stream.opened': [info: EgressStreamInfo];
+  /** A signaling socket muted/unmuted its egress stream (text frame {"muted":bool}); `atMs` on the stream clock. */
+  'stream.muted': [info: EgressStreamInfo, muted: boolean, atMs: number];
+  /** The stream ended and its recording row is closed; `reason` as in recordings.close_reason. */
+  'stream.closed': [info: EgressStreamInfo, reason: string];
+  /** The meeting ended (room_finished, or idle egress-only meeting) at `endedAtMs` (Unix ms). */
+  'meeting.finished': [meetingId: string, endedAtMs: number];
+  /** The final report of a meeting was stored. */
+  'meeting.report': [report: MeetingReport];
+}
+
+/** What the owner knows of a participant. */
+export interface Person {
+  name: string | null;
+  isHost: boolean;
+}
+
+interface LiveStream {
+  info: EgressStreamInfo;
+  muted: boolean;
+}
+
+interface LiveMeeting {
+  meetingId: string;
+  /** Live streams by recordingId (video streams have no engine streamId). */
+  streams: Map<number, LiveStream>;
+  people: Map<string, Person>;
+  analytics: MeetingAnalytics;
+  /** Set by `finish`: the final report is made once no stream is left. */
+  finishedAtMs: number | null;
+}
+
+export interface MeetingsDeps {
+  sessions: SessionStore;
+  reports: ReportStore;
+  log: Logger;
+}
+
+/** The owner. One per server (AppContext.meetings). */
+export class Meetings extends EventEmitter<MeetingEvents> {
+  private readonly live = new Map<string, LiveMeeting>();
+  /** Audio streams by engine streamId (the engine's events name them so). */
+  private readonly audio = new Map<number, LiveStream>();
+  private readonly recordings = new Set<number>();
+
+  constructor(private readonly deps: MeetingsDeps) {
+    super();
+  }
+
+  // ---------------------------------------------------------------------------------------- participants
+
+  /**
+   * Insert or refresh a participant (SessionStore.upsertParticipant: `roles` undefined keeps the stored roles;
+   * a participant is a host when its roles contain "host"), and announce `participant.roles` when the host
+   * flag changed for a participant with a live meeting.
+   * @returns the stored participant.
+   * @throws the SQLite error.
+   */
+  upsertParticipant(p: { meetingId: string; identity: string; name?: string | null; roles?: string[]; joinedAt?: number }): Participant {
+    const before = this.live.get(p.meetingId)?.people.get(p.identity);
+    const stored = this.deps.sessions.upsertParticipant(p);
+    const m = this.live.get(p.meetingId);
+    if (m) m.people.set(p.identity, { name: stored.name, isHost: stored.isHost });
+    if (m && before && before.isHost !== stored.isHost) this.fire('participant.roles', p.meetingId, p.identity, stored.isHost);
+    else if (m && !before && stored.isHost) this.fire('participant.roles', p.meetingId, p.identity, true);
+    return stored;
+  }
+
+  /** Name and host flag of a participant (cached while the meeting is live; unknown: no name, not a host). */
+  person(meetingId: string, participantId: string): Person {
+    const m = this.live.get(meetingId);
+    const known = m?.people.get(participantId);
+    if (known) return known;
+    const p = this.deps.sessions.participant(meetingId, participantId);
+    const person = { name: p?.name ?? null, isHost: p?.isHost ?? false };
+    if (m) m.people.set(participantId, person);
+    return person;
+  }
+
+  isHost(meetingId: string, participantId: string): boolean {
+    return this.person(meetingId, participantId).isHost;
+  }
+
+  // ------------------------------------------------------------------------------------------- streams
+
+  /** An egress stream started (its recording row exists). */
+  streamOpened(info: EgressStreamInfo): void {
+    const m = this.meeting(info.meetingId);
+    const s: LiveStream = { info, muted: false };
+    m.streams.set(info.recordingId, s);
+    this.recordings.add(info.recordingId);
+    if (info.kind === 'audio') {
+      this.audio.set(info.streamId, s);
+      m.analytics.streamOpened(info.participant, info.startedAt);
+    }
+    this.fire('stream.opened', info);
+  }
+
+  streamMuted(info: EgressStreamInfo, muted: boolean, atMs: number): void {
+    const s = this.live.get(info.meetingId)?.streams.get(info.recordingId);
+    if (s) s.muted = muted;
+    this.fire('stream.muted', info, muted, atMs);
+  }
+
+  /**
+   * An egress stream ended and its row is closed. `endMs`: the stream time reached (audio: the engine's
+   * ClosedEvent.endMs).
+   */
+  streamClosed(info: EgressStreamInfo, reason: string, endMs?: number): void {
+    const m = this.live.get(info.meetingId);
+    this.recordings.delete(info.recordingId);
+    if (info.kind === 'audio') this.audio.delete(info.streamId);
+    if (m) {
+      m.streams.delete(info.recordingId);
+      if (info.kind === 'audio' && endMs !== undefined) m.analytics.streamClosed(info.participant, endMs);
+    }
+    this.fire('stream.closed', info, reason);
+    if (m && m.streams.size === 0) this.lastStreamClosed(m);
+  }
+
+  /** The live audio stream of an engine streamId, or null (not opened here, or closed). */
+  audioStream(streamId: number): EgressStreamInfo | null {
+    return this.audio.get(streamId)?.info ?? null;
+  }
+
+  /** Live audio streams of a participant. */
+  audioStreamsOf(meetingId: string, participantId: string): EgressStreamInfo[] {
+    const m = this.live.get(meetingId);
+    if (!m) return [];
+    const out: EgressStreamInfo[] = [];
+    for (const s of m.streams.values()) if (s.info.kind === 'audio' && s.info.participant === participantId) out.push(s.info);
+    return out;
+  }
+
+  /** Live streams (audio and video) of a meeting. */
+  liveStreamCount(meetingId: string): number {
+    return this.live.get(meetingId)?.streams.size ?? 0;
+  }
+
+  /** Whether the recording row's stream is open right now. */
+  isRecordingLive(recordingId: number): boolean {
+    return this.recordings.has(recordingId);
+  }
+
+  // ------------------------------------------------------------------------------------------ the end
+
+  /**
+   * The meeting ended at `endedAtMs`. Announces `meeting.finished` (egress ends the sockets still open); the
+   * final report is stored and announced once no stream of the meeting is left (at once when none is).
+   */
+  finish(meetingId: string, endedAtMs: number): void {
+    const m = this.live.get(meetingId);
+    if (m) m.finishedAtMs ??= endedAtMs;
+    this.fire('meeting.finished', meetingId, endedAtMs);
+    if (!m) {
+      // No timeline in memory: a stored report becomes final as it is.
+      const stored = this.deps.reports.get(meetingId);
+      if (stored && !stored.final) this.storeFinal({ ...stored, final: true, generatedAt: Date.now() });
+      return;
+    }
+    if (m.streams.size === 0) this.finalize(m);
+  }
+
+  // ------------------------------------------------------------------------------------------- engine
+
+  /** The engine's events of one batch: talk spurts and interruptions go to their meeting's timeline. */
+  engineEvents(events: readonly EngineEvent[]): void {
+    for (const e of events) {
+      if (e.type !== 'speech' && e.type !== 'overlap') continue;
+      const m = this.live.get(e.meetingId);
+      if (!m) continue;
+      if (e.type === 'speech') m.analytics.speech(e);
+      else m.analytics.overlap(e);
+    }
+  }
+
+  /** The stats rows of one batch: the stream time reached extends each meeting's span. */
+  engineStats(rows: StatsRows): void {
+    let last: LiveMeeting | undefined;
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows.row(i);
+      if (!last || last.meetingId !== r.meetingId) last = this.live.get(r.meetingId);
+      last?.analytics.progress(r.tMs);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------- reports
+
+  /** The live report of a meeting with a timeline in memory, else the stored one, else null. */
+  report(meetingId: string, nowMs = Date.now()): MeetingReport | null {
+    const m = this.live.get(meetingId);
+    if (m) return m.analytics.report((id) => this.person(meetingId, id), nowMs, false);
+    return this.deps.reports.get(meetingId);
+  }
+
+  // ------------------------------------------------------------------------------------------ private
+
+  private meeting(meetingId: string): LiveMeeting {
+    let m = this.live.get(meetingId);
+    if (m) return m;
+    m = { meetingId, streams: new Map(), people: new Map(), analytics: new MeetingAnalytics(meetingId), finishedAtMs: null };
+    const stored = this.deps.reports.get(meetingId);
+    if (stored) seedAnalytics(m.analytics, stored);
+    for (const p of this.deps.sessions.participants(meetingId)) m.people.set(p.identity, { name: p.name, isHost: p.isHost });
+    this.live.set(meetingId, m);
+    return m;
+  }
+
+  private lastStreamClosed(m: LiveMeeting): void {
+    if (m.finishedAtMs !== null) {
+      this.finalize(m);
+      return;
+    }
+    try {
+      this.deps.reports.put(m.analytics.report((id) => this.person(m.meetingId, id), Date.now(), false));
+    } catch (err) {
+      this.deps.log.error({ err, meetingId: m.meetingId }, 'cannot store the meeting report');
+      return;  // keep the timeline in memory: nothing is lost
+    }
+    // Bound the meetings kept without a live stream (their reports are stored).
+    let idle = 0;
+    for (const x of this.live.values()) if (x.streams.size === 0) idle++;
+    for (const x of this.live.values()) {
+      if (idle <= MAX_IDLE_MEETINGS) break;
+      if (x.streams.size === 0) { this.live.delete(x.meetingId); idle--; }
+    }
+  }
+
+  private finalize(m: LiveMeeting): void {
+    const report = m.analytics.report((id) => this.person(m.meetingId, id), Date.now(), true);
+    if (this.storeFinal(report)) this.live.delete(m.meetingId);
+  }
+
+  private storeFinal(report: MeetingReport): boolean {
+    try {
+      this.deps.reports.put(report);
+    } catch (err) {
+      this.deps.log.error({ err, meetingId: report.meetingId }, 'cannot store the final meeting report');
+      return false;
+    }
+    this.deps.log.info({ meetingId: report.meetingId, durationMs: report.durationMs, participants: report.participants.length, interruptions: report.interruptionCount }, 'meeting report stored');
+    this.fire('meeting.report', report);
+    return true;
+  }
+
+  /** Emit to every listener; one that throws is logged and the others still run. */
+  private fire<K extends keyof MeetingEvents>(name: K, ...args: MeetingEvents[K]): void {
+    for (const fn of this.listeners(name) as ((...a: MeetingEvents[K]) => void)[]) {
+      try {
+        fn(...args);
+      } catch (err) {
+        this.deps.log.error({ err, event: name }, 'a meetings listener threw');
+      }
+    }
+  }
+}
+
+/** Replay a stored report's timeline into a new MeetingAnalytics (a meeting whose memory was released). */
+function seedAnalytics(a: MeetingAnalytics, r: MeetingReport): void {
+  if (r.startedAtMs !== null) a.progress(r.startedAtMs);
+  for (const p of r.participants) if (r.startedAtMs !== null) a.streamOpened(p.participantId, r.startedAtMs);
+  for (const s of r.timeline.spurts) a.speech({ type: 'speech', streamId: -1, meetingId: r.meetingId, participantId: s.participantId, startMs: s.startMs, endMs: s.endMs });
+  for (const i of r.timeline.interruptions) {
+    const base = { type: 'overlap' as const, meetingId: r.meetingId, participants: [i.ofParticipantId, i.byParticipantId] as [string, string], laterParticipantId: i.byParticipantId, startMs: i.startMs, excluded: false };
+    a.overlap({ ...base, phase: 'start', tMs: i.startMs, overlapMs: i.overlapMs });
+    a.overlap({ ...base, phase: 'end', tMs: i.endMs, overlapMs: i.overlapMs });
+  }
+  if (r.endedAtMs !== null) a.progress(r.endedAtMs);
+}

@@ -1,0 +1,31 @@
+/**
+ * Repository of `meeting_reports` (migration 007): one MeetingReport (src/meetings/report.ts) per meeting, as
+ * JSON. A report is stored when the last stream of a meeting closes (`final` false: the meeting may go on) and
+ * again when the meeting ends (`final` true). All methods are synchronous (better-sqlite3) and throw the
+ * SQLite error.
+ */
+import type { Db } from './db.js';
+import type { MeetingReport } from '../meetings/report.js';
+
+export class ReportStore {
+  private readonly q;
+
+  constructor(db: Db) {
+    this.q = {
+      put: db.prepare(`INSERT INTO meeting_reports (meeting_id, report, final, created_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (meeting_id) DO UPDATE SET report = excluded.report, final = excluded.final, created_at = excluded.created_at`),
+      get: db.prepare<[string], { report: string }>('SELECT report FROM meeting_reports WHERE meeting_id = ?'),
+    };
+  }
+
+  /** Store (or replace) the report of `report.meetingId`. */
+  put(report: MeetingReport, now = Date.now()): void {
+    this.q.put.run(report.meetingId, JSON.stringify(report), report.final ? 1 : 0, now);
+  }
+
+  /** The stored report of a meeting, or null. */
+  get(meetingId: string): MeetingReport | null {
+    const r = this.q.get.get(meetingId);
+    return r ? (JSON.parse(r.report) as MeetingReport) : null;
+  }
+}
