@@ -1,0 +1,175 @@
+/**
+ * The meeting report end to end (issue 14): a scripted meeting built from the committed speech fixtures
+ * (a two-clip monologue with a backchannel inside it, a turn taken after a pause, an interruption, a reply)
+ * streamed through /egress-audio into the real server faster than real time, read back through the public
+ * API only: the live report (`GET /api/sessions/:id/report`, `final: false`, and `report` in
+ * `GET /feedback/debug/:id`), then room_finished → the final report stored and sent to the host as
+ * `meeting_report`, and the timeline picture with one lane per participant. Every figure is compared with the
+ * script's: talk times, monologue and patience within 300 ms, counts exact. Also: a host learned from a late
+ * participant_joined is excluded from overlap feedback from that moment.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { concat, loadFixture, silence, talkSpurts, type Fixture } from '../helpers/fixtures.js';
+import { registerAccount } from '../helpers/auth.js';
+import { FAST_RING_MS, http, startTestServer, type TestServer } from '../helpers/server.js';
+import { SECRET } from '../egress/helpers.js';
+import { API_KEY, API_SECRET, sendEvent } from '../livekit/double.js';
+import { hostSubscription, storedFeedback, streamMeeting } from '../feedback/meeting.js';
+import type { MeetingReport, ParticipantReport } from '../../src/meetings/report.js';
+
+let server: TestServer;
+let auth: Record<string, string>;
+let accessToken: string;
+let n = 0;
+const meeting = () => `RM_rep${process.pid}_${++n}`;
+
+const male = loadFixture('en-male');
+const female = loadFixture('en-female');
+const ptbr = loadFixture('pt-br');
+
+test.before(async () => {
+  server = await startTestServer({ EGRESS_SECRET: SECRET, LIVEKIT_URL: 'http://127.0.0.1:9', LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, AUTO_EGRESS: 'false', AUDIO_RING_MS: FAST_RING_MS });
+  const owner = await registerAccount(server);
+  auth = owner.headers;
+  accessToken = owner.accessToken;
+});
+test.after(async () => { await server.stop(); });
+
+/** A participant's track: clips placed so that their speech (first annotated segment) starts at given times. */
+class Track {
+  private readonly parts: Int16Array[] = [];
+  private lengthMs = 0;
+  /** Talk spurts placed so far (annotated speech, pauses under 300 ms bridged), meeting ms. */
+  readonly spurts: [number, number][] = [];
+  /** Place `clip` (a whole fixture, or `fromMs..toMs` of it) with its speech starting at `speechAtMs`. */
+  place(f: Fixture, speechAtMs: number, fromMs = 0, toMs = f.durationMs): [number, number][] {
+    const segs = f.segments.filter(([s, e]) => e > fromMs && s < toMs).map(([s, e]) => [Math.max(s, fromMs), Math.min(e, toMs)] as [number, number]);
+    const offset = speechAtMs - segs[0]![0];
+    const startMs = offset + fromMs;
+    if (startMs < this.lengthMs) throw new Error('clips of one track overlap');
+    this.parts.push(silence(startMs - this.lengthMs), f.samples.subarray(fromMs * 48, toMs * 48));
+    this.lengthMs = offset + toMs;
+    const placed = talkSpurts(segs, offset);
+    this.spurts.push(...placed);
+    return placed;
+  }
+  pcm(totalMs: number): Int16Array { return concat(...this.parts, silence(totalMs - this.lengthMs)); }
+}
+
+const sum = (spurts: [number, number][]) => spurts.reduce((t, [s, e]) => t + e - s, 0);
+const last = (spurts: [number, number][]) => spurts[spurts.length - 1]![1];
+const first = (spurts: [number, number][]) => spurts[0]![0];
+
+/**
+ * The script (meeting ms):
+ * - Alice (en-male twice, 550 ms apart: one turn) from 1310 to 18 640: the longest monologue;
+ * - Bob's 500 ms "mm" (a cut of pt-br speech) at 4000, inside Alice's speech: a backchannel;
+ * - Bob (pt-br) takes the floor 1200 ms after Alice stopped, until 27 960;
+ * - Carol (en-female) starts 1500 ms before Bob's end: an interruption of Bob by Carol;
+ * - Alice (en-male) replies 800 ms after Carol stopped.
+ */
+function script() {
+  const alice = new Track(), bob = new Track(), carol = new Track();
+  const a1 = [...alice.place(male, 1310, 0, 8800), ...alice.place(male, 1310 + 8700 - 310 + 550)];
+  const bc = bob.place(ptbr, 4000, 4000, 4500);
+  const b1 = bob.place(ptbr, last(a1) + 1200);
+  const c1 = carol.place(female, last(b1) - 1500);
+  const a2 = alice.place(male, last(c1) + 800);
+  const totalMs = 45_000;
+  return {
+    totalMs, alice, bob, carol,
+    truth: {
+      alice: { talk: sum(alice.spurts), turns: 2, monologue: last(a1) - first(a1), patience: first(a2) - last(c1), made: 0, received: 0, backchannels: 0 },
+      bob: { talk: sum(bob.spurts), turns: 1, monologue: last(b1) - first(b1), patience: first(b1) - last(a1), made: 0, received: 1, backchannels: 1 },
+      carol: { talk: sum(carol.spurts), turns: 1, monologue: last(c1) - first(c1), patience: 0, made: 1, received: 0, backchannels: 0 },
+      bc, switches: 3,
+    },
+  };
+}
+
+async function getReport(id: string): Promise<MeetingReport> {
+  const r = await http('GET', `${server.url}/api/sessions/${id}/report`, undefined, auth);
+  assert.is(r.status, 200, JSON.stringify(r.body));
+  return r.body as MeetingReport;
+}
+
+function checkFigures(report: MeetingReport, t: ReturnType<typeof script>['truth']): void {
+  const by = new Map<string, ParticipantReport>(report.participants.map((p) => [p.participantId, p]));
+  assert.equal([...by.keys()].sort(), ['alice', 'bob', 'carol']);
+  const near = (got: number | null, want: number, what: string) => assert.ok(got !== null && Math.abs(got - want) <= 300, `${what}: ${got} vs script ${want}`);
+  for (const who of ['alice', 'bob', 'carol'] as const) {
+    const p = by.get(who)!, w = t[who];
+    near(p.talkTimeMs, w.talk, `${who} talk time`);
+    near(p.longestMonologueMs, w.monologue, `${who} longest monologue`);
+    near(p.patienceMs, w.patience, `${who} patience`);
+    assert.is(p.turnCount, w.turns, `${who} turns`);
+    assert.is(p.interruptionsMadeCount, w.made, `${who} interruptions made`);
+    assert.is(p.interruptionsReceivedCount, w.received, `${who} interruptions received`);
+    assert.is(p.backchannelCount, w.backchannels, `${who} backchannels`);
+  }
+  assert.equal(by.get('carol')!.interruptedCounts, { bob: 1 });
+  assert.equal(by.get('bob')!.interruptedByCounts, { carol: 1 });
+  assert.is(by.get('alice')!.name, 'Alice A.');
+  const talk = t.alice.talk + t.bob.talk + t.carol.talk;
+  assert.ok(Math.abs(by.get('alice')!.talkSharePercent - (100 * t.alice.talk) / talk) <= 1.5, `alice share ${by.get('alice')!.talkSharePercent}`);
+  assert.is(report.speakerSwitchCount, t.switches);
+  assert.is(report.interruptionCount, 1);
+  assert.is(report.backchannelCount, 1);
+  assert.ok(Math.abs(report.speakerSwitchesPerMin - t.switches / (report.durationMs / 60_000)) < 0.02);
+  // The backchannel is on the timeline where the script put it.
+  const mark = report.timeline.backchannels[0]!;
+  assert.is(mark.participantId, 'bob');
+  assert.is(mark.toParticipantId, 'alice');
+  assert.ok(Math.abs(mark.startMs - report.startedAtMs! - t.bc[0]![0]) <= 300, `backchannel at ${mark.startMs - report.startedAtMs!}`);
+}
+
+test('a scripted meeting: the live and the final report give the script\'s figures; the host gets meeting_report; the timeline has one lane per participant', async () => {
+  const id = meeting();
+  const room = { sid: id, name: `room-${id}` };
+  assert.is((await sendEvent(server.url, { event: 'room_started', room })).status, 200);
+  for (const [identity, name] of [['alice', 'Alice A.'], ['bob', 'Bob B.'], ['carol', 'Carol C.']]) {
+    const r = await sendEvent(server.url, { event: 'participant_joined', room, participant: { sid: `PA_${identity}`, identity, name: identity, metadata: JSON.stringify({ roles: [], name }) } });
+    assert.is(r.status, 200);
+  }
+  const host = await hostSubscription(server, id, accessToken);
+  host.client.on('meeting_report', (m) => host.received.push(m));
+  const s = script();
+  await streamMeeting(server, id, [
+    { participant: 'alice', pcm: s.alice.pcm(s.totalMs) }, { participant: 'bob', pcm: s.bob.pcm(s.totalMs) }, { participant: 'carol', pcm: s.carol.pcm(s.totalMs) },
+  ], room.name);
+
+  const live = await getReport(id);
+  assert.is(live.final, false);
+  checkFigures(live, s.truth);
+  const debug = await http('GET', `${server.url}/feedback/debug/${id}`, undefined, auth);
+  assert.is(debug.status, 200);
+  assert.is(debug.body.report.interruptionCount, 1);
+
+  assert.is((await sendEvent(server.url, { event: 'room_finished', room })).status, 200);
+  const final = await getReport(id);
+  assert.is(final.final, true);
+  checkFigures(final, s.truth);
+  const deadline = Date.now() + 5000;
+  while (!host.received.some((m) => m.type === 'meeting_report') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const sent = host.received.find((m) => m.type === 'meeting_report');
+  assert.ok(sent, 'the host got meeting_report');
+  assert.equal((sent!.report as MeetingReport).participants, final.participants);
+  host.client.close();
+
+  const svg = await fetch(`${server.url}/api/sessions/${id}/timeline.svg`, { headers: auth });
+  assert.is(svg.status, 200);
+  assert.match(svg.headers.get('content-type') ?? '', /^image\/svg\+xml/);
+  const text = await svg.text();
+  assert.match(text, /^<svg[\s>]/);
+  assert.is((text.match(/aria-label="lane \d+: /g) ?? []).length, 3, 'one lane per participant');
+  for (const name of ['Alice A.', 'Bob B.', 'Carol C.']) assert.ok(text.includes(name), name);
+});
+
+test('the report routes: 401 without a bearer, 404 for an unknown meeting', async () => {
+  assert.is((await http('GET', `${server.url}/api/sessions/RM_none/report`)).status, 401);
+  assert.is((await http('GET', `${server.url}/api/sessions/RM_none/report`, undefined, auth)).status, 404);
+  assert.is((await http('GET', `${server.url}/api/sessions/RM_none/timeline.svg`, undefined, auth)).status, 404);
+});
+
+test.run();
