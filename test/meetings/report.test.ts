@@ -8,6 +8,7 @@
  * script's: talk times, monologue and patience within 300 ms, counts exact. Also: a host learned from a late
  * participant_joined is excluded from overlap feedback from that moment.
  */
+import fs from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { concat, loadFixture, silence, talkSpurts, type Fixture } from '../helpers/fixtures.js';
@@ -149,6 +150,8 @@ test('a scripted meeting: the live and the final report give the script\'s figur
   assert.is((await sendEvent(server.url, { event: 'room_finished', room })).status, 200);
   const final = await getReport(id);
   assert.is(final.final, true);
+  // MEETCORE_REPORT_OUT=<file>: keep the report (the README's example comes from it).
+  if (process.env.MEETCORE_REPORT_OUT) fs.writeFileSync(process.env.MEETCORE_REPORT_OUT, JSON.stringify(final, null, 1));
   checkFigures(final, s.truth);
   const deadline = Date.now() + 5000;
   while (!host.received.some((m) => m.type === 'meeting_report') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
