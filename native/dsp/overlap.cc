@@ -18,7 +18,8 @@ int64_t MeetingTimeline::Track::turnStart(int64_t s) const {
 }
 
 int64_t MeetingTimeline::Track::spurtStartAt(int64_t s) const {
-  if (inSpurt && spurtStart <= s) return spurtStart;  // the spurt still open contains s
+  // The spurt still open contains s: as far as remembered, like the walk below (not further back than lo()).
+  if (inSpurt && spurtStart <= s) return std::max(spurtStart, lo());
   int64_t start = s;
   for (int64_t t = s; bridgedAt(t); t--) start = t;
   return start;
@@ -34,21 +35,7 @@ void MeetingTimeline::removeStream(uint32_t id, TimelineReports& out) {
   auto self = streams_.find(id);
   if (self == streams_.end()) return;
   Track& t = self->second;
-  if (t.started) {
-    // No frame will follow: every slot is final (a silence after the last one is never bridged).
-    const int64_t last = t.lastSlot;
-    t.lastSlot = last + kBridgeSlots - 1;  // pretend the silence arrived, so finalSlot() == last
-    for (int64_t s = last + 1; s <= t.lastSlot; s++) {
-      t.voice.set(s, false);
-      t.bridged.set(s, false);
-    }
-    advanceSpurts(id, t, last, out);
-    if (t.inSpurt) out.speech.push_back({id, t.spurtStart * 10.0, (last + 1) * 10.0});
-    t.inSpurt = false;
-    for (auto& [otherId, other] : streams_) {
-      if (otherId != id) advancePair(id, otherId, out);
-    }
-  }
+  if (t.started) settle(id, t, out);  // no frame will follow
   for (auto it = pairs_.begin(); it != pairs_.end();) {
     if (it->first.first == id || it->first.second == id) {
       finish(it->second, out);
@@ -80,19 +67,23 @@ void MeetingTimeline::onFrame(uint32_t id, int64_t slot, bool speaking, Timeline
     a.started = true;
     a.firstSlot = slot;
     a.spurtCursor = slot;
-  } else if (slot - a.lastSlot > kHistorySlots) {
-    // A gap longer than the whole history: everything before it is final, and forgotten.
-    advanceSpurts(id, a, a.lastSlot, out);
-    if (a.inSpurt) out.speech.push_back({id, a.spurtStart * 10.0, (a.lastSlot + 1) * 10.0});
-    a.inSpurt = false;
-    a.voice.clear();
-    a.bridged.clear();
-    a.spurtCursor = slot;
   } else {
-    // Slots skipped by a gap are silence.
-    for (int64_t s = a.lastSlot + 1; s < slot; s++) {
-      a.voice.set(s, false);
-      a.bridged.set(s, false);
+    if (slot - a.lastSlot > kBridgeSlots) {
+      // A silence of kBridgeSlots or more bridges nothing: everything before it is final. Settle it (the open
+      // spurt ends, the pairs compare it) before the silence overwrites the history.
+      settle(id, a, out);
+      a.spurtCursor = slot;  // the rest of the gap is silence: no spurt in it
+    }
+    if (slot - a.lastSlot > kHistorySlots) {
+      // A gap longer than the whole history: everything before it is forgotten.
+      a.voice.clear();
+      a.bridged.clear();
+    } else {
+      // Slots skipped by a gap are silence.
+      for (int64_t s = a.lastSlot + 1; s < slot; s++) {
+        a.voice.set(s, false);
+        a.bridged.set(s, false);
+      }
     }
   }
   a.voice.set(slot, v);
@@ -109,6 +100,23 @@ void MeetingTimeline::onFrame(uint32_t id, int64_t slot, bool speaking, Timeline
   advanceSpurts(id, a, a.finalSlot(), out);
   for (auto& [otherId, b] : streams_) {
     if (otherId != id && b.started) advancePair(id, otherId, out);
+  }
+}
+
+void MeetingTimeline::settle(uint32_t id, Track& t, TimelineReports& out) {
+  // A silence after the last slot is never bridged: pretend kBridgeSlots - 1 silent slots arrived, so that
+  // finalSlot() == last.
+  const int64_t last = t.lastSlot;
+  t.lastSlot = last + kBridgeSlots - 1;
+  for (int64_t s = last + 1; s <= t.lastSlot; s++) {
+    t.voice.set(s, false);
+    t.bridged.set(s, false);
+  }
+  advanceSpurts(id, t, last, out);
+  if (t.inSpurt) out.speech.push_back({id, t.spurtStart * 10.0, (last + 1) * 10.0});
+  t.inSpurt = false;
+  for (auto& [otherId, other] : streams_) {
+    if (otherId != id && other.started) advancePair(id, otherId, out);
   }
 }
 

@@ -45,7 +45,8 @@ struct TimelineReports {
  * Each pair (A, B) walks the slots that are final on both, in order, each slot once: an overlap is a maximal
  * run of slots bridged on both. It is an interruption when it reaches minOverlapMs and the talk spurt of the
  * later speaker (the one whose turn, walking back over silences shorter than kTurnGapSlots, began later; ties:
- * the higher stream id) has lasted kTakeSlots: the 'start' is reported at the first slot where both hold, with
+ * the higher stream id) has lasted kTakeSlots (turn and spurt both seen as far as the history remembers when
+ * the overlap reaches minOverlapMs): the 'start' is reported at the first slot where both hold, with
  * `excluded` set when either stream is excluded at that moment; 'ongoing' about every second while it lasts;
  * 'end' when it stops (or a stream is removed). An overlap that ends before its later speaker's spurt reaches
  * kTakeSlots waits for that spurt: reported (start and end at once) if the spurt reaches kTakeSlots,
@@ -70,7 +71,9 @@ class MeetingTimeline {
   /**
    * Record the decision of `id` at `slot` (10 ms units; any value in ±2^62, negative too; slots of one stream
    * must not go backwards: a slot at or before the stream's last one is moved to the next slot). Slots
-   * skipped since the stream's last frame are silence, however long the gap.
+   * skipped since the stream's last frame are silence, however long the gap; a silence of kBridgeSlots or more
+   * first settles the slots before it, as removeStream does (the open spurt ends, the pairs compare what is
+   * final on both), before the silence overwrites the history.
    */
   void onFrame(uint32_t id, int64_t slot, bool speaking, TimelineReports& out);
   bool empty() const { return streams_.empty(); }
@@ -118,6 +121,8 @@ class MeetingTimeline {
     bool sidesKnown = false;
   };
 
+  /** The stream's slots up to its last one made final (its open spurt ends, its pairs compare them). */
+  void settle(uint32_t id, Track& t, TimelineReports& out);
   void advanceSpurts(uint32_t id, Track& t, int64_t upTo, TimelineReports& out);
   void advancePair(uint32_t a, uint32_t b, TimelineReports& out);
   void step(Pair& p, Track& low, Track& high, int64_t s, bool both, TimelineReports& out);

@@ -2,20 +2,30 @@
 // and silence per stream in any interleaving), mutes, exclusions, removals, backwards slots and gaps of up to
 // 40,000 slots (400 s: longer than the 16,384-slot history), against an independent two-part model of the
 // rules documented in overlap.h:
-//  - online, bookkeeping only: per stream the std::set of slots that had voice (never forgotten: no ring, no
-//    clearing), its first/last slot and mute/exclusion. At each frame of stream a at slot s, every other stream
-//    b that knows s (started, first <= s <= last, last - s < kHistorySlots) gets an entry in the pair's log:
-//    {s, both = voice of a and b at s, the arriving stream, both streams' (first, last) at that moment}.
-//    Removing a stream appends a "removed" marker to the logs of its pairs. No runs are tracked here.
-//  - batch: reportsOf() derives one pair's reports from its log alone (plus the append-only voice sets, read
-//    only inside the logged knowledge windows): a run starts at a `both` entry and ends at the first non-both
-//    entry more than kGapSlots after its last `both` slot (or at removal); 'start' at its minSlots-th `both`
-//    entry, 'ongoing' at the first `both` entry kOngoingSlots or more after the previous report, 'end' if it
-//    was reported. Turn starts walk the voice set backwards with iterators (not slot by slot), stopping at a
-//    silence of kTurnGapSlots or at the edge of the logged window.
-// The implementation's reports, grouped by unordered pair of participant names, must equal the model's
-// sequence for that pair exactly (phase, names, times, overlap), and the totals must match.
+//  - online, bookkeeping only: per stream the std::set of slots that had voice (speaking and not muted; never
+//    forgotten: no ring, no clearing, no bridging) and its last slot; and one log of what happened, in order:
+//    "stream X has reached slot R" (each frame; before a frame that follows a silence of kBridgeSlots or more,
+//    and at a removal, X first reaches its last slot + kBridgeSlots - 1: the silence that settles it),
+//    exclusion changes, removals. No spurts, runs or cursors are tracked here.
+//  - batch, from the sets and the log alone: the bridged slots of a stream are intervals (voice slots with
+//    fewer than kBridgeSlots silent slots between them merged), its talk spurts are those intervals, reported
+//    once the stream's last slot is kBridgeSlots past the spurt's last slot (or the stream was removed). A pair's walk replays the log: whenever
+//    either stream reaches a slot, the pair walks the slots final on both not walked yet; when an unwalked
+//    slot has been forgotten by either (outside its last kHistorySlots), the walk breaks and resumes at the
+//    oldest slot both know. Within each unbroken stretch of walked slots, the runs bridged on both are interval
+//    intersections; an overlap begins at a run of minSlots or more, its sides are decided from the turn starts
+//    (iterators walking the voice set back, stopping at a silence of kTurnGapSlots or at the window the log
+//    gave at the minSlots-th slot), the later speaker's spurt is the bridged interval containing the overlap's
+//    start (seen through that window); the 'start' is due at max(minSlots-th slot, spurt start + kTakeSlots
+//    - 1) if the later spurt and the stretch last that long (else the runs inside the spurt are dropped), and
+//    the runs up to there are one overlap: 'start' there, then 'end' at once when it falls between runs, or
+//    'ongoing' every kOngoingSlots and 'end' after the run holding it (or where the stretch breaks).
+// The implementation's reports must equal the model's exactly, now and then mid-input and after removing every
+// stream: overlaps grouped by unordered pair of names (phase, names, startMs, tMs, overlapMs, excluded) and
+// speech grouped by stream, each in order, nothing more on either side.
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <string>
@@ -29,181 +39,319 @@ namespace {
 
 using meetcore::MeetingTimeline;
 using meetcore::OverlapReport;
+using meetcore::SpeechReport;
+using meetcore::TimelineReports;
 constexpr int64_t kHistory = MeetingTimeline::kHistorySlots;
+constexpr int64_t kBridge = MeetingTimeline::kBridgeSlots;
+constexpr int64_t kTake = MeetingTimeline::kTakeSlots;
+constexpr int64_t kTurnGap = MeetingTimeline::kTurnGapSlots;
+constexpr int64_t kOngoing = MeetingTimeline::kOngoingSlots;
 
+/** What a stream had reached at one moment: it knows lo()..reach, and its slots up to final() are final. */
 struct Window {
-  int64_t first, last;  // the slots a stream had reached; it knows max(first, last - kHistory + 1)..last
-  int64_t lo() const { return last - first >= kHistory ? last - kHistory + 1 : first; }
+  int64_t first = 0, reach = 0;
+  int64_t lo() const { return reach - first >= kHistory ? reach - kHistory + 1 : first; }
+  int64_t final() const { return reach - (kBridge - 1); }
 };
 
-struct Entry {
-  bool removed;  // the pair ended: one of its streams was removed (nothing else below is meaningful)
-  bool both;
-  uint32_t arriving;
-  int64_t slot;
-  Window win[2];  // of the pair's lower id, then the higher one, after the arriving frame
+struct Interval {
+  int64_t a, b;  // slots a..b, both included
+};
+
+struct Event {
+  enum Kind { kReach, kExcluded, kRemoved } kind;
+  uint32_t id;
+  int64_t value;  // kReach: the slot reached; kExcluded: 1 or 0
 };
 
 struct Stream {
   std::string name;
   std::set<int64_t> voice;  // every slot with voice, ever
-  Window win{0, 0};
-  bool started = false, muted = false, excluded = false, alive = true;
-  bool knows(int64_t s) const { return alive && started && s >= win.lo() && s <= win.last; }
+  int64_t last = 0;         // the last frame's slot, once started
+  bool started = false, muted = false, alive = true;
 };
+
+/** The bridged slots of a voice set: maximal intervals, voice slots less than kBridgeSlots apart merged. */
+std::vector<Interval> bridgedOf(const std::set<int64_t>& voice) {
+  std::vector<Interval> out;
+  for (const int64_t v : voice) {
+    if (!out.empty() && v - out.back().b - 1 < kBridge) out.back().b = v;
+    else out.push_back({v, v});
+  }
+  return out;
+}
+
+/** The interval of `iv` holding slot s (there is one). */
+Interval holding(const std::vector<Interval>& iv, int64_t s) {
+  auto it = std::upper_bound(iv.begin(), iv.end(), s, [](int64_t x, const Interval& i) { return x < i.a; });
+  return *--it;
+}
+
+/** The parts of x ∩ y inside lo..hi (both sorted, disjoint). */
+std::vector<Interval> intersect(const std::vector<Interval>& x, const std::vector<Interval>& y, int64_t lo,
+                                int64_t hi) {
+  std::vector<Interval> out;
+  auto from = [lo](const std::vector<Interval>& v) {
+    return std::lower_bound(v.begin(), v.end(), lo, [](const Interval& i, int64_t s) { return i.b < s; });
+  };
+  for (auto i = from(x), j = from(y); i != x.end() && j != y.end();) {
+    const int64_t a = std::max({i->a, j->a, lo}), b = std::min({i->b, j->b, hi});
+    if (std::max(i->a, j->a) > hi) break;
+    if (a <= b) out.push_back({a, b});
+    if (i->b < j->b) ++i;
+    else ++j;
+  }
+  return out;
+}
 
 /**
  * Where the turn of a speaker containing (or just before) slot s began, seen through window w: the earliest
  * voice slot reachable from s going backwards over silences shorter than kTurnGapSlots; s itself if there is
- * none. (The implementation counts silent slots one by one from s down; a silence of `gap` slots between two
- * voice slots p > v (or between s + 1 and v) breaks the walk when gap >= kTurnGapSlots, before reaching v.)
+ * none. (The silence below voice slot p, or below s + 1, down to voice slot v is p - v - 1 slots.)
  */
 int64_t turnStart(const std::set<int64_t>& voice, const Window& w, int64_t s) {
   const int64_t lo = w.lo();
-  if (s < lo || s > w.last) return s;
-  int64_t start = s, above = s + 1;  // `above`: the voice slot (or s + 1) the silence below is measured from
+  int64_t start = s, above = s + 1;
   for (auto it = voice.upper_bound(s); it != voice.begin();) {
     const int64_t v = *--it;
-    if (v < lo || above - v - 1 >= MeetingTimeline::kTurnGapSlots) break;
+    if (v < lo || above - v - 1 >= kTurnGap) break;
     start = v;
     above = v;
   }
   return start;
 }
 
+using PairKey = std::pair<std::string, std::string>;  // sorted names
+PairKey keyOf(const std::string& x, const std::string& y) { return x < y ? PairKey(x, y) : PairKey(y, x); }
+
 class Model {
  public:
   explicit Model(int minOverlapMs) : minSlots_((minOverlapMs + 9) / 10) {}
 
+  // The online part: bookkeeping only.
   void add(uint32_t id, const std::string& name) { streams_[id].name = name; }
   void setMuted(uint32_t id, bool v) { streams_[id].muted = v; }
-  void setExcluded(uint32_t id, bool v) { streams_[id].excluded = v; }
+  void setExcluded(uint32_t id, bool v) {
+    if (streams_[id].alive) log_.push_back({Event::kExcluded, id, v ? 1 : 0});
+  }
   void remove(uint32_t id) {
-    if (!streams_[id].alive) return;
-    streams_[id].alive = false;
-    for (auto& [key, log] : logs_) {
-      if (key.first == id || key.second == id) log.push_back(Entry{true, false, 0, 0, {}});
-    }
+    Stream& s = streams_[id];
+    if (!s.alive) return;
+    s.alive = false;
+    if (s.started) log_.push_back({Event::kReach, id, s.last + kBridge - 1});
+    log_.push_back({Event::kRemoved, id, 0});
   }
   void frame(uint32_t id, int64_t slot, bool speaking) {
-    Stream& a = streams_[id];
-    if (!a.alive) return;
-    if (!a.started) {
-      a.started = true;
-      a.win.first = slot;
-    } else if (slot <= a.win.last) {
-      slot = a.win.last + 1;
-    }
-    a.win.last = slot;
-    const bool voiceA = speaking && !a.muted && !a.excluded;
-    if (voiceA) a.voice.insert(slot);
-    for (auto& [bid, b] : streams_) {
-      if (bid == id || !b.knows(slot)) continue;
-      const uint32_t lo = id < bid ? id : bid, hi = id < bid ? bid : id;
-      Entry e{false, voiceA && b.voice.count(slot) > 0, id, slot, {streams_[lo].win, streams_[hi].win}};
-      logs_[{lo, hi}].push_back(e);
-    }
+    Stream& s = streams_[id];
+    if (!s.alive) return;
+    if (s.started && slot <= s.last) slot = s.last + 1;
+    if (s.started && slot - s.last > kBridge) log_.push_back({Event::kReach, id, s.last + kBridge - 1});
+    s.started = true;
+    s.last = slot;
+    if (speaking && !s.muted) s.voice.insert(slot);
+    log_.push_back({Event::kReach, id, slot});
   }
 
-  /** Every pair's reports, derived from its log; keyed by the sorted pair of names. */
-  std::map<std::pair<std::string, std::string>, std::vector<OverlapReport>> reports() const {
-    std::map<std::pair<std::string, std::string>, std::vector<OverlapReport>> all;
-    for (const auto& [key, log] : logs_) {
-      auto names = std::make_pair(streams_.at(key.first).name, streams_.at(key.second).name);
-      if (names.second < names.first) std::swap(names.first, names.second);
-      all[names] = reportsOf(key.first, key.second, log);
+  // The batch part.
+  std::map<uint32_t, std::vector<SpeechReport>> speech() const {
+    std::map<uint32_t, std::vector<SpeechReport>> all;
+    for (const auto& [id, s] : streams_) {
+      for (const Interval& i : bridgedOf(s.voice)) {
+        if (s.alive && s.last < i.b + kBridge) break;  // its end is not final yet
+        all[id].push_back({id, i.a * 10.0, (i.b + 1) * 10.0});
+      }
+    }
+    return all;
+  }
+
+  std::map<PairKey, std::vector<OverlapReport>> overlaps() const {
+    std::map<uint32_t, std::vector<Interval>> bridged;
+    for (const auto& [id, s] : streams_) bridged[id] = bridgedOf(s.voice);
+    std::map<PairKey, std::vector<OverlapReport>> all;
+    for (auto x = streams_.begin(); x != streams_.end(); ++x) {
+      for (auto y = std::next(x); y != streams_.end(); ++y) {
+        auto reports = pairReports(x->first, y->first, bridged);
+        if (!reports.empty()) all[keyOf(x->second.name, y->second.name)] = std::move(reports);
+      }
     }
     return all;
   }
 
  private:
-  /** The pure batch part: one pair's reports from its log. */
-  std::vector<OverlapReport> reportsOf(uint32_t lo, uint32_t hi, const std::vector<Entry>& log) const {
+  struct Walk {
+    int64_t from, upTo;  // the slots walked at one moment
+    Window win[2];       // of the lower id, then the higher one, at that moment
+    bool excluded;       // either stream excluded at that moment
+  };
+  /** An unbroken stretch of a pair's walk: walks[begin..end) of its log, contiguous. */
+  struct Stretch {
+    const Walk* begin;
+    const Walk* end;
+    bool closed;  // the walk broke after it, or a stream was removed
+    int64_t first() const { return begin->from; }
+    int64_t last() const { return (end - 1)->upTo; }
+    const Walk& at(int64_t s) const {
+      return std::upper_bound(begin, end, s, [](int64_t x, const Walk& w) { return x < w.from; })[-1];
+    }
+  };
+
+  /** The walk of pair (lo, hi) replayed from the log (into `walks`), as unbroken stretches. */
+  std::vector<Stretch> stretches(uint32_t lo, uint32_t hi, std::vector<Walk>& walks) const {
+    std::vector<size_t> starts;  // where each stretch begins in `walks`
+    std::vector<bool> closed;
+    Window win[2];
+    bool started[2] = {false, false}, excluded[2] = {false, false}, walking = false;
+    int64_t next = 0;  // the first slot not walked yet, once walking
+    walks.clear();
+    for (const Event& e : log_) {
+      const int k = e.id == lo ? 0 : e.id == hi ? 1 : -1;
+      if (k < 0) continue;
+      if (e.kind == Event::kRemoved) {
+        if (!closed.empty()) closed.back() = true;
+        break;
+      }
+      if (e.kind == Event::kExcluded) {
+        excluded[k] = e.value != 0;
+        continue;
+      }
+      if (!started[k]) win[k].first = e.value;
+      started[k] = true;
+      win[k].reach = e.value;
+      if (!started[0] || !started[1]) continue;
+      int64_t from = walking ? next : std::max(win[0].first, win[1].first);
+      const int64_t known = std::max(win[0].lo(), win[1].lo());
+      if (from < known) {  // forgotten before walked: the walk breaks
+        if (!closed.empty()) closed.back() = true;
+        from = known;
+      }
+      if (closed.empty() || closed.back()) {
+        starts.push_back(walks.size());
+        closed.push_back(false);
+      }
+      walking = true;
+      const int64_t upTo = std::min(win[0].final(), win[1].final());
+      if (upTo >= from) walks.push_back(Walk{from, upTo, {win[0], win[1]}, excluded[0] || excluded[1]});
+      next = std::max(from, upTo + 1);
+    }
+    std::vector<Stretch> out;
+    for (size_t i = 0; i < starts.size(); i++) {
+      const size_t end = i + 1 < starts.size() ? starts[i + 1] : walks.size();
+      if (end > starts[i]) out.push_back(Stretch{walks.data() + starts[i], walks.data() + end, closed[i]});
+    }
+    return out;
+  }
+
+  std::vector<OverlapReport> pairReports(uint32_t lo, uint32_t hi,
+                                         const std::map<uint32_t, std::vector<Interval>>& bridged) const {
     std::vector<OverlapReport> out;
-    const Stream& x = streams_.at(lo);
-    const Stream& y = streams_.at(hi);
-    size_t i = 0;
-    while (i < log.size()) {
-      // Skip to the entry that opens a run.
-      if (log[i].removed) break;  // nothing follows a removal
-      if (!log[i].both) { i++; continue; }
-      const int64_t runStart = log[i].slot;
-      std::vector<size_t> hits;  // the run's `both` entries
-      bool closed = false;       // ended by a long silence or a removal (else still open at the log's end)
-      for (; i < log.size(); i++) {
-        const Entry& e = log[i];
-        if (e.removed) { closed = true; break; }
-        if (e.both) { hits.push_back(i); continue; }
-        if (e.slot - log[hits.back()].slot > MeetingTimeline::kGapSlots) { closed = true; break; }
-      }
-      if (static_cast<int64_t>(hits.size()) >= minSlots_) {
-        const Entry& at = log[hits[minSlots_ - 1]];
-        const int64_t tx = turnStart(x.voice, at.win[0], runStart);
-        const int64_t ty = turnStart(y.voice, at.win[1], runStart);
-        // The interrupter: the later turn; on a tie the higher stream id (overlap.cc's rule).
-        const bool loInterrupts = tx > ty;
-        const std::string& first = loInterrupts ? y.name : x.name;
-        const std::string& second = loInterrupts ? x.name : y.name;
-        auto emit = [&](OverlapReport::Phase phase, size_t nHits) {
-          const int64_t t = log[hits[nHits - 1]].slot;
-          out.push_back(OverlapReport{phase, first, second, runStart * 10.0, (t + 1) * 10.0, nHits * 10.0});
-        };
-        emit(OverlapReport::kStart, minSlots_);
-        int64_t reportedAt = at.slot;
-        for (size_t k = minSlots_; k < hits.size(); k++) {
-          if (log[hits[k]].slot - reportedAt < MeetingTimeline::kOngoingSlots) continue;
-          reportedAt = log[hits[k]].slot;
-          emit(OverlapReport::kOngoing, k + 1);
+    const uint32_t ids[2] = {lo, hi};
+    const std::vector<Interval>* br[2] = {&bridged.at(lo), &bridged.at(hi)};
+    std::vector<Walk>& walks = walks_;  // reused: a pair's walk has about one entry per frame
+    for (const Stretch& st : stretches(lo, hi, walks)) {
+      const int64_t end = st.last();
+      const std::vector<Interval> runs = intersect(*br[0], *br[1], st.first(), end);
+      size_t i = 0;
+      while (i < runs.size()) {
+        const int64_t s1 = runs[i].a;
+        if (runs[i].b - s1 + 1 < minSlots_) {  // too short, and no overlap waits to be joined
+          i++;
+          continue;
         }
-        if (closed) emit(OverlapReport::kEnd, hits.size());
+        const int64_t due = s1 + minSlots_ - 1;  // the minSlots-th slot: the sides are decided there
+        const Walk& w = st.at(due);
+        const int64_t t0 = turnStart(streams_.at(lo).voice, w.win[0], s1);
+        const int64_t t1 = turnStart(streams_.at(hi).voice, w.win[1], s1);
+        const int later = t0 > t1 ? 0 : 1;  // ties: the higher id
+        const Interval spurt = holding(*br[later], s1);
+        const int64_t spurtFrom = std::max(spurt.a, w.win[later].lo());
+        const int64_t spurtTo = std::min(spurt.b, end);  // as far as walked in this stretch
+        const int64_t at = std::max(due, spurtFrom + kTake - 1);
+        if (at > spurtTo) {  // a backchannel, cut by the stretch's end, or not decided yet: nothing
+          while (i < runs.size() && runs[i].a <= spurtTo) i++;
+          continue;
+        }
+        size_t k = i;  // the overlap's runs: i..k
+        while (k + 1 < runs.size() && runs[k + 1].a <= at) k++;
+        int64_t before = 0;  // both-slots of runs i..k-1
+        for (size_t j = i; j < k; j++) before += runs[j].b - runs[j].a + 1;
+        auto count = [&](int64_t s) { return before + std::min(s, runs[k].b) - runs[k].a + 1; };
+        const bool excluded = st.at(at).excluded;
+        auto emit = [&](OverlapReport::Phase phase, int64_t s) {
+          out.push_back(OverlapReport{phase, streams_.at(ids[1 - later]).name, streams_.at(ids[later]).name,
+                                      s1 * 10.0, (s + 1) * 10.0, count(s) * 10.0, excluded});
+        };
+        emit(OverlapReport::kStart, at);
+        if (at <= runs[k].b) {
+          for (int64_t s = at + kOngoing; s <= runs[k].b; s += kOngoing) emit(OverlapReport::kOngoing, s);
+          if (runs[k].b < end || st.closed) emit(OverlapReport::kEnd, runs[k].b);
+        } else {
+          emit(OverlapReport::kEnd, runs[k].b);  // reported while waiting for the later spurt: start and end
+        }
+        i = k + 1;
       }
-      if (i < log.size() && log[i].removed) break;
     }
     return out;
   }
 
   const int64_t minSlots_;
   std::map<uint32_t, Stream> streams_;
-  std::map<std::pair<uint32_t, uint32_t>, std::vector<Entry>> logs_;
+  std::vector<Event> log_;
+  mutable std::vector<Walk> walks_;
 };
 
-/** The implementation's reports, grouped by sorted pair of names (order kept within a pair). */
-std::map<std::pair<std::string, std::string>, std::vector<OverlapReport>> byPair(const std::vector<OverlapReport>& v) {
-  std::map<std::pair<std::string, std::string>, std::vector<OverlapReport>> all;
-  for (const OverlapReport& r : v) {
-    auto names = r.first < r.second ? std::make_pair(r.first, r.second) : std::make_pair(r.second, r.first);
-    all[names].push_back(r);
-  }
-  return all;
+void print(const char* who, const OverlapReport& r) {
+  static const char* kPhase[] = {"start", "ongoing", "end"};
+  std::fprintf(stderr, "  %s: %s %s/%s start %.0f t %.0f overlap %.0f%s\n", who, kPhase[r.phase], r.first.c_str(),
+               r.second.c_str(), r.startMs, r.tMs, r.overlapMs, r.excluded ? " excluded" : "");
 }
 
 bool same(const OverlapReport& x, const OverlapReport& y) {
   return x.phase == y.phase && x.first == y.first && x.second == y.second && x.startMs == y.startMs &&
-         x.tMs == y.tMs && x.overlapMs == y.overlapMs;
+         x.tMs == y.tMs && x.overlapMs == y.overlapMs && x.excluded == y.excluded;
 }
 
-/** Every pair with reports on either side has the same sequence on both; totals match. */
-bool agrees(const std::vector<OverlapReport>& out, const Model& model) {
-  const auto got = byPair(out);
-  const auto want = model.reports();
-  size_t total = 0;
-  for (const auto& [names, seq] : want) {
-    total += seq.size();
-    auto it = got.find(names);
-    const size_t n = it == got.end() ? 0 : it->second.size();
-    if (n != seq.size()) {
-      std::fprintf(stderr, "pair %s/%s: %zu reports, model %zu\n", names.first.c_str(), names.second.c_str(), n,
-                   seq.size());
-      return false;
-    }
-    for (size_t k = 0; k < n; k++) {
-      if (!same(it->second[k], seq[k])) {
-        std::fprintf(stderr, "pair %s/%s: report %zu differs\n", names.first.c_str(), names.second.c_str(), k);
-        return false;
-      }
-    }
+bool same(const SpeechReport& x, const SpeechReport& y) {
+  return x.streamId == y.streamId && x.startMs == y.startMs && x.endMs == y.endMs;
+}
+
+/** Both sides' reports, grouped, are equal sequences. */
+bool agrees(const TimelineReports& out, const Model& model) {
+  bool ok = true;
+  std::map<PairKey, std::vector<OverlapReport>> got;
+  for (const OverlapReport& r : out.overlaps) got[keyOf(r.first, r.second)].push_back(r);
+  const auto want = model.overlaps();
+  std::set<PairKey> keys;
+  for (const auto& [k, v] : got) keys.insert(k);
+  for (const auto& [k, v] : want) keys.insert(k);
+  for (const PairKey& k : keys) {
+    static const std::vector<OverlapReport> kNone;
+    const auto& g = got.count(k) ? got.at(k) : kNone;
+    const auto& w = want.count(k) ? want.at(k) : kNone;
+    if (g.size() == w.size() && std::equal(g.begin(), g.end(), w.begin(), [](auto& x, auto& y) { return same(x, y); }))
+      continue;
+    ok = false;
+    std::fprintf(stderr, "pair %s/%s differs:\n", k.first.c_str(), k.second.c_str());
+    for (const auto& r : g) print("timeline", r);
+    for (const auto& r : w) print("model   ", r);
   }
-  return total == out.size();
+  std::map<uint32_t, std::vector<SpeechReport>> gotSpeech;
+  for (const SpeechReport& r : out.speech) gotSpeech[r.streamId].push_back(r);
+  const auto wantSpeech = model.speech();
+  std::set<uint32_t> ids;
+  for (const auto& [id, v] : gotSpeech) ids.insert(id);
+  for (const auto& [id, v] : wantSpeech) ids.insert(id);
+  for (const uint32_t id : ids) {
+    static const std::vector<SpeechReport> kNone;
+    const auto& g = gotSpeech.count(id) ? gotSpeech.at(id) : kNone;
+    const auto& w = wantSpeech.count(id) ? wantSpeech.at(id) : kNone;
+    if (g.size() == w.size() && std::equal(g.begin(), g.end(), w.begin(), [](auto& x, auto& y) { return same(x, y); }))
+      continue;
+    ok = false;
+    std::fprintf(stderr, "speech of stream %u differs:\n", id);
+    for (const auto& r : g) std::fprintf(stderr, "  timeline: %.0f..%.0f\n", r.startMs, r.endMs);
+    for (const auto& r : w) std::fprintf(stderr, "  model   : %.0f..%.0f\n", r.startMs, r.endMs);
+  }
+  return ok;
 }
 
 }  // namespace
@@ -224,7 +372,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     model.add(i + 1, name);
     next[i] = origin + in.u8();
   }
-  std::vector<OverlapReport> out;
+  TimelineReports out;
   size_t frames = 0, checkedAt = 0;
   while (!in.empty() && frames < 60000) {
     const uint8_t op = in.u8();
@@ -266,7 +414,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         break;
     }
-    if (frames - checkedAt >= 8192) {  // now and then mid-input too (open runs: no 'end' on either side yet)
+    if (frames - checkedAt >= 8192) {  // now and then mid-input too (open spurts and overlaps: not reported yet)
       checkedAt = frames;
       FUZZ_CHECK(agrees(out, model));
     }

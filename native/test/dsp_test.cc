@@ -320,6 +320,79 @@ static void testOverlapLongGap() {
   printUnexpected(out2);
 }
 
+/**
+ * A silence of kBridgeSlots or more settles what came before it before it overwrites the history. Before the
+ * fix, a frame 16,356..16,384 slots after the last one read the overwritten history as the end of the open
+ * spurt (here 0..720 ms and a phantom 1000..1010 ms instead of 0..1010 ms), and a gap longer than the history
+ * dropped the last 29 slots the pairs had not compared (an interruption taking them was lost or cut short).
+ */
+static void testOverlapGapSettles() {
+  MeetingTimeline t(500);
+  TimelineReports out;
+  t.addStream(1, "alice");
+  for (int64_t s = 0; s <= 100; s++) t.onFrame(1, s, true, out);
+  t.onFrame(1, 100 + MeetingTimeline::kHistorySlots, true, out);
+  t.removeStream(1, out);
+  CHECK(out.speech.size() == 2);
+  if (out.speech.size() == 2) {
+    CHECK_NEAR(out.speech[0].startMs, 0, 0.1);
+    CHECK_NEAR(out.speech[0].endMs, 1010, 0.1);
+    CHECK_NEAR(out.speech[1].startMs, 164840, 0.1);
+    CHECK_NEAR(out.speech[1].endMs, 164850, 0.1);
+  }
+  // Alice 0..399, Bob 300..399 (then silent): Bob's spurt reaches 1 s at slot 399, just before Alice's frames
+  // stop for 200 s; and Bob 200..399: reported at slot 299, its end (slot 400) still undecided at the gap.
+  for (int bobFrom : {300, 200}) {
+    MeetingTimeline t2(500);
+    TimelineReports out2;
+    t2.addStream(1, "alice");
+    t2.addStream(2, "bob");
+    for (int s = 0; s < 400; s++) {
+      t2.onFrame(1, s, true, out2);
+      t2.onFrame(2, s, s >= bobFrom, out2);
+    }
+    for (int s = 400; s < 500; s++) t2.onFrame(2, s, false, out2);
+    t2.onFrame(1, 20399, false, out2);
+    CHECK(out2.overlaps.size() == (bobFrom == 200 ? 3u : 2u));  // with an 'ongoing' at slot 399
+    if (out2.overlaps.size() >= 2) {
+      CHECK(out2.overlaps[0].phase == OverlapReport::kStart && out2.overlaps[0].second == "bob");
+      CHECK_NEAR(out2.overlaps[0].startMs, bobFrom * 10, 0.1);
+      CHECK_NEAR(out2.overlaps[0].tMs, (bobFrom + 100) * 10, 0.1);
+      CHECK(out2.overlaps.back().phase == OverlapReport::kEnd);
+      CHECK_NEAR(out2.overlaps.back().tMs, 4000, 0.1);
+      CHECK_NEAR(out2.overlaps.back().overlapMs, (400 - bobFrom) * 10, 0.1);
+    }
+    CHECK(!out2.speech.empty() && out2.speech.back().streamId == 1 && out2.speech.back().endMs == 4000);
+    printUnexpected(out2);
+  }
+}
+
+/**
+ * The later speaker's spurt is seen through the history, open or not. Bob (fed first) talks for 179 s from
+ * slot 0; Alice from slot 1500; the pair starts at 1536, the oldest slot Bob remembers, where Bob's turn seems
+ * to begin: Bob is the later speaker, and his spurt has lasted 1 s at slot 1635 whether it is still open or
+ * ended at 17880. Before the fix an open spurt counted from slot 0: reported at once (slot 1540), 950 ms
+ * earlier than the same meeting with the spurt ended.
+ */
+static void testOverlapSpurtBeyondHistory() {
+  for (int bobTo : {17919, 17880}) {
+    MeetingTimeline t(50);
+    TimelineReports out;
+    t.addStream(1, "alice");
+    t.addStream(2, "bob");
+    for (int64_t s = 0; s < 17920; s++) t.onFrame(2, s, s <= bobTo, out);
+    for (int64_t s = 1500; s < 1884; s++) t.onFrame(1, s, true, out);
+    CHECK(!out.overlaps.empty());
+    if (!out.overlaps.empty()) {
+      CHECK(out.overlaps[0].phase == OverlapReport::kStart && out.overlaps[0].second == "bob");
+      CHECK_NEAR(out.overlaps[0].startMs, 15360, 0.1);
+      CHECK_NEAR(out.overlaps[0].tMs, 16360, 0.1);
+      CHECK_NEAR(out.overlaps[0].overlapMs, 1000, 0.1);
+    }
+    printUnexpected(out);
+  }
+}
+
 /** Slots before the Unix epoch are kept as they are (they were renumbered from 0). */
 static void testOverlapNegativeSlots() {
   MeetingTimeline t(500);
@@ -348,6 +421,8 @@ int main() {
   testOverlapWordGaps();
   testOverlapBackchannel();
   testOverlapLongGap();
+  testOverlapGapSettles();
+  testOverlapSpurtBeyondHistory();
   testOverlapNegativeSlots();
   TEST_MAIN_END();
 }

@@ -22,7 +22,7 @@ import { signedUrl } from '../egress/signing.js';
 import { selfCommand, version } from '../runtime.js';
 import { percentiles } from './hist.js';
 import { MEETCORE_SERIES, scrape, total, type Scrape } from './metrics.js';
-import { writeReport } from './report.js';
+import { noiseText, writeReport } from './report.js';
 import type { Baseline, BenchReport, Scenario, ServerFigures, Step } from './types.js';
 import { addFigures, emptyFigures, type Transport, type Unit, type WorkerFigures } from './worker.js';
 
@@ -41,6 +41,7 @@ signaling: --rooms R (10) --participants P (5) --transport ws-json|ws-msgpack|si
            --compare           also run the same load on the other two transports, side by side
            service level: --slo-p99-ms (100) relay p99, --slo-errors (0)
 egress:    --streams N (20) --frame-ms 10|20 (20) --egress-secret S (else --token asks POST /api/egress/url)
+           --snr DB            add white noise DB below the speech's RMS (egress and meeting; default: clean)
            service level: --slo-backlog-ms (200) a stream's send backlog, --slo-errors (0)
 meeting:   --meetings M (3) --participants P (4) --meeting-seconds S (60, the script's length; it loops)
            --frame-ms 10|20 (20) --egress-secret S --token T (an owner or admin: the host on feedback:<id>)
@@ -74,6 +75,8 @@ export interface BenchOptions {
   frameMs: 10 | 20;
   egressSecret: string | null;
   meetingSeconds: number;
+  /** --snr: white noise at this SNR (dB re each stream's speech RMS) in egress and meeting audio; null = clean. */
+  snrDb: number | null;
   slo: { p99Ms: number; backlogMs: number; feedbackP95Ms: number; errors: number };
 }
 
@@ -90,7 +93,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         transport: { type: 'string' }, 'ice-rate': { type: 'string' }, 'chat-rate': { type: 'string' }, compare: { type: 'boolean' },
         streams: { type: 'string' }, 'frame-ms': { type: 'string' }, 'egress-secret': { type: 'string' }, meetings: { type: 'string' },
         'meeting-seconds': { type: 'string' }, 'slo-p99-ms': { type: 'string' }, 'slo-backlog-ms': { type: 'string' },
-        'slo-feedback-p95-ms': { type: 'string' }, 'slo-errors': { type: 'string' },
+        'slo-feedback-p95-ms': { type: 'string' }, 'slo-errors': { type: 'string' }, snr: { type: 'string' },
       },
     });
   } catch (err) {
@@ -112,7 +115,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   onlyFor(['rooms', 'transport', 'ice-rate', 'chat-rate', 'compare', 'slo-p99-ms'], ['signaling']);
   onlyFor(['streams'], ['egress']);
   onlyFor(['meetings', 'meeting-seconds', 'slo-feedback-p95-ms'], ['meeting']);
-  onlyFor(['frame-ms', 'egress-secret', 'slo-backlog-ms'], ['egress', 'meeting']);
+  onlyFor(['frame-ms', 'egress-secret', 'slo-backlog-ms', 'snr'], ['egress', 'meeting']);
   let target: string | null = null;
   if (v.target !== undefined) {
     let u: URL;
@@ -145,6 +148,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     frameMs,
     egressSecret: v['egress-secret'] ?? null,
     meetingSeconds: num('meeting-seconds', v['meeting-seconds'], 60, 20, 3600),
+    snrDb: v.snr === undefined ? null : num('snr', v.snr, 0, -30, 100, false),
     slo: {
       p99Ms: num('slo-p99-ms', v['slo-p99-ms'], 100, 0.01, 1e7, false),
       backlogMs: num('slo-backlog-ms', v['slo-backlog-ms'], 200, 1, 1e7, false),
@@ -261,13 +265,13 @@ async function makeUnits(o: BenchOptions, t: Target, count: number, transport: T
     if (o.scenario === 'signaling') {
       units.push({ kind: 'room', baseUrl: t.url, transport, roomId: `bench-${run}-${k}`, participants: o.participants, iceRate: o.iceRate, chatRate: o.chatRate, token: o.token });
     } else if (o.scenario === 'egress') {
-      units.push({ kind: 'stream', url: await egressUrl(o, t, { roomName: `bench-${run}-${k}`, participant: `p${k}`, trackId: `TR_bench_${k}` }), frameMs: o.frameMs, seed: k });
+      units.push({ kind: 'stream', url: await egressUrl(o, t, { roomName: `bench-${run}-${k}`, participant: `p${k}`, trackId: `TR_bench_${k}` }), frameMs: o.frameMs, seed: k, snrDb: o.snrDb });
     } else {
       const meetingId = `MT_bench_${run}_${k}`;
       const participants = Array.from({ length: o.participants }, (_, j) => `p${j}`);
       const urls = [];
       for (const p of participants) urls.push(await egressUrl(o, t, { roomName: `bench-${run}-${k}`, participant: p, trackId: `TR_${p}`, meetingId }));
-      units.push({ kind: 'meeting', meetingId, urls, participants, frameMs: o.frameMs, seconds: o.meetingSeconds, seed: k, hostWsUrl: t.url.replace(/^http/, 'ws'), hostToken: (o.token ?? t.token)!, minOverlapMs: 500 });
+      units.push({ kind: 'meeting', meetingId, urls, participants, frameMs: o.frameMs, seconds: o.meetingSeconds, seed: k, hostWsUrl: t.url.replace(/^http/, 'ws'), hostToken: (o.token ?? t.token)!, minOverlapMs: 500, snrDb: o.snrDb });
     }
   }
   return units;
@@ -380,7 +384,11 @@ async function measure(o: BenchOptions, t: Target, workers: Worker[], index: num
   if (o.scenario !== 'signaling') step.behindRealTime = sum.behindRealTime;
   if (o.scenario === 'meeting') {
     const ov = sum.overlap;
-    step.overlap = { truth: ov.truth, reported: ov.reported, truePositives: ov.truePositives, precision: ov.reported ? round(ov.truePositives / ov.reported, 3) : null, recall: ov.truth ? round(ov.truePositives / ov.truth, 3) : null };
+    step.overlap = {
+      truth: ov.truth, reported: ov.reported, truePositives: ov.truePositives,
+      precision: ov.reported ? round(ov.truePositives / ov.reported, 3) : null, recall: ov.truth ? round(ov.truePositives / ov.truth, 3) : null,
+      rightInterrupter: ov.rightInterrupter, backchannels: ov.backchannels, reportedOnBackchannels: ov.onBackchannels,
+    };
   }
   const why: string[] = [];
   if (step.errors > o.slo.errors) why.push(`${step.errors} errors > ${o.slo.errors}`);
@@ -522,6 +530,10 @@ export async function runBench(argv: string[]): Promise<number> {
       process.stdout.write(report.ramp.held
         ? `largest load that held: ${report.ramp.held.load.units} ${report.ramp.held.load.unit}${report.ramp.brokeAt ? ` (at ${report.ramp.brokeAt.load.units}: ${report.ramp.reason})` : report.ramp.reason ? ` (${report.ramp.reason})` : ' (the ramp reached --ramp-max)'}\n`
         : `no load held: ${report.ramp.reason}\n`);
+    }
+    for (const s of report.steps) {
+      const ov = s.overlap;
+      if (ov) process.stdout.write(`step ${s.index + 1} overlaps (${noiseText(report)}): truth ${ov.truth}, reported ${ov.reported}, matched ${ov.truePositives} (right interrupter ${ov.rightInterrupter}), precision ${ov.precision ?? '—'}, recall ${ov.recall ?? '—'}; backchannels ${ov.backchannels}, reported on them ${ov.reportedOnBackchannels}\n`);
     }
     for (const b of report.baselines) process.stdout.write(`  ${b.name}: ${b.throughput.value} ${b.throughput.unit}, p99 ${b.latency.p99Ms ?? '—'} ms, server CPU ${b.cpuPct ?? '—'}%\n`);
     for (const w of report.warnings) process.stdout.write(`warning: ${w}\n`);

@@ -50,7 +50,7 @@ export async function renderHtml(report: BenchReport): Promise<string> {
     warnings(report.warnings),
     charts.length ? `<section class="charts">${charts.map((c) => figure(c.title, c.svg)).join('\n')}</section>` : '',
     `<h2>Steps</h2>${stepsTable(report.steps)}`,
-    overlapTable(report.steps),
+    overlapTable(report),
     rampTable(report, unit),
     baselinesTable(report),
     '<h2>Run</h2><div class="facts">',
@@ -374,16 +374,26 @@ function shape(s: Step): string {
   return '';
 }
 
-function overlapTable(steps: Step[]): string {
-  const withOverlap = steps.filter((s) => s.overlap);
+/** The audio's noise: options.snrDb (--snr) of egress and meeting runs. */
+export function noiseText(report: BenchReport): string {
+  const snr = report.options.snrDb;
+  return typeof snr === 'number' ? `white noise at SNR ${fmt(snr)} dB (re each stream's speech RMS)` : 'clean (no noise added)';
+}
+
+function overlapTable(report: BenchReport): string {
+  const withOverlap = report.steps.filter((s) => s.overlap);
   if (!withOverlap.length) return '';
+  const n = (x: number | null | undefined) => (x === null || x === undefined ? '—' : fmt(x));
   const rows = withOverlap.map((s) => {
     const o = s.overlap!;
-    const cells = [String(s.index + 1), `${fmt(s.load.units)} ${s.load.unit}`, fmt(o.truth), fmt(o.reported), fmt(o.truePositives),
-      o.precision === null ? '—' : fmt(o.precision), o.recall === null ? '—' : fmt(o.recall)];
+    const cells = [String(s.index + 1), `${fmt(s.load.units)} ${s.load.unit}`, n(o.truth), n(o.reported), n(o.truePositives),
+      n(o.precision), n(o.recall), n(o.rightInterrupter), n(o.backchannels), n(o.reportedOnBackchannels)];
     return `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
   });
-  return `<h2>Overlaps</h2>${table('overlap', ['step', 'load', 'truth', 'reported', 'true positives', 'precision', 'recall'], rows)}`;
+  return `<h2>Overlaps</h2><p class="note">Audio: ${esc(noiseText(report))}. The truth comes from the clean annotated speech: `
+    + 'talk spurts (pauses under 300 ms bridged) of two participants intersecting for 500 ms or more, the later spurt lasting 1 s or more; '
+    + 'a report matches one of the same pair starting within 1 s (or intersecting it), each at most once.</p>'
+    + table('overlap', ['step', 'load', 'truth', 'reported', 'true positives', 'precision', 'recall', 'right interrupter', 'backchannels', 'reported on backchannels'], rows);
 }
 
 function rampTable(report: BenchReport, unit: string): string {

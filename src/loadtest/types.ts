@@ -54,8 +54,16 @@ export interface Step {
   broke: string | null;
   /** egress and meeting: streams whose send backlog passed the limit (the server did not read fast enough). */
   behindRealTime?: number;
-  /** meeting only: overlaps found against the script's truth. */
-  overlap?: { truth: number; reported: number; truePositives: number; precision: number | null; recall: number | null };
+  /**
+   * meeting only: speech_overlap reports against the script's truth, over everything streamed so far (up to 3 s
+   * ago). truth: scripted interruptions (talk spurts with pauses under 300 ms bridged intersecting ≥ 500 ms, the
+   * later spurt ≥ 1 s; src/loadtest/script.ts); reported: speech_overlap events; truePositives: reports matched
+   * to a truth (same pair, start within 1 s or intersecting windows, each at most once); precision =
+   * truePositives / reported, recall = truePositives / truth; rightInterrupter: matched reports naming the
+   * scripted interrupter; backchannels: scripted backchannels (short spurts inside another's turn, never
+   * interruptions); reportedOnBackchannels: reports not matched to the truth that match a backchannel.
+   */
+  overlap?: { truth: number; reported: number; truePositives: number; precision: number | null; recall: number | null; rightInterrupter: number; backchannels: number; reportedOnBackchannels: number };
 }
 
 /** A side-by-side comparison when meetcore runs locally (e.g. plain Socket.IO, bare uWS, seed-style egress). */

@@ -10,7 +10,9 @@
  *   written, as ms of audio: the server not reading fast enough shows here);
  * - meeting: P egress streams following a script (src/loadtest/script.ts, looped) plus a host on /ws in
  *   `feedback:<meetingId>`; latency = feedback arrival − the stream-clock moment the event's window ends;
- *   overlap reports are matched against the script's truth (same pair, start within 1 s).
+ *   speech_overlap reports are matched against the script's truth (matchOverlaps: same pair, start within 1 s
+ *   or intersecting windows, each at most once), and those left over against its backchannels.
+ * With `snrDb`, egress and meeting audio carry seeded white noise at that SNR (src/loadtest/script.ts addNoise).
  *
  * IPC, parent → worker: {cmd:'add', units: Unit[]} → {type:'added', opened, errors, messages};
  * {cmd:'mark'} (start of a measured window: counters reset) → {type:'marked'}; {cmd:'collect'} →
@@ -22,14 +24,14 @@ import WebSocket from 'ws';
 import { io, type Socket } from 'socket.io-client';
 import { FIXTURES, concat, loadFixture, silence, toStereoBytes } from './fixtures.js';
 import { merge, newHistogram, record, type Histogram } from './hist.js';
-import { meetingScript, type ScriptedOverlap } from './script.js';
+import { addNoise, matchOverlaps, meetingScript, type DetectedOverlap, type ScriptedBackchannel, type ScriptedOverlap } from './script.js';
 
 export type Transport = 'ws-json' | 'ws-msgpack' | 'sio';
 
 export type Unit =
   | { kind: 'room'; baseUrl: string; transport: Transport; roomId: string; participants: number; iceRate: number; chatRate: number; token: string | null }
-  | { kind: 'stream'; url: string; frameMs: number; seed: number }
-  | { kind: 'meeting'; meetingId: string; urls: string[]; participants: string[]; frameMs: number; seconds: number; seed: number; hostWsUrl: string; hostToken: string; minOverlapMs: number };
+  | { kind: 'stream'; url: string; frameMs: number; seed: number; snrDb: number | null }
+  | { kind: 'meeting'; meetingId: string; urls: string[]; participants: string[]; frameMs: number; seconds: number; seed: number; hostWsUrl: string; hostToken: string; minOverlapMs: number; snrDb: number | null };
 
 /** What a worker measured since the last mark. */
 export interface WorkerFigures {
@@ -47,10 +49,17 @@ export interface WorkerFigures {
   wallUs: number;
   /** Lateness of this worker's pacing timer, p99 ms (the generator itself falling behind). */
   timerLateP99Ms: number;
-  overlap: { truth: number; reported: number; truePositives: number };
+  /**
+   * Meetings, over everything streamed so far (the script's loops): interruptions in the truth, speech_overlap
+   * reports, reports matched to the truth (and of those, naming the right interrupter), scripted backchannels,
+   * and reports not matched to the truth that match a backchannel.
+   */
+  overlap: OverlapFigures;
   /** Open sockets. */
   sockets: number;
 }
+
+export interface OverlapFigures { truth: number; reported: number; truePositives: number; rightInterrupter: number; backchannels: number; onBackchannels: number }
 
 const packr = new Packr({ useRecords: false });
 /** A typical server-reflexive ICE candidate line (~150 bytes); the send time is appended as its last token. */
@@ -67,7 +76,7 @@ let errors = 0;
 let behind = new Set<object>();
 let cpuMark = process.cpuUsage();
 let wallMark = performance.now();
-let overlapTruth = 0, overlapReported = 0, overlapTp = 0;
+let overlap: OverlapFigures = noOverlaps();
 
 // ---------------------------------------------------------------------------------------------- signaling
 
@@ -156,15 +165,30 @@ async function openRoom(unit: Extract<Unit, { kind: 'room' }>): Promise<void> {
 /** A stream's audio, mono 48 kHz, looped; frames are made stereo as they are sent (tracks stay small). */
 interface Stream { ws: WebSocket; mono: Int16Array; off: number; sent: number; t0: number; frameSamples: number; frameMs: number; key: object }
 const streams: Stream[] = [];
-let loopMono: Int16Array | null = null;
+/** The egress loop by SNR ('clean' or dB): streams share it, so memory stays flat with the count. */
+const loops = new Map<string, Int16Array>();
 
-/** The fixtures one after another with 1 s of silence between them (what an egress stream sends, looped). */
-function speechLoop(): Int16Array {
-  loopMono ??= concat(...FIXTURES.flatMap((f) => [loadFixture(f).samples, silence(1000)]));
-  return loopMono;
+/**
+ * The fixtures one after another with 1 s of silence between them (what an egress stream sends, looped); with
+ * `snrDb`, white noise at that SNR re the RMS of the fixtures' annotated speech.
+ */
+function speechLoop(snrDb: number | null): Int16Array {
+  const key = snrDb === null ? 'clean' : String(snrDb);
+  let loop = loops.get(key);
+  if (!loop) {
+    loop = concat(...FIXTURES.flatMap((f) => [loadFixture(f).samples, silence(1000)]));
+    if (snrDb !== null) {
+      const segments: [number, number][] = [];
+      let at = 0;
+      for (const f of FIXTURES) { const x = loadFixture(f); segments.push(...x.segments.map(([s, e]): [number, number] => [at + s, at + e])); at += x.samples.length / 48 + 1000; }
+      addNoise(loop, segments, snrDb, 1);
+    }
+    loops.set(key, loop);
+  }
+  return loop;
 }
 
-/** Scripts by (participants, seed mod 7, seconds): meetings share them, so memory stays flat with the count. */
+/** Scripts by (participants, seed mod 7, seconds, overlap minimum, SNR): meetings share them, so memory stays flat with the count. */
 const scripts = new Map<string, ReturnType<typeof meetingScript>>();
 
 function openStream(url: string, mono: Int16Array, frameMs: number, offsetMs: number): Promise<Stream> {
@@ -209,26 +233,25 @@ function pumpStreams(now: number): void {
 
 // ---------------------------------------------------------------------------------------------- meetings
 
-interface Meeting { truth: ScriptedOverlap[]; seconds: number; t0: number; found: { pair: string[]; startMs: number }[]; host: WebSocket }
+interface Meeting { truth: ScriptedOverlap[]; backchannels: ScriptedBackchannel[]; seconds: number; t0: number; found: DetectedOverlap[]; host: WebSocket }
 const meetings: Meeting[] = [];
 
 async function openMeeting(unit: Extract<Unit, { kind: 'meeting' }>): Promise<void> {
-  const key = `${unit.participants.join(',')}|${unit.seed % 7}|${unit.seconds}|${unit.minOverlapMs}`;
-  if (!scripts.has(key)) scripts.set(key, meetingScript(unit.participants, unit.seconds, unit.seed % 7, unit.minOverlapMs));
-  const { tracks, overlaps } = scripts.get(key)!;
+  const key = `${unit.participants.join(',')}|${unit.seed % 7}|${unit.seconds}|${unit.minOverlapMs}|${unit.snrDb}`;
+  if (!scripts.has(key)) scripts.set(key, meetingScript(unit.participants, unit.seconds, unit.seed % 7, { minOverlapMs: unit.minOverlapMs, snrDb: unit.snrDb }));
+  const { tracks, overlaps, backchannels } = scripts.get(key)!;
   const opened = await Promise.all(unit.urls.map((url, i) => openStream(url, tracks[i]!, unit.frameMs, 0)));
   // One meeting's streams start together: their scripts line up on the stream clock.
   const t0 = performance.now();
   for (const s of opened) { s.t0 = t0; s.sent = 0; }
   const wallT0 = Date.now();
-  const meeting: Meeting = { truth: overlaps, seconds: unit.seconds, t0, found: [], host: await joinFeedback(unit.hostWsUrl, unit.hostToken, unit.meetingId) };
+  const meeting: Meeting = { truth: overlaps, backchannels, seconds: unit.seconds, t0, found: [], host: await joinFeedback(unit.hostWsUrl, unit.hostToken, unit.meetingId) };
   meeting.host.on('message', (data: Buffer) => {
-    const m = JSON.parse(data.toString()) as { type: string; kind?: string; window?: { start: number; end: number }; metadata?: { participants?: string[] } };
+    const m = JSON.parse(data.toString()) as { type: string; kind?: string; participantId?: string; window?: { start: number; end: number }; metadata?: { participants?: string[] } };
     if (m.type !== 'feedback' || !m.window) return;
     record(hist, Date.now() - m.window.end);
     if (m.kind === 'speech_overlap') {
-      meeting.found.push({ pair: m.metadata?.participants ?? [], startMs: m.window.start - wallT0 });
-      overlapReported++;
+      meeting.found.push({ by: m.participantId ?? '', pair: m.metadata?.participants ?? [], startMs: m.window.start - wallT0, endMs: m.window.end - wallT0 });
     }
   });
   meetings.push(meeting);
@@ -255,22 +278,33 @@ async function joinFeedback(wsUrl: string, token: string, meetingId: string): Pr
   }
 }
 
-/** Scripted overlaps streamed so far (the script loops), matched with what the host was told. */
+function noOverlaps(): OverlapFigures {
+  return { truth: 0, reported: 0, truePositives: 0, rightInterrupter: 0, backchannels: 0, onBackchannels: 0 };
+}
+
+/**
+ * Scripted interruptions and backchannels that started in what was streamed up to 3 s ago (time for the last
+ * ones to be reported; the script loops), matched with the speech_overlap reports that started in that span.
+ */
 function scoreOverlaps(now: number): void {
-  overlapTruth = 0;
-  overlapTp = 0;
+  overlap = noOverlaps();
   for (const m of meetings) {
-    const streamedMs = now - m.t0 - 3000; // give the last ones time to be reported
+    const streamedMs = now - m.t0 - 3000;
     const periodMs = m.seconds * 1000;
-    const used = new Set<number>();
+    const truth: ScriptedOverlap[] = [];
+    const backchannels: ScriptedOverlap[] = [];
     for (let base = 0; base < streamedMs; base += periodMs) {
-      for (const o of m.truth) {
-        if (base + o.startMs > streamedMs) continue;
-        overlapTruth++;
-        const k = m.found.findIndex((f, j) => !used.has(j) && f.pair.includes(o.a) && f.pair.includes(o.b) && Math.abs(f.startMs - (base + o.startMs)) <= 1000);
-        if (k >= 0) { used.add(k); overlapTp++; }
-      }
+      for (const o of m.truth) if (base + o.startMs <= streamedMs) truth.push({ ...o, startMs: base + o.startMs, endMs: base + o.endMs });
+      for (const b of m.backchannels) if (base + b.startMs <= streamedMs) backchannels.push({ a: b.to, b: b.by, startMs: base + b.startMs, endMs: base + b.endMs });
     }
+    const found = m.found.filter((f) => f.startMs <= streamedMs);
+    const r = matchOverlaps(truth, found);
+    overlap.truth += truth.length;
+    overlap.reported += found.length;
+    overlap.truePositives += r.matched;
+    overlap.rightInterrupter += r.rightInterrupter;
+    overlap.backchannels += backchannels.length;
+    overlap.onBackchannels += matchOverlaps(backchannels, r.unmatched).matched;
   }
 }
 
@@ -304,7 +338,7 @@ function figures(): WorkerFigures {
   return {
     hist, delivered, acceptedBytes: Math.max(0, acceptedBytes - buffered), errors, behindRealTime: behind.size,
     cpuUs: cpu.user + cpu.system, wallUs: (now - wallMark) * 1000, timerLateP99Ms: Math.round(p99 * 100) / 100,
-    overlap: { truth: overlapTruth, reported: overlapReported, truePositives: overlapTp },
+    overlap,
     sockets: streams.length + rooms.reduce((n, r) => n + r.peers.length, 0) + meetings.length,
   };
 }
@@ -335,7 +369,7 @@ export function runWorker(): void {
         // Opened concurrently: one after another, a few hundred handshakes would wait on this worker's pacing timer.
         const results = await Promise.allSettled(m.units.map((unit) => {
           if (unit.kind === 'room') return openRoom(unit);
-          if (unit.kind === 'stream') return openStream(unit.url, speechLoop(), unit.frameMs, unit.seed * 7000);
+          if (unit.kind === 'stream') return openStream(unit.url, speechLoop(unit.snrDb), unit.frameMs, unit.seed * 7000);
           return openMeeting(unit);
         }));
         const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message);
@@ -370,13 +404,11 @@ export function addFigures(into: WorkerFigures, from: WorkerFigures): void {
   into.cpuUs += from.cpuUs;
   into.wallUs = Math.max(into.wallUs, from.wallUs);
   into.timerLateP99Ms = Math.max(into.timerLateP99Ms, from.timerLateP99Ms);
-  into.overlap.truth += from.overlap.truth;
-  into.overlap.reported += from.overlap.reported;
-  into.overlap.truePositives += from.overlap.truePositives;
+  for (const k of Object.keys(into.overlap) as (keyof OverlapFigures)[]) into.overlap[k] += from.overlap[k];
   into.sockets += from.sockets;
 }
 
 /** An empty sum. */
 export function emptyFigures(): WorkerFigures {
-  return { hist: newHistogram(), delivered: 0, acceptedBytes: 0, errors: 0, behindRealTime: 0, cpuUs: 0, wallUs: 0, timerLateP99Ms: 0, overlap: { truth: 0, reported: 0, truePositives: 0 }, sockets: 0 };
+  return { hist: newHistogram(), delivered: 0, acceptedBytes: 0, errors: 0, behindRealTime: 0, cpuUs: 0, wallUs: 0, timerLateP99Ms: 0, overlap: noOverlaps(), sockets: 0 };
 }

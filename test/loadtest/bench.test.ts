@@ -93,9 +93,10 @@ test('signaling over Socket.IO with --compare: the three transports side by side
   for (const b of r.baselines) assert.ok(b.throughput.value > 3 && b.latency.count > 5, `${b.name}: ${JSON.stringify(b)}`);
 });
 
-test('egress against --target with --egress-secret: real-time streams, audio accepted, nobody behind', async () => {
-  const r = await benchJson(['egress', '--target', server.url, '--egress-secret', SECRET, '--streams', '3', '--frame-ms', '10', '--duration', '2', '--settle', '0.5']);
+test('egress against --target with --egress-secret and --snr: real-time streams, audio accepted, nobody behind', async () => {
+  const r = await benchJson(['egress', '--target', server.url, '--egress-secret', SECRET, '--streams', '3', '--frame-ms', '10', '--duration', '2', '--settle', '0.5', '--snr', '15']);
   assertReport(r, 'egress');
+  assert.is(r.options.snrDb, 15, 'the SNR in the options');
   const [s] = r.steps as [Step];
   assert.equal(s.load, { units: 3, unit: 'streams', streams: 3 });
   assert.is(s.throughput.unit, 'stream-s/s');
@@ -119,7 +120,11 @@ test('meeting against --target: the host hears the scripted overlaps', async () 
   assert.equal(s.load, { units: 1, unit: 'meetings', meetings: 1, participantsPerMeeting: 3 });
   assert.ok(s.overlap !== undefined && s.overlap.truth >= 1, JSON.stringify(s.overlap));
   assert.ok(s.overlap.truePositives >= 1, `scripted overlaps found: ${JSON.stringify(s.overlap)}`);
+  for (const k of ['rightInterrupter', 'backchannels', 'reportedOnBackchannels'] as const) assert.type(s.overlap[k], 'number', k);
   assert.ok(s.latency.count >= 1, 'feedback delivered to the host and timed');
+  assert.is(r.options.snrDb, null, 'clean audio by default');
+  const stamp = r.startedAt.replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
+  assert.match(fs.readFileSync(path.join(out, `meeting-${stamp}.html`), 'utf8'), /<h2>Overlaps<\/h2><p class="note">Audio: clean \(no noise added\)/);
 });
 
 test('without --target: a local meetcore is started, measured and stopped', async () => {
@@ -159,6 +164,8 @@ test('bad options are refused with the option named (parseOptions)', () => {
     [['egress', '--frame-ms', '15'], /--frame-ms must be 10 or 20/],
     [['signaling', '--target', 'ftp://x'], /--target must be an http\(s\) URL/],
     [['signaling', '--bogus'], /Unknown option '--bogus'/],
+    [['signaling', '--snr', '10'], /--snr is not an option of signaling/],
+    [['meeting', '--snr', 'loud'], /--snr must be a number from -30 to 100, got "loud"/],
   ];
   for (const [args, message] of cases) {
     assert.throws(() => parseOptions(args), (err: Error) => err instanceof UsageError && message.test(err.message), args.join(' '));
@@ -166,6 +173,8 @@ test('bad options are refused with the option named (parseOptions)', () => {
   const o = parseOptions(['meeting', '--ramp']);
   assert.is(o.durationSec, 10, 'a ramp step measures 10 s by default');
   assert.is(o.rampStep, 3, 'a ramp adds the starting load per step');
+  assert.is(o.snrDb, null, 'clean audio by default');
+  assert.is(parseOptions(['meeting', '--snr', '12.5']).snrDb, 12.5);
 });
 
 test('a bad option, an unreachable target, a meeting without a host token: one line and exit code 2', async () => {
