@@ -3,6 +3,7 @@
  * small signal tools for tests: stereo interleaving, gain, mixing, noise, sines.
  */
 import { concat, silence, toStereoBytes, type Fixture, type FixtureName } from '../../src/loadtest/fixtures.js';
+import { talkSpurts as scriptTalkSpurts } from '../../src/loadtest/script.js';
 
 export { FIXTURES, concat, loadFixture, silence, toStereoBytes } from '../../src/loadtest/fixtures.js';
 export type { Fixture, FixtureName };
@@ -62,16 +63,11 @@ export function truthFrames(segments: [number, number][], frames: number, offset
 
 /**
  * Talk spurts of annotated speech segments (fixture `segments`, ms) placed at `offsetMs`: pauses under 300 ms
- * bridged, the speech an annotator marks (the engine's 'speech' events follow the same rule).
+ * bridged (src/loadtest/script.ts talkSpurts, the truth of the meeting bench; the engine's 'speech' events
+ * follow the same rule).
  */
 export function talkSpurts(segments: readonly (readonly [number, number])[], offsetMs: number): [number, number][] {
-  const out: [number, number][] = [];
-  for (const [s, e] of segments) {
-    const last = out.at(-1);
-    if (last && s + offsetMs - last[1] < 300) last[1] = e + offsetMs;
-    else out.push([s + offsetMs, e + offsetMs]);
-  }
-  return out;
+  return scriptTalkSpurts(segments.map(([s, e]) => [s + offsetMs, e + offsetMs]));
 }
 
 /** Total length of the intersection of two sets of disjoint intervals, ms. */
