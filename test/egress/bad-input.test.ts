@@ -8,8 +8,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FAST_RING_MS, startTestServer, type TestServer } from '../helpers/server.js';
 import {
-  FRAME_BYTES, SECRET, closed, connect, listFiles, open, parseWav, query, sendMuted, sendPcm, sha256, signedEgressUrl, speechFixtures, waitFor,
+  FRAME_BYTES, SECRET, closed, connect, listFiles, open, parseWav, sendMuted, sendPcm, sha256, signedEgressUrl, speechFixtures, waitFor,
 } from './helpers.js';
+import { allRecordings, closedRecordingOf, counts as apiCounts } from '../helpers/sessions.js';
 
 let server: TestServer;
 const [speech] = speechFixtures();
@@ -17,14 +18,14 @@ const [speech] = speechFixtures();
 test.before(async () => { server = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_RING_MS: FAST_RING_MS }); });
 test.after(async () => { await server.stop(); });
 
-interface RecordingRow { id: number; meeting_id: string; participant: string; track_id: string; path: string; bytes: number; status: string; close_reason: string | null; muted_intervals: string }
-const rows = () => query(server, (db) => db.prepare('SELECT * FROM recordings ORDER BY id').all() as RecordingRow[]);
-const closedRow = (participant: string) => query(server, (db) => db.prepare("SELECT * FROM recordings WHERE participant = ? AND status != 'RECORDING'").get(participant) as RecordingRow | undefined);
-const counts = () => query(server, (db) => ['sessions', 'participants', 'recordings'].map((t) => (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n));
+// Recordings, meetings and participants through GET /api/sessions (test/helpers/sessions.ts).
+const rows = () => allRecordings(server);
+const closedRow = (participant: string) => closedRecordingOf(server, participant);
+const counts = async () => { const c = await apiCounts(server); return [c.sessions, c.participants, c.recordings]; };
 const storageFiles = () => listFiles(server.storageDir);
 
 test('invalid query parameters get 400 JSON before the upgrade, and nothing is created', async () => {
-  const before = { counts: counts(), files: storageFiles() };
+  const before = { counts: await counts(), files: storageFiles() };
   const cases: [Record<string, string>, RegExp][] = [
     [{ participant: 'p' }, /^roomName: is required/],
     [{ roomName: '' }, /^roomName: /],
@@ -41,12 +42,12 @@ test('invalid query parameters get 400 JSON before the upgrade, and nothing is c
     assert.is(r.refused!.body.error.code, 'bad_request');
     assert.match(r.refused!.body.error.message, message);
   }
-  assert.equal(counts(), before.counts);
+  assert.equal(await counts(), before.counts);
   assert.equal(storageFiles(), before.files);
 });
 
 test('bad, missing and expired signatures get 401 JSON, and nothing is created', async () => {
-  const before = { counts: counts(), files: storageFiles() };
+  const before = { counts: await counts(), files: storageFiles() };
   const good = signedEgressUrl(server, { roomName: 'r401', participant: 'p' });
   const urls = [
     signedEgressUrl(server, { roomName: 'r401', participant: 'p' }, { secret: 'not-the-secret-0123456789' }),
@@ -62,7 +63,7 @@ test('bad, missing and expired signatures get 401 JSON, and nothing is created',
     assert.is(r.refused!.body.error.code, 'unauthorized');
     assert.match(r.refused!.body.error.message, reasons[i]!);
   }
-  assert.equal(counts(), before.counts);
+  assert.equal(await counts(), before.counts);
   assert.equal(storageFiles(), before.files);
 });
 
@@ -75,7 +76,7 @@ test('a 2 MiB frame closes the socket with 1009 and the file written so far stay
   assert.equal(await done, { code: 1009, reason: 'frame over 1 MiB' });
   const row = await waitFor(() => closedRow('big-frame'), 'row closed');
   assert.is(row.status, 'COMPLETE');
-  assert.match(row.close_reason ?? '', /^1009 /);
+  assert.match(row.closeReason ?? '', /^1009 /);
   const wav = parseWav(path.join(server.storageDir, row.path));
   assert.is(sha256(wav.data), sha256(head));
   assert.is(wav.dataSize, head.length);
@@ -114,7 +115,7 @@ test('text frames that are not {"muted":bool} are logged and ignored; the socket
   const row = await waitFor(() => closedRow('bad-text'), 'row closed');
   const wav = parseWav(path.join(server.storageDir, row.path));
   assert.is(sha256(wav.data), sha256(speech.subarray(0, (junk.length + 1) * part)));
-  assert.is(JSON.parse(row.muted_intervals).length, 1);
+  assert.is(row.mutedIntervals.length, 1);
   // The server's log lines reach the test through a pipe: wait for them rather than read them at once.
   const warned = () => server.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('ignored egress text frame')).length;
   await waitFor(() => warned() >= 5, `5 warnings logged (${warned()} so far)`).catch(() => undefined);
@@ -131,8 +132,8 @@ test('"../" and NUL in participant/trackId are sanitized and the file stays unde
   await done;
   // The identity keeps everything but control characters (NUL → U+FFFD); the file name keeps [A-Za-z0-9._-].
   const row = await waitFor(() => closedRow('../../../escaped/\ufffdevil'), 'row closed');
-  assert.is(row.meeting_id, '..');
-  assert.is(row.track_id, '../\ufffd');
+  assert.is(row.meetingId, '..');
+  assert.is(row.trackId, '../\ufffd');
   assert.match(row.path, /^egress\/audio\/__\/\d+_\.\._\.\._r_\.\._\.\._\.\._escaped__evil_\.\.__\.wav$/);
   const file = path.resolve(server.storageDir, row.path);
   assert.ok(file.startsWith(server.storageDir + path.sep));
@@ -147,7 +148,7 @@ test('a client killed mid-stream: the file is valid, holds a frame-aligned prefi
   (ws as unknown as { _socket: { destroy(): void } })._socket.destroy();
   const row = await waitFor(() => closedRow('killed-client'), 'row closed');
   assert.is(row.status, 'COMPLETE');
-  assert.match(row.close_reason ?? '', /^1006 /);
+  assert.match(row.closeReason ?? '', /^1006 /);
   const wav = parseWav(path.join(server.storageDir, row.path));
   assert.is(wav.riffSize, wav.fileSize - 8);
   assert.is(wav.dataSize, wav.data.length);
@@ -157,14 +158,14 @@ test('a client killed mid-stream: the file is valid, holds a frame-aligned prefi
 });
 
 test('a socket that closes before any audio creates nothing', async () => {
-  const before = rows().length;
+  const before = (await rows()).length;
   const ws = await open(signedEgressUrl(server, { roomName: 'empty', participant: 'nobody' }));
   await sendMuted(ws, true);
   const done = closed(ws);
   ws.close();
   await done;
   await new Promise((r) => setTimeout(r, 100));
-  assert.is(rows().length, before);
+  assert.is((await rows()).length, before);
   assert.ok(!storageFiles().some((f) => f.includes('nobody')));
 });
 

@@ -7,8 +7,8 @@
  *   whole sample frame, header sizes matching the file; IVF: a whole frame; H.264: right before a start
  *   code), and ffprobe reads it.
  * - Full before the stream starts, or STORAGE_DIR remounted read-only: the socket is closed with 1011 and the
- *   OS error as reason; no recording file (not even an empty one), no row, no session the stream would have
- *   created, no participant.
+ *   OS error as reason; no recording file (not even an empty one), no recording, no session the stream would
+ *   have created, no participant (GET /api/sessions).
  *
  * Mounting needs root (CI runs as root): without it every test here fails saying so (test/helpers/mount.ts).
  */
@@ -22,9 +22,10 @@ import type WebSocket from 'ws';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { fillDisk, mountTmpfs, unmount } from '../helpers/mount.js';
 import {
-  BYTES_PER_SEC, FRAME_BYTES, SECRET, closed, ffprobe, listFiles, open, parseWav, query, sendPcm, sha256, signedEgressUrl,
+  BYTES_PER_SEC, FRAME_BYTES, SECRET, closed, ffprobe, listFiles, open, parseWav, sendPcm, sha256, signedEgressUrl,
   signedVideoUrl, speechFixtures, videoFixture, waitFor,
 } from './helpers.js';
+import { closedRecordingOf, counts, listSessions, session } from '../helpers/sessions.js';
 import { requireTools } from '../helpers/requires.js';
 
 requireTools(['ffmpeg', 'ffprobe'], 'apt-get install -y --no-install-recommends ffmpeg');
@@ -56,14 +57,8 @@ test.after(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-interface Row { id: number; meeting_id: string; participant: string; path: string; bytes: number; status: string; close_reason: string | null; kind: string }
-const rowOf = (s: TestServer, participant: string) => query(s, (db) => db.prepare("SELECT * FROM recordings WHERE participant = ? AND status != 'RECORDING'").get(participant) as Row | undefined);
-const counts = (s: TestServer) => query(s, (db) => ({
-  sessions: (db.prepare('SELECT count(*) AS n FROM sessions').get() as { n: number }).n,
-  active: (db.prepare("SELECT count(*) AS n FROM sessions WHERE status = 'ACTIVE'").get() as { n: number }).n,
-  participants: (db.prepare('SELECT count(*) AS n FROM participants').get() as { n: number }).n,
-  recordings: (db.prepare('SELECT count(*) AS n FROM recordings').get() as { n: number }).n,
-}));
+/** The closed recording of a participant, through GET /api/sessions (test/helpers/sessions.ts). */
+const rowOf = closedRecordingOf;
 
 /**
  * Send `data` in binary frames of `size` bytes until done or the server closes the socket, waiting `pauseMs`
@@ -101,7 +96,7 @@ test('audio: the disk fills mid-recording → FAILED with the OS error; bytes = 
   assert.is((await done).code, 1005, 'the stream itself goes on: only the recording failed');
   const row = await waitFor(() => rowOf(s, 'fa'), 'row closed');
   assert.is(row.status, 'FAILED');
-  assert.is(row.close_reason, '1005 end of track (no close code); write failed: No space left on device');
+  assert.is(row.closeReason, '1005 end of track (no close code); write failed: No space left on device');
   const file = path.join(storage, row.path);
   const wav = parseWav(file);
   assert.ok(row.bytes > 0 && row.bytes < pcm.length, `bytes ${row.bytes}`);
@@ -133,7 +128,7 @@ for (const codec of ['vp8', 'h264'] as const) {
     assert.is(c.reason, 'recording write failed: ENOSPC: no space left on device');
     const row = await waitFor(() => rowOf(s, participant), 'row closed');
     assert.is(row.status, 'FAILED');
-    assert.match(row.close_reason ?? '', /; write failed: ENOSPC: no space left on device$/);
+    assert.match(row.closeReason ?? '', /; write failed: ENOSPC: no space left on device$/);
     const file = path.join(storage, row.path);
     const written = fs.readFileSync(file);
     assert.ok(row.bytes > 0 && row.bytes < data.length, `bytes ${row.bytes}`);
@@ -156,9 +151,9 @@ test('the disk is full before the stream starts: 1011 with the OS error; no file
   const s = await serverOnTmpfs();
   clearStorage();
   fillDisk(storage, 0);
-  const existing = query(s, (db) => db.prepare("SELECT meeting_id FROM sessions WHERE room_name = 'full-room' AND status = 'ACTIVE'").get() as { meeting_id: string } | undefined);
+  const existing = (await listSessions(s)).find((x) => x.roomName === 'full-room' && x.status === 'ACTIVE');
   assert.ok(existing, 'the room of the first test still has its ACTIVE session');
-  const before = counts(s);
+  const before = await counts(s);
   const cases = [
     { url: signedEgressUrl(s, { roomName: 'new-room', participant: 'nb-audio' }), reason: 'cannot start recording: No space left on device' },
     // A room with an ACTIVE session: the session stays as it was (the rollback only undoes this stream's changes).
@@ -177,15 +172,15 @@ test('the disk is full before the stream starts: 1011 with the OS error; no file
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(listFiles(storage), ['filler.bin'], 'no recording file, not even an empty one');
   assert.ok(!fs.existsSync(path.join(storage, 'egress')), 'the folders made for the refused streams are removed');
-  assert.equal(counts(s), before, 'no session, participant or recording row added');
-  assert.is(query(s, (db) => db.prepare("SELECT status FROM sessions WHERE meeting_id = ?").get(existing.meeting_id) as { status: string }).status, 'ACTIVE');
+  assert.equal(await counts(s), before, 'no session, participant or recording added');
+  assert.is((await session(s, existing.meetingId)).status, 'ACTIVE');
   await waitFor(() => s.logs.some((l) => l.msg === 'cannot start the egress stream' && l.reason === 'cannot start recording: No space left on device'), 'the refusal in the log');
 });
 
 test('STORAGE_DIR turned read-only while running: 1011 naming EROFS; no file, no row, no session left', async () => {
   const s = await serverOnTmpfs();
   clearStorage();
-  const before = counts(s);
+  const before = await counts(s);
   execFileSync('mount', ['-o', 'remount,ro', storage]);
   try {
     for (const [url, data, size] of [
@@ -203,7 +198,7 @@ test('STORAGE_DIR turned read-only while running: 1011 naming EROFS; no file, no
     execFileSync('mount', ['-o', 'remount,rw', storage]);
   }
   assert.equal(listFiles(storage), []);
-  assert.equal(counts(s), before);
+  assert.equal(await counts(s), before);
 });
 
 test.run();

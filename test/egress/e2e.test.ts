@@ -2,8 +2,8 @@
  * End to end with the real server process: two LiveKit-like egress clients stream the speech fixtures
  * (stereo 48 kHz s16le, 10 ms frames, faster than real time), one of them mutes for 0.5 s; both close with
  * no code. The recordings must hold exactly the input bytes minus the muted span, parse as WAV (tiny parser
- * and ffprobe), and the rows (sessions, participants, recordings, participant_stats) must be in SQLite and
- * in GET /api/sessions/:meetingId.
+ * and ffprobe), and the meeting, its participants (with their stats) and recordings must be in
+ * GET /api/sessions/:meetingId and GET /api/sessions.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,11 +11,11 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FAST_RING_MS, ROOT, http, startTestServer, type TestServer } from '../helpers/server.js';
-import { registerAndLogin } from '../helpers/auth.js';
 import {
-  BYTES_PER_SEC, FRAME_BYTES, SECRET, closed, ffprobe, open, parseWav, query, sendMuted, sendPcm, sha256, signedEgressUrl,
+  BYTES_PER_SEC, FRAME_BYTES, SECRET, closed, ffprobe, open, parseWav, sendMuted, sendPcm, sha256, signedEgressUrl,
   speechFixtures, waitFor,
 } from './helpers.js';
+import { apiHeaders, closedRecordingOf, listSessions, session } from '../helpers/sessions.js';
 import { requireTools } from '../helpers/requires.js';
 
 requireTools(['ffprobe'], 'apt-get install -y --no-install-recommends ffmpeg');
@@ -26,13 +26,13 @@ const [speechA, speechB] = speechFixtures();
 
 test.before(async () => {
   server = await startTestServer({ EGRESS_SECRET: SECRET, PUBLIC_URL: 'https://meet.example.com', AUDIO_RING_MS: FAST_RING_MS });
-  auth = await registerAndLogin(server);
+  // The account the sessions helpers read with: carol's URL below is signed for its organization's room.
+  auth = await apiHeaders(server);
 });
 test.after(async () => { await server.stop(); });
 
-interface RecordingRow { id: number; meeting_id: string; participant: string; track_id: string; path: string; codec: string; sample_rate: number; channels: number; bytes: number; started_at: number; ended_at: number | null; status: string; close_reason: string | null; muted_intervals: string }
-
-const recordingOf = (participant: string) => query(server, (db) => db.prepare("SELECT * FROM recordings WHERE participant = ? AND status != 'RECORDING'").get(participant) as RecordingRow | undefined);
+/** The closed recording of a participant, through GET /api/sessions. */
+const recordingOf = (participant: string) => closedRecordingOf(server, participant);
 
 test('two participants: lossless recordings minus the muted span, rows, stats and the sessions API', async () => {
   const room = 'weekly review';
@@ -41,7 +41,7 @@ test('two participants: lossless recordings minus the muted span, rows, stats an
   const alice = await open(signedEgressUrl(server, { roomName: room, participant: 'alice', trackId: 'TR_alice' }));
   await sendPcm(alice, speechA.subarray(0, mutedFrom));
   // The second participant joins the ACTIVE session of the room (no meetingId in either URL).
-  const meetingId = await waitFor(() => query(server, (db) => (db.prepare('SELECT meeting_id FROM sessions WHERE room_name = ?').get(room) as { meeting_id: string } | undefined)?.meeting_id), 'session row');
+  const meetingId = await waitFor(async () => (await listSessions(server)).find((x) => x.roomName === room)?.meetingId, 'the meeting in GET /api/sessions');
   const bob = await open(signedEgressUrl(server, { roomName: room, participant: 'bob', trackId: 'TR_bob' }));
   await Promise.all([
     (async () => {
@@ -62,15 +62,16 @@ test('two participants: lossless recordings minus the muted span, rows, stats an
   const b = await waitFor(() => recordingOf('bob'), 'bob recording closed');
   const expectedA = Buffer.concat([speechA.subarray(0, mutedFrom), speechA.subarray(mutedTo)]);
   for (const [row, expected, participant, track] of [[a, expectedA, 'alice', 'TR_alice'], [b, speechB, 'bob', 'TR_bob']] as const) {
-    assert.is(row.meeting_id, meetingId);
+    assert.is(row.meetingId, meetingId);
     assert.is(row.status, 'COMPLETE');
-    assert.match(row.close_reason ?? '', /^1005 /);
+    assert.match(row.closeReason ?? '', /^1005 /);
     assert.is(row.codec, 'pcm_s16le');
-    assert.is(row.sample_rate, 48000);
+    assert.is(row.sampleRate, 48000);
     assert.is(row.channels, 2);
     assert.is(row.bytes, expected.length);
-    assert.is(row.path, `egress/audio/${meetingId}/${row.started_at}_weekly_review_${participant}_${track}.wav`);
-    assert.ok(row.ended_at !== null && row.ended_at >= row.started_at);
+    assert.is(row.durationMs, Math.round((expected.length / BYTES_PER_SEC) * 1000));
+    assert.is(row.path, `egress/audio/${meetingId}/${row.startedAt}_weekly_review_${participant}_${track}.wav`);
+    assert.ok(row.endedAt !== null && row.endedAt >= row.startedAt);
     const file = path.join(server.storageDir, row.path);
     const wav = parseWav(file);
     assert.is(sha256(wav.data), sha256(expected), `${participant}: data chunk equals the input bytes`);
@@ -84,42 +85,32 @@ test('two participants: lossless recordings minus the muted span, rows, stats an
     assert.ok(Math.abs(Number(probe.duration) - expected.length / BYTES_PER_SEC) < 0.001);
   }
   // Muted interval on the stream clock: startedAt + bytes before the mute / byte rate.
-  assert.equal(JSON.parse(a.muted_intervals), [{ startMs: a.started_at + (mutedFrom / BYTES_PER_SEC) * 1000, endMs: a.started_at + (mutedTo / BYTES_PER_SEC) * 1000 }]);
-  assert.equal(JSON.parse(b.muted_intervals), []);
+  assert.equal(a.mutedIntervals, [{ startMs: a.startedAt + (mutedFrom / BYTES_PER_SEC) * 1000, endMs: a.startedAt + (mutedTo / BYTES_PER_SEC) * 1000 }]);
+  assert.equal(b.mutedIntervals, []);
 
-  const participants = query(server, (db) => db.prepare('SELECT identity FROM participants WHERE meeting_id = ? ORDER BY identity').all(meetingId));
-  assert.equal(participants, [{ identity: 'alice' }, { identity: 'bob' }]);
-  interface StatsRow { participant: string; analysed_ms: number; speech_ms: number; rms_ema_dbfs: number | null; peak_dbfs: number | null }
-  const stats = await waitFor(() => {
-    const rows = query(server, (db) => db.prepare('SELECT * FROM participant_stats WHERE meeting_id = ? ORDER BY participant').all(meetingId) as StatsRow[]);
-    return rows.length === 2 ? rows : null;
-  }, 'stats rows');
-  for (const [row, bytes] of [[stats[0]!, expectedA.length], [stats[1]!, speechB.length]] as const) {
+  // The meeting with both participants, each with the stats summary of their analysed audio.
+  const api = await waitFor(async () => {
+    const x = await session(server, meetingId);
+    return x.participants.length === 2 && x.participants.every((p) => p.stats !== null) ? x : null;
+  }, 'stats of both participants');
+  assert.is(api.meetingId, meetingId);
+  assert.is(api.roomName, room);
+  assert.is(api.status, 'ACTIVE');
+  assert.equal(api.participants.map((p) => p.identity), ['alice', 'bob'], 'in the order they joined');
+  for (const [identity, bytes] of [['alice', expectedA.length], ['bob', speechB.length]] as const) {
+    const st = api.participants.find((p) => p.identity === identity)!.stats!;
     const ms = (bytes / BYTES_PER_SEC) * 1000;
-    assert.ok(row.analysed_ms > ms - 300 && row.analysed_ms <= ms + 1, `${row.participant}: analysed ${row.analysed_ms} ms of ${ms} ms`);
-    assert.ok(row.speech_ms > 0 && row.speech_ms <= row.analysed_ms, `${row.participant}: speech ${row.speech_ms} ms`);
-    assert.ok(row.peak_dbfs !== null && row.peak_dbfs <= 0);
+    assert.ok(st.analysedMs > ms - 300 && st.analysedMs <= ms + 1, `${identity}: analysed ${st.analysedMs} ms of ${ms} ms`);
+    assert.ok(st.speechMs > 0 && st.speechMs <= st.analysedMs, `${identity}: speech ${st.speechMs} ms`);
+    assert.ok(st.peakDbfs !== null && st.peakDbfs <= 0);
   }
-
-  const api = await http('GET', `${server.url}/api/sessions/${meetingId}`, undefined, auth);
-  assert.is(api.status, 200);
-  assert.is(api.body.meetingId, meetingId);
-  assert.is(api.body.roomName, room);
-  assert.is(api.body.status, 'ACTIVE');
-  assert.equal(api.body.participants.map((p: { identity: string }) => p.identity), ['alice', 'bob']);
   // Bob streamed all of en-female: his speech time is the fixture's annotated speech, give or take the VAD's
   // hangover and the annotation's frame rounding.
   const annotated = (JSON.parse(fs.readFileSync(path.join(ROOT, 'test/fixtures/en-female.json'), 'utf8')) as { segments: [number, number][] })
     .segments.reduce((t, [x, y]) => t + y - x, 0);
-  assert.ok(Math.abs(stats[1]!.speech_ms - annotated) <= annotated * 0.2, `bob: speech ${stats[1]!.speech_ms} ms, annotated ${annotated} ms`);
-  const apiAlice = api.body.recordings.find((r: { participant: string }) => r.participant === 'alice');
-  assert.equal(apiAlice.mutedIntervals, JSON.parse(a.muted_intervals));
-  assert.is(apiAlice.bytes, expectedA.length);
-  assert.is(apiAlice.status, 'COMPLETE');
-  assert.is(apiAlice.durationMs, Math.round((expectedA.length / BYTES_PER_SEC) * 1000));
-  const apiBobStats = api.body.participants.find((p: { identity: string }) => p.identity === 'bob').stats;
-  assert.is(apiBobStats.analysedMs, stats[1]!.analysed_ms);
-  assert.is(apiBobStats.speechMs, stats[1]!.speech_ms);
+  const bobSpeech = api.participants.find((p) => p.identity === 'bob')!.stats!.speechMs;
+  assert.ok(Math.abs(bobSpeech - annotated) <= annotated * 0.2, `bob: speech ${bobSpeech} ms, annotated ${annotated} ms`);
+  assert.equal(api.recordings.map((r) => r.participant).sort(), ['alice', 'bob']);
 
   const list = await http('GET', `${server.url}/api/sessions`, undefined, auth);
   assert.is(list.status, 200);
@@ -158,7 +149,7 @@ test('POST /api/egress/url signs a URL on PUBLIC_URL that the server accepts', a
   ws.close();
   await done;
   const row = await waitFor(() => recordingOf('carol'), 'carol recording');
-  assert.is(row.sample_rate, 16000);
+  assert.is(row.sampleRate, 16000);
   assert.is(row.channels, 1);
   assert.is(sha256(parseWav(path.join(server.storageDir, row.path)).data), sha256(pcm));
 

@@ -2,7 +2,8 @@
  * Test helpers for the egress area: an independent implementation of the PROTOCOL.md §4 URL signature, a
  * LiveKit-like egress client on the `ws` package (stereo 48 kHz s16le, 10 ms frames of 1920 bytes, sent
  * faster than real time, `{"muted":bool}` text frames, a close frame with no code), a tiny WAV parser,
- * ffprobe, a read-only view of the SQLite file, and the committed speech fixtures.
+ * ffprobe, a read-only view of the SQLite file (only for what the public API does not show: meeting, participant
+ * and recording state is asserted through test/helpers/sessions.ts), and the committed speech fixtures.
  */
 import { createHash, createHmac } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -148,11 +149,11 @@ export function query<T>(server: Pick<TestServer, 'dataDir'>, fn: (db: Database.
   try { return fn(db); } finally { db.close(); }
 }
 
-/** Poll `fn` until it returns a truthy value (or throw after `timeoutMs`). */
-export async function waitFor<T>(fn: () => T | undefined | null | false, what: string, timeoutMs = 10_000): Promise<T> {
+/** Poll `fn` (sync or async) until it returns a truthy value (or throw after `timeoutMs`). */
+export async function waitFor<T>(fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, what: string, timeoutMs = 10_000): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));

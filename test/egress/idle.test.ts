@@ -7,10 +7,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type WebSocket from 'ws';
-import { http, startTestServer, type TestServer } from '../helpers/server.js';
-import { registerAndLogin } from '../helpers/auth.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { closedRecordingOf, recordingsOf, session, type SessionJson } from '../helpers/sessions.js';
 import { API_KEY, API_SECRET, sendEvent } from '../livekit/double.js';
-import { FRAME_BYTES, SECRET, closed, open, query, sendPcm, signedEgressUrl, speechFixtures, waitFor } from './helpers.js';
+import { FRAME_BYTES, SECRET, closed, open, sendPcm, signedEgressUrl, speechFixtures, waitFor } from './helpers.js';
 
 const IDLE_MS = 1000;
 const env = {
@@ -22,25 +22,9 @@ const [speech] = speechFixtures();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let server: TestServer;
-let auth: Record<string, string>;
 
-test.before(async () => {
-  server = await startTestServer(env);
-  auth = await registerAndLogin(server);
-});
+test.before(async () => { server = await startTestServer(env); });
 test.after(async () => { await server.stop(); });
-
-interface SessionJson {
-  meetingId: string; roomSid: string | null; status: 'ACTIVE' | 'ENDED'; startedAt: number; endedAt: number | null;
-  participants: { identity: string; leftAt: number | null }[];
-  recordings: { participant: string; status: string; endedAt: number | null }[];
-}
-
-async function session(s: TestServer, meetingId: string): Promise<SessionJson> {
-  const r = await http('GET', `${s.url}/api/sessions/${meetingId}`, undefined, auth);
-  if (r.status !== 200) throw new Error(`GET /api/sessions/${meetingId}: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body as SessionJson;
-}
 
 /** Open a signed /egress-audio stream and send `ms` of speech (faster than real time); the socket stays open. */
 async function stream(s: TestServer, params: Record<string, string>, ms = 300): Promise<WebSocket> {
@@ -49,18 +33,18 @@ async function stream(s: TestServer, params: Record<string, string>, ms = 300): 
   return ws;
 }
 
-/** Close like LiveKit (no code) and wait until the server closed the recording row; returns the client's close time. */
+/** Close like LiveKit (no code) and wait until the API shows the recording closed; returns the client's close time. */
 async function close(s: TestServer, ws: WebSocket, participant: string): Promise<number> {
   const done = closed(ws);
   const at = Date.now();
   ws.close();
   await done;
-  await waitFor(() => query(s, (db) => db.prepare("SELECT 1 FROM recordings WHERE participant = ? AND status != 'RECORDING'").get(participant)), `${participant}'s row closed`);
+  await waitFor(() => closedRecordingOf(s, participant), `${participant}'s recording closed`);
   return at;
 }
 
 const meetingOf = (s: TestServer, participant: string) =>
-  waitFor(() => query(s, (db) => (db.prepare('SELECT meeting_id FROM recordings WHERE participant = ?').get(participant) as { meeting_id: string } | undefined)?.meeting_id), `${participant}'s meeting`);
+  waitFor(async () => (await recordingsOf(s, participant))[0]?.meetingId, `${participant}'s meeting`);
 
 /** Poll the API until the session has `status`; returns it and when it was first seen so. */
 async function waitStatus(s: TestServer, meetingId: string, status: SessionJson['status'], timeoutMs = 5000): Promise<{ ended: SessionJson; seenAt: number }> {
@@ -146,21 +130,15 @@ test('a meeting left ACTIVE by a crash is ended by the next start, endedAt = its
   const ws = await stream(s1, { roomName: 'idle-crash', participant: 'crashy', trackId: 'TR_crash' });
   const meetingId = await meetingOf(s1, 'crashy');
   await close(s1, ws, 'crashy');
+  const atKill = await session(s1, meetingId);
   await s1.kill(); // before the idle time: nothing of this process ends it
-  const row = query(s1, (db) => db.prepare("SELECT s.status, r.ended_at FROM sessions s JOIN recordings r USING (meeting_id) WHERE meeting_id = ?").get(meetingId) as { status: string; ended_at: number });
-  assert.is(row.status, 'ACTIVE');
+  assert.is(atKill.status, 'ACTIVE');
+  const lastClose = atKill.recordings[0]!.endedAt;
+  assert.ok(lastClose !== null);
   const s2 = await startTestServer(env, { dataDir: s1.dataDir, storageDir: s1.storageDir });
   try {
-    const until = Date.now() + 5000;
-    let status = '';
-    let endedAt: number | null = null;
-    while (Date.now() < until) {
-      ({ status, ended_at: endedAt } = query(s2, (db) => db.prepare('SELECT status, ended_at FROM sessions WHERE meeting_id = ?').get(meetingId) as { status: string; ended_at: number | null }));
-      if (status === 'ENDED') break;
-      await sleep(50);
-    }
-    assert.is(status, 'ENDED');
-    assert.is(endedAt, row.ended_at);
+    const { ended } = await waitEnded(s2, meetingId);
+    assert.is(ended.endedAt, lastClose);
   } finally {
     await s2.stop();
   }

@@ -1,19 +1,21 @@
 /**
- * Crash and shutdown with the real server process: SIGKILL mid-stream leaves a row RECORDING and a file
+ * Crash and shutdown with the real server process: SIGKILL mid-stream leaves a recording RECORDING and a file
  * whose sizes may lag; the next start repairs both. SIGTERM mid-stream closes the egress sockets with 1001,
- * finalizes the file and closes the row COMPLETE.
+ * finalizes the file and closes the recording COMPLETE. Recording state is read through GET /api/sessions of
+ * the running server (after an exit: of the next server started on the same folders).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FAST_RING_MS, http, startTestServer } from '../helpers/server.js';
-import { registerAndLogin } from '../helpers/auth.js';
-import { BYTES_PER_SEC, FRAME_BYTES, SECRET, closed, open, parseWav, query, sendMuted, sendPcm, sha256, signedEgressUrl, speechFixtures, waitFor } from './helpers.js';
+import { FAST_RING_MS, startTestServer, type TestServer } from '../helpers/server.js';
+import { allRecordings, session } from '../helpers/sessions.js';
+import { BYTES_PER_SEC, FRAME_BYTES, SECRET, closed, open, parseWav, sendMuted, sendPcm, sha256, signedEgressUrl, speechFixtures, waitFor } from './helpers.js';
 
 const [speech] = speechFixtures();
 
-interface RecordingRow { id: number; meeting_id: string; path: string; bytes: number; started_at: number; ended_at: number | null; status: string; close_reason: string | null; muted_intervals: string }
+/** The only recording of a server, through GET /api/sessions (undefined before it exists). */
+const theRecording = async (s: TestServer) => (await allRecordings(s))[0];
 
 /** Wait until the native writer has flushed `bytes` of data to the file (flushes are at most 1 s apart). */
 async function flushed(file: string, bytes: number): Promise<void> {
@@ -28,12 +30,12 @@ test('SIGKILL mid-stream: the next start repairs the file sizes and closes the r
   await sendPcm(ws, recorded);
   await sendMuted(ws, true);
   await sendPcm(ws, speech.subarray(recorded.length, recorded.length + FRAME_BYTES * 20)); // muted: not recorded
-  const row = await waitFor(() => query(s1, (db) => db.prepare('SELECT * FROM recordings').get() as RecordingRow | undefined), 'recording row');
+  const row = await waitFor(() => theRecording(s1), 'recording');
   const file = path.join(s1.storageDir, row.path);
   await flushed(file, recorded.length);
-  await waitFor(() => JSON.parse(query(s1, (db) => (db.prepare('SELECT muted_intervals FROM recordings').get() as RecordingRow).muted_intervals)).length === 1, 'muted interval stored');
+  const beforeKill = await waitFor(async () => { const r = (await theRecording(s1))!; return r.mutedIntervals.length === 1 ? r : null; }, 'muted interval stored');
+  assert.is(beforeKill.status, 'RECORDING', 'the stream is still open when the server is killed');
   await s1.kill();
-  assert.is(query(s1, (db) => (db.prepare('SELECT status FROM recordings').get() as RecordingRow).status), 'RECORDING');
 
   // The crash window between a data write and its header patch, made deterministic: the header lags one
   // flush behind and half a sample frame trails.
@@ -56,14 +58,14 @@ test('SIGKILL mid-stream: the next start repairs the file sizes and closes the r
 
   const s2 = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_RING_MS: FAST_RING_MS }, { dataDir: s1.dataDir, storageDir: s1.storageDir });
   try {
-    const repaired = query(s2, (db) => db.prepare('SELECT * FROM recordings WHERE id = ?').get(row.id) as RecordingRow);
+    const repaired = (await session(s2, row.meetingId)).recordings.find((r) => r.id === row.id)!;
     assert.is(repaired.status, 'REPAIRED');
     assert.is(repaired.bytes, recorded.length);
-    assert.is(repaired.ended_at, mtime);
-    assert.match(repaired.close_reason ?? '', /repaired/);
-    const muted = JSON.parse(repaired.muted_intervals) as { startMs: number; endMs: number | null }[];
+    assert.is(repaired.endedAt, mtime);
+    assert.match(repaired.closeReason ?? '', /repaired/);
+    const muted = repaired.mutedIntervals;
     assert.is(muted.length, 1);
-    assert.is(muted[0]!.startMs, repaired.started_at + (recorded.length / BYTES_PER_SEC) * 1000);
+    assert.is(muted[0]!.startMs, repaired.startedAt + (recorded.length / BYTES_PER_SEC) * 1000);
     assert.ok(muted[0]!.endMs !== null && muted[0]!.endMs >= muted[0]!.startMs);
     const wav = parseWav(file);
     assert.is(wav.dataSize, recorded.length);
@@ -72,8 +74,6 @@ test('SIGKILL mid-stream: the next start repairs the file sizes and closes the r
     assert.is(sha256(wav.data), sha256(recorded));
     const o = parseWav(orphan);
     assert.equal([o.dataSize, o.riffSize, o.fileSize], [orphanData.length, 36 + orphanData.length, 44 + orphanData.length]);
-    const api = await http('GET', `${s2.url}/api/sessions/${repaired.meeting_id}`, undefined, await registerAndLogin(s2));
-    assert.is(api.body.recordings[0].status, 'REPAIRED');
   } finally {
     await s2.stop();
   }
@@ -84,15 +84,23 @@ test('SIGTERM mid-stream: egress sockets get 1001, the file is final and the row
   const ws = await open(signedEgressUrl(s, { roomName: 'term', participant: 'terminated' }));
   const sent = speech.subarray(0, FRAME_BYTES * 120);
   await sendPcm(ws, sent);
-  const row = await waitFor(() => query(s, (db) => db.prepare('SELECT * FROM recordings').get() as RecordingRow | undefined), 'recording row');
+  const row = await waitFor(() => theRecording(s), 'recording');
   const file = path.join(s.storageDir, row.path);
   await flushed(file, sent.length);
   const done = closed(ws);
   assert.is(await s.stop(), 0);
   assert.equal(await done, { code: 1001, reason: 'server shutting down' });
-  const final = query(s, (db) => db.prepare('SELECT * FROM recordings WHERE id = ?').get(row.id) as RecordingRow);
+  // What the stopped server stored, as the next server on the same folders serves it (a recording the shutdown
+  // left open would show there as REPAIRED).
+  const next = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_RING_MS: FAST_RING_MS }, { dataDir: s.dataDir, storageDir: s.storageDir });
+  let final;
+  try {
+    final = (await session(next, row.meetingId)).recordings.find((r) => r.id === row.id)!;
+  } finally {
+    await next.stop();
+  }
   assert.is(final.status, 'COMPLETE');
-  assert.match(final.close_reason ?? '', /^1001 /);
+  assert.match(final.closeReason ?? '', /^1001 /);
   assert.is(final.bytes, sent.length);
   const wav = parseWav(file);
   assert.is(wav.dataSize, sent.length);

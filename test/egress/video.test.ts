@@ -12,17 +12,15 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type WebSocket from 'ws';
-import { registerAndLogin } from '../helpers/auth.js';
 import { http, startTestServer, type TestServer } from '../helpers/server.js';
-import { SECRET, closed, connect, listFiles, open, query, sendMuted, sha256, signedVideoUrl, videoFixture, waitFor } from './helpers.js';
+import { counts as apiCounts, recordingsOf, session } from '../helpers/sessions.js';
+import { SECRET, closed, connect, listFiles, open, sendMuted, sha256, signedVideoUrl, videoFixture, waitFor } from './helpers.js';
 import { AnnexBFramer, IvfFramer, MuteGate, checkVideoHeader } from '../../src/egress/video.js';
 import { requireTools } from '../helpers/requires.js';
 
 requireTools(['ffmpeg', 'ffprobe'], 'apt-get install -y --no-install-recommends ffmpeg');
 
 let server: TestServer;
-/** Bearer header of an account on `server` (GET /api/sessions). */
-let auth: Record<string, string>;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meetcore-video-'));
 
 const makeFixture = (codec: 'h264' | 'vp8' | 'vp9', sec = 2): Buffer => videoFixture(codec, sec, { dir: tmp });
@@ -43,10 +41,10 @@ async function sendChunks(ws: WebSocket, data: Buffer, sizes: number[] = [1, 7, 
   await last;
 }
 
-interface Row { id: number; meeting_id: string; participant: string; track_id: string; kind: string; codec: string; path: string; bytes: number; started_at: number; ended_at: number | null; status: string; close_reason: string | null; muted_intervals: string; sample_rate: number | null }
-const rowsOf = (s: TestServer, participant: string) => query(s, (db) => db.prepare('SELECT * FROM recordings WHERE participant = ? ORDER BY id').all(participant) as Row[]);
-const doneRow = (s: TestServer, participant: string) => waitFor(() => rowsOf(s, participant).find((r) => r.status !== 'RECORDING'), `closed row of ${participant}`);
-const counts = (s: TestServer) => query(s, (db) => ['sessions', 'participants', 'recordings'].map((t) => (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n));
+// Recordings, meetings and participants through GET /api/sessions (test/helpers/sessions.ts).
+const rowsOf = recordingsOf;
+const doneRow = (s: TestServer, participant: string) => waitFor(async () => (await rowsOf(s, participant)).find((r) => r.status !== 'RECORDING'), `closed recording of ${participant}`);
+const counts = async (s: TestServer) => { const c = await apiCounts(s); return [c.sessions, c.participants, c.recordings]; };
 function probe(file: string): { codec_name: string; width: number; height: number; nb_read_frames?: string } {
   const out = execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-show_streams', '-of', 'json', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return (JSON.parse(out) as { streams: any[] }).streams[0];
@@ -54,7 +52,6 @@ function probe(file: string): { codec_name: string; width: number; height: numbe
 
 test.before(async () => {
   server = await startTestServer({ EGRESS_SECRET: SECRET });
-  auth = await registerAndLogin(server);
 });
 test.after(async () => {
   await server.stop();
@@ -134,12 +131,13 @@ test('H.264 Annex-B round-trips byte for byte in odd-sized frames; ffprobe reads
   assert.is(row.status, 'COMPLETE');
   assert.is(row.kind, 'video');
   assert.is(row.codec, 'h264');
-  assert.is(row.track_id, 'TR_v1');
+  assert.is(row.trackId, 'TR_v1');
   assert.is(row.bytes, h264.length);
-  assert.is(row.sample_rate, null);
-  assert.match(row.close_reason ?? '', /^1005/);
-  assert.ok(row.ended_at! >= row.started_at);
-  assert.is(row.path, `egress/video/${row.meeting_id}/${row.started_at}_video_room_..___alice_TR_v1.h264`);
+  assert.is(row.sampleRate, null);
+  assert.is(row.durationMs, null);
+  assert.match(row.closeReason ?? '', /^1005/);
+  assert.ok(row.endedAt! >= row.startedAt);
+  assert.is(row.path, `egress/video/${row.meetingId}/${row.startedAt}_video_room_..___alice_TR_v1.h264`);
   const file = path.join(server.storageDir, row.path);
   assert.is(sha256(fs.readFileSync(file)), sha256(h264));
   const p = probe(file);
@@ -148,15 +146,10 @@ test('H.264 Annex-B round-trips byte for byte in odd-sized frames; ffprobe reads
   assert.is(p.height, 240);
   assert.is(p.nb_read_frames, '30');
 
-  const api = await http('GET', `${server.url}/api/sessions/${row.meeting_id}`, undefined, auth);
-  assert.is(api.status, 200);
-  assert.is(api.body.roomName, room);
-  assert.ok(api.body.participants.some((x: { identity: string }) => x.identity === 'alice'));
-  const rec = api.body.recordings.find((r: { id: number }) => r.id === row.id);
-  assert.is(rec.kind, 'video');
-  assert.is(rec.codec, 'h264');
-  assert.is(rec.status, 'COMPLETE');
-  assert.is(rec.bytes, h264.length);
+  const api = await session(server, row.meetingId);
+  assert.is(api.roomName, room);
+  assert.ok(api.participants.some((x) => x.identity === 'alice'));
+  assert.ok(api.recordings.some((r) => r.id === row.id));
 });
 
 test('VP8 and VP9 IVF round-trip byte for byte (1-byte first frames included) into the given meetingId', async () => {
@@ -169,20 +162,19 @@ test('VP8 and VP9 IVF round-trip byte for byte (1-byte first frames included) in
     await done;
     const row = await doneRow(server, participant);
     assert.is(row.status, 'COMPLETE');
-    assert.is(row.meeting_id, meetingId);
+    assert.is(row.meetingId, meetingId);
     assert.is(row.codec, codec);
-    assert.is(row.track_id, 'video');
-    assert.is(row.path, `egress/video/${meetingId}/${row.started_at}_ivf-room_${participant}_video.ivf`);
+    assert.is(row.trackId, 'video');
+    assert.is(row.path, `egress/video/${meetingId}/${row.startedAt}_ivf-room_${participant}_video.ivf`);
     const file = path.join(server.storageDir, row.path);
     assert.is(sha256(fs.readFileSync(file)), sha256(data));
     const p = probe(file);
     assert.is(p.codec_name, codec);
     assert.is(p.width, 320);
   }
-  const api = await http('GET', `${server.url}/api/sessions/${meetingId}`, undefined, auth);
-  assert.is(api.status, 200);
-  assert.equal(api.body.recordings.map((r: { participant: string; kind: string }) => `${r.participant}:${r.kind}`), ['bob:video', 'carol:video']);
-  assert.equal(api.body.participants.map((x: { identity: string }) => x.identity).sort(), ['bob', 'carol']);
+  const api = await session(server, meetingId);
+  assert.equal(api.recordings.map((r) => `${r.participant}:${r.kind}`), ['bob:video', 'carol:video']);
+  assert.equal(api.participants.map((x) => x.identity).sort(), ['bob', 'carol']);
 });
 
 test('a frame over 1 MiB closes with 1009 and keeps what was written; a hostile meetingId stays under storage', async () => {
@@ -194,8 +186,8 @@ test('a frame over 1 MiB closes with 1009 and keeps what was written; a hostile 
   assert.is(c.code, 1009);
   const row = await doneRow(server, 'jack');
   assert.is(row.status, 'COMPLETE');
-  assert.match(row.close_reason ?? '', /^1009/);
-  assert.is(row.meeting_id, '../../evil');
+  assert.match(row.closeReason ?? '', /^1009/);
+  assert.is(row.meetingId, '../../evil');
   assert.ok(row.path.startsWith('egress/video/.._.._evil/'), row.path);
   assert.is(row.bytes, 5000);
   assert.is(sha256(fs.readFileSync(path.join(server.storageDir, row.path))), sha256(h264.subarray(0, 5000)));
@@ -214,11 +206,11 @@ test('a video stream joins the ACTIVE session of its room', async () => {
   second.close();
   await done;
   const b = await doneRow(server, 'erin');
-  assert.is(b.meeting_id, a.meeting_id);
+  assert.is(b.meetingId, a.meetingId);
 });
 
 test('a stream whose first bytes fail the check is closed with 1007 and the reason; nothing is created', async () => {
-  const before = { counts: counts(server), files: listFiles(server.storageDir) };
+  const before = { counts: await counts(server), files: listFiles(server.storageDir) };
   const badVersion = Buffer.from(vp8); badVersion.writeUInt16LE(1, 4);
   const badLength = Buffer.from(vp8); badLength.writeUInt16LE(40, 6);
   const cases: [string, Buffer, number[], RegExp][] = [
@@ -244,13 +236,13 @@ test('a stream whose first bytes fail the check is closed with 1007 and the reas
   short.close();
   await done;
   await new Promise((r) => setTimeout(r, 200));
-  assert.equal(counts(server), before.counts);
+  assert.equal(await counts(server), before.counts);
   assert.equal(listFiles(server.storageDir), before.files);
   assert.ok(server.logs.some((l) => l.msg === 'video egress stream refused'));
 });
 
 test('invalid query → 400, bad signature → 401, before the upgrade; nothing is created', async () => {
-  const before = { counts: counts(server), files: listFiles(server.storageDir) };
+  const before = { counts: await counts(server), files: listFiles(server.storageDir) };
   const bad: [Record<string, string>, RegExp][] = [
     [{ roomName: 'r' }, /^codec: /],
     [{ roomName: 'r', codec: 'av1' }, /^codec: must be one of h264, vp8, vp9/],
@@ -282,7 +274,7 @@ test('invalid query → 400, bad signature → 401, before the upgrade; nothing 
     assert.is(r.refused!.body.error.code, 'unauthorized');
     assert.match(r.refused!.body.error.message, reason);
   }
-  assert.equal(counts(server), before.counts);
+  assert.equal(await counts(server), before.counts);
   assert.equal(listFiles(server.storageDir), before.files);
 });
 
@@ -305,9 +297,9 @@ test('muted spans are not written (cut at frame boundaries), intervals are store
   assert.is(sha256(fs.readFileSync(file)), sha256(expected));
   assert.is(row.bytes, expected.length);
   assert.is(probe(file).codec_name, 'vp8');
-  const intervals = JSON.parse(row.muted_intervals) as { startMs: number; endMs: number }[];
+  const intervals = row.mutedIntervals;
   assert.is(intervals.length, 1);
-  assert.ok(intervals[0]!.startMs >= row.started_at && intervals[0]!.endMs >= intervals[0]!.startMs);
+  assert.ok(intervals[0]!.startMs >= row.startedAt && intervals[0]!.endMs! >= intervals[0]!.startMs);
 
   // Muted before the first frame: an H.264 file stays empty until the unmute's next start code.
   const ws2 = await open(videoUrl(server, { roomName: 'mute-room', participant: 'gina', codec: 'h264' }));
@@ -323,47 +315,53 @@ test('muted spans are not written (cut at frame boundaries), intervals are store
   const expected2 = h264.subarray(starts.find((s) => s.one >= 5000)!.start);
   assert.is(sha256(fs.readFileSync(path.join(server.storageDir, row2.path))), sha256(expected2));
   assert.is(probe(path.join(server.storageDir, row2.path)).codec_name, 'h264');
-  const i2 = JSON.parse(row2.muted_intervals) as { startMs: number; endMs: number }[];
+  const i2 = row2.mutedIntervals;
   assert.is(i2.length, 1);
-  assert.is(i2[0]!.startMs, row2.started_at);
+  assert.is(i2[0]!.startMs, row2.startedAt);
 });
 
-test('shutdown finalizes open video recordings; a crash leaves rows that the next start closes', async () => {
+test('shutdown finalizes open video recordings; a crash leaves recordings that the next start closes', async () => {
   const s = await startTestServer({ EGRESS_SECRET: SECRET });
   try {
     const ws = await open(videoUrl(s, { roomName: 'stop-room', participant: 'hank', codec: 'h264' }));
     const done = closed(ws);
     await sendChunks(ws, h264.subarray(0, 6000));
-    await waitFor(() => rowsOf(s, 'hank')[0]?.status === 'RECORDING' && fs.existsSync(path.join(s.storageDir, rowsOf(s, 'hank')[0]!.path)), 'recording row');
+    await waitFor(async () => { const r = (await rowsOf(s, 'hank'))[0]; return r?.status === 'RECORDING' && fs.existsSync(path.join(s.storageDir, r.path)); }, 'recording');
     const health = await http('GET', `${s.url}/health`);
     assert.is(health.body.egressStreams, 1);
     assert.is(await s.stop(), 0);
     assert.is((await done).code, 1001);
-    const row = rowsOf(s, 'hank')[0]!;
-    assert.is(row.status, 'COMPLETE');
-    assert.match(row.close_reason ?? '', /^1001/);
-    assert.is(row.bytes, 6000);
-    assert.is(sha256(fs.readFileSync(path.join(s.storageDir, row.path))), sha256(h264.subarray(0, 6000)));
   } finally {
     await s.stop().catch(() => undefined);
   }
 
+  // What the stopped server stored, as the next server on the same folders serves it (a recording the shutdown
+  // left open would show there as REPAIRED).
   const dirs = { dataDir: s.dataDir, storageDir: s.storageDir };
   const s2 = await startTestServer({ EGRESS_SECRET: SECRET }, dirs);
-  const ws = await open(videoUrl(s2, { roomName: 'crash-room', participant: 'ivan', codec: 'vp8' }));
-  await sendChunks(ws, vp8.subarray(0, 9000));
-  await waitFor(() => {
-    const r = rowsOf(s2, 'ivan')[0];
-    return r && fs.existsSync(path.join(s2.storageDir, r.path)) && fs.statSync(path.join(s2.storageDir, r.path)).size === 9000;
-  }, 'bytes on disk');
-  await s2.kill();
-  assert.is(rowsOf(s2, 'ivan')[0]!.status, 'RECORDING');
+  try {
+    const hank = (await rowsOf(s2, 'hank'))[0]!;
+    assert.is(hank.status, 'COMPLETE');
+    assert.match(hank.closeReason ?? '', /^1001/);
+    assert.is(hank.bytes, 6000);
+    assert.is(sha256(fs.readFileSync(path.join(s.storageDir, hank.path))), sha256(h264.subarray(0, 6000)));
+
+    const ws = await open(videoUrl(s2, { roomName: 'crash-room', participant: 'ivan', codec: 'vp8' }));
+    await sendChunks(ws, vp8.subarray(0, 9000));
+    const live = await waitFor(async () => {
+      const r = (await rowsOf(s2, 'ivan'))[0];
+      return r && fs.existsSync(path.join(s2.storageDir, r.path)) && fs.statSync(path.join(s2.storageDir, r.path)).size === 9000 ? r : null;
+    }, 'bytes on disk');
+    assert.is(live.status, 'RECORDING', 'the stream is still open when the server is killed');
+  } finally {
+    await s2.kill();
+  }
   const s3 = await startTestServer({ EGRESS_SECRET: SECRET }, dirs);
   try {
-    const row = rowsOf(s3, 'ivan')[0]!;
+    const row = (await rowsOf(s3, 'ivan'))[0]!;
     assert.is(row.status, 'REPAIRED');
     assert.is(row.bytes, 9000);
-    assert.ok(row.ended_at !== null);
+    assert.ok(row.endedAt !== null);
   } finally {
     await s3.stop();
   }

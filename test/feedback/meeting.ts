@@ -8,7 +8,8 @@ import WebSocket from 'ws';
 import { SignalingClient, type ServerMessage } from '../../src/client/index.js';
 import { toStereoBytes } from '../helpers/fixtures.js';
 import { http, type TestServer } from '../helpers/server.js';
-import { closed, open, query, signedEgressUrl, waitFor } from '../egress/helpers.js';
+import { getSession } from '../helpers/sessions.js';
+import { closed, open, signedEgressUrl, waitFor } from '../egress/helpers.js';
 
 export interface Track {
   participant: string;
@@ -22,7 +23,9 @@ const CHUNK_BYTES = 4800 * 4;
 const SPEEDUP = 10;
 
 /**
- * Stream `tracks` as one meeting and wait until every recording row is closed (the engine drained them).
+ * Stream `tracks` as one meeting and wait until GET /api/sessions/:meetingId shows every recording closed
+ * (the engine drained them) with all the bytes sent.
+ * @throws Error when a recording holds fewer bytes than were sent.
  * @returns the meetingId.
  */
 export async function streamMeeting(server: TestServer, meetingId: string, tracks: Track[], roomName = `room-${meetingId}`): Promise<string> {
@@ -45,16 +48,16 @@ export async function streamMeeting(server: TestServer, meetingId: string, track
     s.close();
     await done;
   }));
-  await waitFor(() => query(server, (db) => {
-    const open = db.prepare("SELECT COUNT(*) AS n FROM recordings WHERE meeting_id = ? AND status = 'RECORDING'").get(meetingId) as { n: number };
-    const all = db.prepare('SELECT COUNT(*) AS n FROM recordings WHERE meeting_id = ?').get(meetingId) as { n: number };
-    return all.n === tracks.length && open.n === 0;
-  }), `recordings of ${meetingId} closed`, 60_000);
-  // Every byte was analysed and recorded (none dropped by a full ring), so the script's timing holds.
-  const rows = query(server, (db) => db.prepare('SELECT participant, bytes FROM recordings WHERE meeting_id = ?').all(meetingId) as { participant: string; bytes: number }[]);
+  // Through the public API (a bearer this helper registers once per server): every track's recording closed…
+  const recordings = await waitFor(async () => {
+    const s = await getSession(server, meetingId);
+    return s && s.recordings.length === tracks.length && s.recordings.every((r) => r.status !== 'RECORDING') ? s.recordings : null;
+  }, `recordings of ${meetingId} closed`, 60_000);
+  // …holding every byte sent (none dropped by a full ring), so the script's timing holds. A closed recording
+  // does not grow: a shortfall fails here rather than after the whole wait.
   for (const [i, t] of tracks.entries()) {
-    const row = rows.find((r) => r.participant === t.participant);
-    if (row?.bytes !== bytes[i]!.length) throw new Error(`${t.participant}: recorded ${row?.bytes} of ${bytes[i]!.length} bytes`);
+    const mine = recordings.filter((r) => r.participant === t.participant);
+    if (mine.length !== 1 || mine[0]!.bytes !== bytes[i]!.length) throw new Error(`${t.participant}: recorded ${mine.map((r) => r.bytes).join(' + ') || 'nothing'} of ${bytes[i]!.length} bytes`);
   }
   return meetingId;
 }

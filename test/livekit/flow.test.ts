@@ -2,7 +2,7 @@
  * End to end with the real server process and the LiveKit test double: signed webhooks drive a meeting
  * room_started → participant_joined (host and guest) → track_published (audio) → the double receives
  * StartTrackEgress with a signed /egress-audio URL → this test plays LiveKit's egress: it dials that URL and
- * streams speech PCM → the recording row exists, linked to the egress → track_unpublished → StopEgress →
+ * streams speech PCM → the recording exists (GET /api/sessions/:meetingId), linked to the egress → track_unpublished → StopEgress →
  * the egress closes with no code → egress_ended → room_finished ends the session and closes everything.
  */
 import { test } from 'uvu';
@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { EgressStatus, TrackSource, TrackType } from 'livekit-server-sdk';
 import { FAST_RING_MS, http, startTestServer, type TestServer } from '../helpers/server.js';
 import { SECRET as EGRESS_SECRET, closed, open, parseWav, query, sendPcm, sha256, waitFor } from '../egress/helpers.js';
+import { getSession, session as sessionOf } from '../helpers/sessions.js';
 import { gain, loadFixture, toStereoBytes } from '../helpers/fixtures.js';
 import WebSocket from 'ws';
 import { SignalingClient, type ServerMessage } from '../../src/client/index.js';
@@ -37,28 +38,26 @@ const host = { sid: 'PA_host', identity: 'hana-1', name: 'Hana', metadata: JSON.
 const guest = { sid: 'PA_guest', identity: 'gus-2', name: 'Gus', metadata: JSON.stringify({ roles: [], name: 'Gus G.' }), joinedAt: BigInt(Math.floor(Date.now() / 1000)) };
 const audioTrack = { sid: 'TR_gusMic', type: TrackType.AUDIO, source: TrackSource.MICROPHONE, mimeType: 'audio/opus', name: 'mic' };
 
-interface SessionRow { meeting_id: string; room_name: string; room_sid: string | null; status: string; ended_at: number | null }
-interface ParticipantRow { identity: string; name: string | null; roles: string; is_host: number; left_at: number | null }
-interface RecordingRow { id: number; meeting_id: string; participant: string; track_id: string; status: string; bytes: number; path: string; egress_id: string | null; egress_status: string | null; close_reason: string | null }
-
-const session = () => query(server, (db) => db.prepare('SELECT * FROM sessions WHERE meeting_id = ?').get(ROOM.sid) as SessionRow | undefined);
-const participants = () => query(server, (db) => db.prepare('SELECT * FROM participants WHERE meeting_id = ? ORDER BY identity').all(ROOM.sid) as ParticipantRow[]);
-const recordings = () => query(server, (db) => db.prepare('SELECT * FROM recordings WHERE meeting_id = ? ORDER BY id').all(ROOM.sid) as RecordingRow[]);
+// Meeting, participant and recording state through GET /api/sessions/:meetingId (test/helpers/sessions.ts).
+const session = () => getSession(server, ROOM.sid);
+const participants = async () => (await sessionOf(server, ROOM.sid)).participants.sort((a, b) => a.identity.localeCompare(b.identity));
+const recordings = async () => (await sessionOf(server, ROOM.sid)).recordings.sort((a, b) => a.id - b.id);
 
 test('room → participants → audio track egress to /egress-audio → stop → room finished', async () => {
   lk.rooms.set(ROOM.name, ROOM.sid);
   let r = await sendEvent(server.url, { event: 'room_started', room: ROOM });
   assert.is(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body, { ok: true, event: 'room_started', duplicate: false });
-  assert.equal(session(), { ...session()!, meeting_id: ROOM.sid, room_name: ROOM.name, room_sid: ROOM.sid, status: 'ACTIVE', ended_at: null });
+  const opened = (await session())!;
+  assert.equal(opened, { ...opened, meetingId: ROOM.sid, roomName: ROOM.name, roomSid: ROOM.sid, status: 'ACTIVE', endedAt: null });
 
   for (const p of [host, guest]) {
     r = await sendEvent(server.url, { event: 'participant_joined', room: ROOM, participant: p });
     assert.is(r.status, 200);
   }
-  assert.equal(participants().map((p) => [p.identity, p.name, JSON.parse(p.roles), p.is_host, p.left_at]), [
-    ['gus-2', 'Gus G.', [], 0, null],
-    ['hana-1', 'Hana H.', ['host'], 1, null],
+  assert.equal((await participants()).map((p) => [p.identity, p.name, p.roles, p.isHost, p.leftAt]), [
+    ['gus-2', 'Gus G.', [], false, null],
+    ['hana-1', 'Hana H.', ['host'], true, null],
   ]);
 
   // A video track starts nothing; the guest's microphone starts a Track Egress.
@@ -98,16 +97,16 @@ test('room → participants → audio track egress to /egress-audio → stop →
   assert.is(low.meetingId, ROOM.sid);
   assert.match(String(low.message), /Gus G\. is hard to hear/);
   hostClient.close();
-  const rec = await waitFor(() => recordings().find((x) => x.bytes === speech.length || x.status === 'RECORDING'), 'recording row');
+  const rec = await waitFor(async () => (await recordings()).find((x) => x.bytes === speech.length || x.status === 'RECORDING'), 'recording');
   assert.is(rec.participant, guest.identity);
-  assert.is(rec.track_id, audioTrack.sid);
+  assert.is(rec.trackId, audioTrack.sid);
   assert.is(rec.status, 'RECORDING');
-  assert.is(rec.egress_id, egressId, 'the recording is linked to its egress');
-  assert.is(rec.egress_status, 'EGRESS_STARTING');
+  assert.is(rec.egressId, egressId, 'the recording is linked to its egress');
+  assert.is(rec.egressStatus, 'EGRESS_STARTING');
 
   r = await sendEvent(server.url, { event: 'egress_started', egressInfo: { egressId, roomId: ROOM.sid, roomName: ROOM.name, status: EgressStatus.EGRESS_ACTIVE, request: { case: 'track', value: { roomName: ROOM.name, trackId: audioTrack.sid, output: { case: 'websocketUrl', value: start.body.websocketUrl } } } } });
   assert.is(r.status, 200);
-  assert.is(recordings()[0]!.egress_status, 'EGRESS_ACTIVE');
+  assert.is((await recordings())[0]!.egressStatus, 'EGRESS_ACTIVE');
 
   // Unpublish: meetcore stops the egress; LiveKit then ends the socket with a close frame without a code.
   const wsClosed = closed(ws);
@@ -118,18 +117,19 @@ test('room → participants → audio track egress to /egress-audio → stop →
   assert.is(stop.claims!.video!.roomRecord, true);
   ws.close();
   await wsClosed;
-  const done = await waitFor(() => recordings().find((x) => x.status === 'COMPLETE'), 'recording closed');
+  const done = await waitFor(async () => (await recordings()).find((x) => x.status === 'COMPLETE'), 'recording closed');
   assert.is(done.bytes, speech.length);
-  assert.match(done.close_reason ?? '', /^1005 /);
+  assert.match(done.closeReason ?? '', /^1005 /);
   assert.is(sha256(parseWav(`${server.storageDir}/${done.path}`).data), sha256(speech), 'the recording holds the streamed PCM');
-  assert.is(done.egress_status, 'EGRESS_ENDING');
+  assert.is(done.egressStatus, 'EGRESS_ENDING');
 
   r = await sendEvent(server.url, { event: 'egress_ended', egressInfo: { egressId, roomId: ROOM.sid, roomName: ROOM.name, status: EgressStatus.EGRESS_COMPLETE, endedAt: BigInt(Date.now()) * 1_000_000n, request: { case: 'track', value: { roomName: ROOM.name, trackId: audioTrack.sid } } } });
   assert.is(r.status, 200);
   // A late egress_updated (ACTIVE) does not move a finished egress back.
   r = await sendEvent(server.url, { event: 'egress_updated', egressInfo: { egressId, roomId: ROOM.sid, roomName: ROOM.name, status: EgressStatus.EGRESS_ACTIVE } });
   assert.is(r.status, 200);
-  assert.is(recordings()[0]!.egress_status, 'EGRESS_COMPLETE');
+  assert.is((await recordings())[0]!.egressStatus, 'EGRESS_COMPLETE');
+  // Stays on SQLite: the egress bookkeeping (livekit_egresses: stop requested, ended) is not in the public API.
   const egressRow = query(server, (db) => db.prepare('SELECT * FROM livekit_egresses WHERE egress_id = ?').get(egressId) as { status: string; participant: string; track_sid: string; meeting_id: string; ended_at: number | null; stop_requested_at: number | null });
   assert.equal([egressRow.status, egressRow.participant, egressRow.track_sid, egressRow.meeting_id], ['EGRESS_COMPLETE', guest.identity, audioTrack.sid, ROOM.sid]);
   assert.ok(egressRow.ended_at !== null && egressRow.stop_requested_at !== null);
@@ -138,11 +138,11 @@ test('room → participants → audio track egress to /egress-audio → stop →
   assert.is(r.status, 200);
   r = await sendEvent(server.url, { event: 'room_finished', room: ROOM });
   assert.is(r.status, 200);
-  const s = session()!;
+  const s = (await session())!;
   assert.is(s.status, 'ENDED');
-  assert.ok(s.ended_at !== null);
-  assert.ok(participants().every((p) => p.left_at !== null), 'everyone has left a finished room');
-  assert.ok(recordings().every((x) => x.status !== 'RECORDING'), 'no recording left open');
+  assert.ok(s.endedAt !== null);
+  assert.ok(s.participants.every((p) => p.leftAt !== null), 'everyone has left a finished room');
+  assert.ok(s.recordings.every((x) => x.status !== 'RECORDING'), 'no recording left open');
   assert.is(lk.succeeded('StopEgress').length, 1, 'nothing left to stop at room end');
   const errors = server.logs.filter((l) => typeof l.level === 'number' && l.level >= 50);
   assert.equal(errors, [], 'no error was logged');
@@ -159,7 +159,7 @@ test('room_finished stops a track egress still running and its recording closes'
   const url = new URL(start.body.websocketUrl as string);
   const ws = await open(`${server.wsUrl}${url.pathname}${url.search}`);
   await sendPcm(ws, speech.subarray(0, 48000 * 4));
-  await waitFor(() => query(server, (db) => db.prepare("SELECT id FROM recordings WHERE meeting_id = ? AND status = 'RECORDING' AND egress_id IS NOT NULL").get(room.sid)), 'recording row');
+  await waitFor(async () => (await getSession(server, room.sid))?.recordings.find((x) => x.status === 'RECORDING' && x.egressId !== null), 'recording linked to its egress');
 
   const wsClosed = closed(ws);
   assert.is((await sendEvent(server.url, { event: 'room_finished', room })).status, 200);
@@ -167,15 +167,13 @@ test('room_finished stops a track egress still running and its recording closes'
   assert.ok(stop);
   ws.close();
   await wsClosed;
-  const rows = await waitFor(() => {
-    const x = query(server, (db) => db.prepare('SELECT status, bytes FROM recordings WHERE meeting_id = ?').all(room.sid) as { status: string; bytes: number }[]);
-    return x.length === 1 && x[0]!.status === 'COMPLETE' ? x : null;
+  const s = await waitFor(async () => {
+    const x = await sessionOf(server, room.sid);
+    return x.recordings.length === 1 && x.recordings[0]!.status === 'COMPLETE' ? x : null;
   }, 'recording closed');
-  assert.is(rows[0]!.bytes, 48000 * 4);
-  const s = query(server, (db) => db.prepare('SELECT status FROM sessions WHERE meeting_id = ?').get(room.sid) as { status: string });
+  assert.is(s.recordings[0]!.bytes, 48000 * 4);
   assert.is(s.status, 'ENDED');
-  const p = query(server, (db) => db.prepare('SELECT left_at FROM participants WHERE meeting_id = ?').all(room.sid) as { left_at: number | null }[]);
-  assert.ok(p.length === 1 && p[0]!.left_at !== null);
+  assert.ok(s.participants.length === 1 && s.participants[0]!.leftAt !== null);
 });
 
 test.run();

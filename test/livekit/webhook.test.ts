@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { TrackType } from 'livekit-server-sdk';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { SECRET as EGRESS_SECRET, query } from '../egress/helpers.js';
+import { counts, getSession, listSessions } from '../helpers/sessions.js';
 import { API_KEY, API_SECRET, LivekitDouble, postWebhook, sendEvent, signWebhook, webhookBody } from './double.js';
 
 let server: TestServer;
@@ -23,9 +24,11 @@ test.after(async () => {
 });
 
 const now = () => BigInt(Math.floor(Date.now() / 1000));
+// Meetings and participants through GET /api/sessions(/:meetingId) (test/helpers/sessions.ts).
+const sessionOf = (sid: string) => getSession(server, sid);
+const participantOf = async (sid: string, identity: string) => (await getSession(server, sid))?.participants.find((p) => p.identity === identity);
+// Stays on SQLite: LiveKit's bookkeeping (livekit_webhook_events, livekit_rooms, livekit_egresses) is not in the public API.
 const count = (table: string) => query(server, (db) => (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n);
-const sessionOf = (sid: string) => query(server, (db) => db.prepare('SELECT * FROM sessions WHERE meeting_id = ?').get(sid) as { status: string; room_name: string; started_at: number; ended_at: number | null } | undefined);
-const participantOf = (sid: string, identity: string) => query(server, (db) => db.prepare('SELECT * FROM participants WHERE meeting_id = ? AND identity = ?').get(sid, identity) as { name: string | null; roles: string; is_host: number; left_at: number | null } | undefined);
 
 test('refused deliveries: 401 for no/bad/expired signature or a tampered body, 400 for a signed non-event; nothing stored', async () => {
   const body = webhookBody({ event: 'room_started', room: { sid: 'RM_refused', name: 'refused', creationTime: now() } });
@@ -51,13 +54,13 @@ test('refused deliveries: 401 for no/bad/expired signature or a tampered body, 4
     assert.is(r.status, 400, `${bad}: ${JSON.stringify(r.body)}`);
     assert.is(r.body.error.code, 'bad_request');
   }
-  assert.is(count('sessions'), 0);
+  assert.is((await counts(server)).sessions, 0);
   assert.is(count('livekit_webhook_events'), 0);
   assert.is(count('livekit_rooms'), 0);
   // The same body with a valid signature is accepted: the refusals were about the signature only.
   const ok = await postWebhook(server.url, body);
   assert.is(ok.status, 200);
-  assert.is(sessionOf('RM_refused')?.status, 'ACTIVE');
+  assert.is((await sessionOf('RM_refused'))?.status, 'ACTIVE');
 });
 
 test('the same event twice has one effect', async () => {
@@ -70,11 +73,11 @@ test('the same event twice has one effect', async () => {
   const joined = webhookBody({ event: 'participant_joined', room, participant: p });
   assert.is((await postWebhook(server.url, joined)).status, 200);
   assert.is((await sendEvent(server.url, { event: 'participant_left', room, participant: p })).status, 200);
-  const leftAt = participantOf(room.sid, 'dana')!.left_at;
+  const leftAt = (await participantOf(room.sid, 'dana'))!.leftAt;
   assert.ok(leftAt !== null);
   // LiveKit retries the join (same id): it was handled, so Dana stays gone.
   assert.is((await postWebhook(server.url, joined)).body.duplicate, true);
-  assert.is(participantOf(room.sid, 'dana')!.left_at, leftAt);
+  assert.is((await participantOf(room.sid, 'dana'))!.leftAt, leftAt);
 
   // One egress per track: a retry of track_published (same id) and a second event for the same track.
   lk.rooms.set(room.name, room.sid);
@@ -86,7 +89,7 @@ test('the same event twice has one effect', async () => {
   assert.is((await postWebhook(server.url, published)).body.duplicate, true);
   assert.is((await sendEvent(server.url, { event: 'track_published', room, participant: p2, track })).status, 200);
   assert.is(lk.succeeded('StartTrackEgress').length, before + 1);
-  assert.is(query(server, (db) => (db.prepare("SELECT COUNT(*) AS n FROM livekit_egresses WHERE track_sid = 'TR_dup'").get() as { n: number }).n), 1);
+  assert.is(count("livekit_egresses WHERE track_sid = 'TR_dup'"), 1);
   const unpublished = webhookBody({ event: 'track_unpublished', room, participant: p2, track });
   const stops = lk.succeeded('StopEgress').length;
   assert.is((await postWebhook(server.url, unpublished)).status, 200);
@@ -100,26 +103,29 @@ test('out-of-order deliveries converge', async () => {
   const yan = { identity: 'yan', name: 'Yan', joinedAt: now() };
   // participant_joined before room_started creates the session.
   assert.is((await sendEvent(server.url, { event: 'participant_joined', room, participant: zoe })).status, 200);
-  assert.is(sessionOf(room.sid)?.status, 'ACTIVE');
-  assert.is(sessionOf(room.sid)?.room_name, 'ooo');
-  assert.equal([participantOf(room.sid, 'zoe')!.name, participantOf(room.sid, 'zoe')!.is_host], ['Zoe Z.', 1]);
+  const opened = await sessionOf(room.sid);
+  assert.is(opened?.status, 'ACTIVE');
+  assert.is(opened?.roomName, 'ooo');
+  const zoeIn = opened?.participants.find((p) => p.identity === 'zoe');
+  assert.equal([zoeIn?.name, zoeIn?.isHost], ['Zoe Z.', true]);
   assert.is((await sendEvent(server.url, { event: 'room_started', room })).status, 200);
-  assert.is(sessionOf(room.sid)?.status, 'ACTIVE');
-  assert.is(count("sessions WHERE meeting_id = 'RM_ooo'"), 1);
+  assert.is((await sessionOf(room.sid))?.status, 'ACTIVE');
+  assert.is((await listSessions(server)).filter((x) => x.meetingId === 'RM_ooo').length, 1);
   // participant_left before participant_joined: Yan ends up gone.
   assert.is((await sendEvent(server.url, { event: 'participant_left', room, participant: yan })).status, 200);
   assert.is((await sendEvent(server.url, { event: 'participant_joined', room, participant: yan })).status, 200);
-  assert.ok(participantOf(room.sid, 'yan')!.left_at !== null);
-  assert.is(participantOf(room.sid, 'yan')!.name, 'Yan');
+  const yanIn = (await participantOf(room.sid, 'yan'))!;
+  assert.ok(yanIn.leftAt !== null);
+  assert.is(yanIn.name, 'Yan');
 
   // room_finished before room_started: the late room_started does not re-open the meeting, a late join stays out.
   const room2 = { sid: 'RM_ooo2', name: 'ooo2', creationTime: now() };
   assert.is((await sendEvent(server.url, { event: 'room_finished', room: room2 })).status, 200);
-  assert.is(sessionOf(room2.sid)?.status, 'ENDED');
+  assert.is((await sessionOf(room2.sid))?.status, 'ENDED');
   assert.is((await sendEvent(server.url, { event: 'room_started', room: room2 })).status, 200);
-  assert.is(sessionOf(room2.sid)?.status, 'ENDED');
+  assert.is((await sessionOf(room2.sid))?.status, 'ENDED');
   assert.is((await sendEvent(server.url, { event: 'participant_joined', room: room2, participant: zoe })).status, 200);
-  assert.ok(participantOf(room2.sid, 'zoe')!.left_at !== null);
+  assert.ok((await participantOf(room2.sid, 'zoe'))!.leftAt !== null);
   // An audio track of a finished room starts no egress.
   const starts = lk.succeeded('StartTrackEgress').length;
   assert.is((await sendEvent(server.url, { event: 'track_published', room: room2, participant: zoe, track: { sid: 'TR_late', type: TrackType.AUDIO } })).status, 200);
@@ -129,6 +135,7 @@ test('out-of-order deliveries converge', async () => {
   const info = (status: number) => ({ egressId: 'EG_ooo', roomId: room.sid, roomName: room.name, status, request: { case: 'track' as const, value: { roomName: room.name, trackId: 'TR_x' } } });
   assert.is((await sendEvent(server.url, { event: 'egress_ended', egressInfo: info(3) })).status, 200);
   assert.is((await sendEvent(server.url, { event: 'egress_started', egressInfo: info(1) })).status, 200);
+  // Stays on SQLite: no recording carries this egress, so its status shows nowhere in the public API.
   assert.is(query(server, (db) => (db.prepare("SELECT status FROM livekit_egresses WHERE egress_id = 'EG_ooo'").get() as { status: string }).status), 'EGRESS_COMPLETE');
 
   // Unknown events are acknowledged and ignored.
