@@ -10,8 +10,8 @@
  *   stream start, whichever is latest).
  * - speech_overlap: the engine's interruption `start` (the talk spurts of two unmuted streams intersecting for
  *   `overlapMs`, the later one lasting 1 s: backchannels never reach it); about the participant who started
- *   later. Overlaps the engine flags `excluded` (a host at that moment) are dropped, and so are those with a
- *   participant who is a host now.
+ *   later. Overlaps the engine flags `excluded` are dropped: one of the two was a host when it began (the
+ *   meetings owner tells the engine at once when a role is learned, so that is the one place deciding it).
  * - monologue_prolonged: one participant holds the floor for `monologueMs`: their turn (talk spurts with pauses
  *   under FLOOR_PAUSE_MS) with nobody else speaking for FLOOR_TAKE_MS or more since it began.
  *
@@ -173,7 +173,7 @@ export class MeetingRules {
   /** Fold one overlap event: a `start` may become a finding; an `end` closes a reported one. */
   overlap(e: OverlapEvent): { finding: Finding | null; end: OverlapEnd | null } {
     const key = `${e.participants[0]}|${e.participants[1]}|${e.startMs}`;
-    if (e.excluded || e.participants.some((id) => this.isHost(id))) return { finding: null, end: null };
+    if (e.excluded) return { finding: null, end: null };
     if (e.phase === 'end') return { finding: null, end: { overlapKey: key, endMs: e.tMs, overlapMs: e.overlapMs } };
     if (e.phase !== 'start') return { finding: null, end: null };
     const out: Finding[] = [];

@@ -28,12 +28,21 @@ const SPEEDUP = 10;
  * @throws Error when a recording holds fewer bytes than were sent.
  * @returns the meetingId.
  */
-export async function streamMeeting(server: TestServer, meetingId: string, tracks: Track[], roomName = `room-${meetingId}`): Promise<string> {
+/** Something to do once `ms` of every track has been sent (and before any more is), e.g. a LiveKit webhook. */
+export interface StreamHook { ms: number; run: () => Promise<void> }
+
+export async function streamMeeting(server: TestServer, meetingId: string, tracks: Track[], roomName = `room-${meetingId}`, hooks: StreamHook[] = []): Promise<string> {
   const sockets = await Promise.all(tracks.map((t) => open(signedEgressUrl(server, { roomName, participant: t.participant, trackId: `TR_${t.participant}`, meetingId }))));
   const bytes = tracks.map((t) => toStereoBytes(t.pcm));
   const longest = Math.max(...bytes.map((b) => b.length));
   const started = Date.now();
+  const pending = [...hooks].sort((a, b) => a.ms - b.ms);
   for (let off = 0; off < longest; off += CHUNK_BYTES) {
+    while (pending.length > 0 && off >= pending[0]!.ms * (CHUNK_BYTES / 100)) {
+      // Everything sent so far is in the server's rings first: the hook acts at this point of the stream clock.
+      await Promise.all(sockets.map(async (s) => { while (s.bufferedAmount > 0) await new Promise((r) => setTimeout(r, 2)); }));
+      await pending.shift()!.run();
+    }
     for (let i = 0; i < sockets.length; i++) {
       if (off < bytes[i]!.length) sockets[i]!.send(bytes[i]!.subarray(off, Math.min(off + CHUNK_BYTES, bytes[i]!.length)), { binary: true });
     }

@@ -65,7 +65,7 @@ test('hosts are never judged, and overlaps with a host are dropped', () => {
   r.open('host', 0);
   assert.is(r.stats(speaking('host', 5000, 0, { rmsDbfs3s: -60 })).length, 0);
   assert.is(r.stats(stats('host', 60_000, { lastSpokeAtMs: 5000 })).length, 0);
-  const o = r.overlap({ type: 'overlap', meetingId: 'm', phase: 'start', participants: ['a', 'host'], laterParticipantId: 'host', startMs: 0, tMs: 500, overlapMs: 500, excluded: false });
+  const o = r.overlap({ type: 'overlap', meetingId: 'm', phase: 'start', participants: ['a', 'host'], laterParticipantId: 'host', startMs: 0, tMs: 500, overlapMs: 500, excluded: true });
   assert.is(o.finding, null);
   const g = r.overlap({ type: 'overlap', meetingId: 'm', phase: 'start', participants: ['a', 'b'], laterParticipantId: 'b', startMs: 0, tMs: 500, overlapMs: 500, excluded: false });
   assert.is(g.finding?.participantId, 'b');

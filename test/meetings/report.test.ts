@@ -169,6 +169,37 @@ test('a scripted meeting: the live and the final report give the script\'s figur
   for (const name of ['Alice A.', 'Bob B.', 'Carol C.']) assert.ok(text.includes(name), name);
 });
 
+test('a host learned from a late participant_joined is excluded from overlap feedback from that moment (the report still counts the host)', async () => {
+  const id = meeting();
+  const room = { sid: id, name: `room-${id}` };
+  const joined = (identity: string, roles: string[]) => sendEvent(server.url, { event: 'participant_joined', room, participant: { sid: `PA_${identity}`, identity, name: identity, metadata: JSON.stringify({ roles, name: identity }) } });
+  assert.is((await sendEvent(server.url, { event: 'room_started', room })).status, 200);
+  assert.is((await joined('alice', [])).status, 200);
+  assert.is((await joined('dave', [])).status, 200);
+  // Dave interrupts Alice twice: at 5 s, as a guest, and at 23 s, after LiveKit said (at 15 s) he is a host.
+  const alice = new Track(), dave = new Track();
+  alice.place(male, 1310, 0, 5800);   // talk spurts 1310..2980, 3530..6710
+  alice.place(male, 20_000, 0, 5800); // 20 000..21 670, 22 220..25 400
+  dave.place(female, 5000, 0, 3500);
+  dave.place(female, 23_000, 0, 3500);
+  let hostAt = 0;
+  await streamMeeting(server, id, [{ participant: 'alice', pcm: alice.pcm(32_000) }, { participant: 'dave', pcm: dave.pcm(32_000) }], room.name, [
+    { ms: 15_000, run: async () => { hostAt = 15_000; assert.is((await joined('dave', ['host'])).status, 200); } },
+  ]);
+  assert.is(hostAt, 15_000);
+  const overlaps = (await storedFeedback(server, id, auth)).filter((e) => e.kind === 'speech_overlap');
+  assert.is(overlaps.length, 1, JSON.stringify(overlaps));
+  assert.is(overlaps[0]!.participantId, 'dave');
+  const report = await getReport(id);
+  const origin = report.startedAtMs!;
+  assert.ok(Math.abs(overlaps[0]!.window.start - origin - 5000) <= 300, `the first interruption, at ${overlaps[0]!.window.start - origin} ms`);
+  // The report is about everyone: both interruptions, Dave now a host.
+  const d = report.participants.find((p) => p.participantId === 'dave')!;
+  assert.is(d.isHost, true);
+  assert.is(d.interruptionsMadeCount, 2);
+  assert.equal(d.interruptedCounts, { alice: 2 });
+});
+
 test('the report routes: 401 without a bearer, 404 for an unknown meeting', async () => {
   assert.is((await http('GET', `${server.url}/api/sessions/RM_none/report`)).status, 401);
   assert.is((await http('GET', `${server.url}/api/sessions/RM_none/report`, undefined, auth)).status, 404);
