@@ -22,15 +22,16 @@ const CHUNK_BYTES = 4800 * 4;
 /** Streaming speed relative to real time. */
 const SPEEDUP = 10;
 
+/** Something to do once `ms` of every track has been sent (and before any more is), e.g. a LiveKit webhook. */
+export interface StreamHook { ms: number; run: () => Promise<void> }
+
 /**
  * Stream `tracks` as one meeting and wait until GET /api/sessions/:meetingId shows every recording closed
  * (the engine drained them) with all the bytes sent.
  * @throws Error when a recording holds fewer bytes than were sent.
+ * @param hooks run at their points of the stream (StreamHook).
  * @returns the meetingId.
  */
-/** Something to do once `ms` of every track has been sent (and before any more is), e.g. a LiveKit webhook. */
-export interface StreamHook { ms: number; run: () => Promise<void> }
-
 export async function streamMeeting(server: TestServer, meetingId: string, tracks: Track[], roomName = `room-${meetingId}`, hooks: StreamHook[] = []): Promise<string> {
   const sockets = await Promise.all(tracks.map((t) => open(signedEgressUrl(server, { roomName, participant: t.participant, trackId: `TR_${t.participant}`, meetingId }))));
   const bytes = tracks.map((t) => toStereoBytes(t.pcm));
