@@ -47,11 +47,12 @@ function sha256(file: string): string {
 
 /**
  * Optional modules that their packages require inside a try and do without (msgpackr's and ws's native
- * speed-ups, debug's supports-color): in the
+ * speed-ups, debug's supports-color, node-fetch's `encoding`, reached from vega's loader now that the server
+ * draws the meeting timeline): in the
  * binary each becomes a module that throws MODULE_NOT_FOUND, so the JS fallback runs (and Node's warning
  * about a SEA require() of a file is never printed).
  */
-const OPTIONAL_NATIVES = ['msgpackr-extract', 'bufferutil', 'utf-8-validate', 'supports-color'];
+const OPTIONAL_NATIVES = ['msgpackr-extract', 'bufferutil', 'utf-8-validate', 'supports-color', 'encoding'];
 const absentOptionals: Plugin = {
   name: 'absent-optional-natives',
   setup(b) {

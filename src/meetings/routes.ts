@@ -13,7 +13,6 @@ import { HttpError } from '../http/errors.js';
 import type { Principal } from '../http/router.js';
 import { FeedbackStore } from '../store/feedback.js';
 import { MeetingAnalytics } from './analytics.js';
-import { renderTimelineSvg } from './timeline-svg.js';
 
 /** Most feedback events drawn on a timeline. */
 const TIMELINE_FEEDBACK_LIMIT = 5000;
@@ -51,6 +50,8 @@ export function registerMeetings(ctx: AppContext): void {
   ctx.router.get('/api/sessions/:meetingId/timeline.svg', async (req) => {
     const id = meetingOf(req);
     const report = ctx.meetings.report(id) ?? new MeetingAnalytics(id).report((p) => ctx.meetings.person(id, p), Date.now(), false);
+    // Loaded at the first picture, not at start-up (vega is large).
+    const { renderTimelineSvg } = await import('./timeline-svg.js');
     const svg = await renderTimelineSvg(report, feedback.list(id, 0, TIMELINE_FEEDBACK_LIMIT));
     return { raw: svg, contentType: 'image/svg+xml; charset=utf-8', headers: { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' } };
   }, { auth: 'bearer' });

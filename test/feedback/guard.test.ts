@@ -57,7 +57,7 @@ test('feedback routes: bearer required; a bad since or meetingId is a 400 naming
   assert.equal(empty.body, { meetingId: 'MT_x', events: [] });
   const metrics = await http('GET', `${server.url}/feedback/metrics/MT_x`, undefined, owner.headers);
   assert.equal(metrics.body, { meetingId: 'MT_x', counts: {}, latencyMs: { avg: null, p95: null }, prosodyPayloads: 0 });
-  assert.equal((await http('GET', `${server.url}/feedback/debug/MT_x`, undefined, owner.headers)).body, { meetingId: 'MT_x', participants: [] });
+  assert.equal((await http('GET', `${server.url}/feedback/debug/MT_x`, undefined, owner.headers)).body, { meetingId: 'MT_x', participants: [], report: null });
 });
 
 test.run();
