@@ -8,8 +8,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+import { CHART_CONFIG as CONFIG, renderSvg } from '../charts.js';
 import type { Baseline, BenchReport, Percentiles, Step } from './types.js';
 
 const CHART_WIDTH = 460;
@@ -100,23 +100,7 @@ function chartSpecs(report: BenchReport): Chart[] {
   return charts;
 }
 
-/** A Vega-Lite spec as an SVG string, rendered headless by vega. */
-async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}
 
-/** Settings shared by every chart: size, font, no border around the plot. */
-const CONFIG = {
-  font: 'system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif',
-  view: { stroke: null },
-  axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', gridColor: '#e6e6e6' },
-  legend: { labelFontSize: 11, titleFontSize: 11, orient: 'bottom', direction: 'horizontal' },
-} as const;
 
 /** The top of every chart spec: title, size, white background, CONFIG. */
 function base(title: string) {

@@ -1,11 +1,11 @@
 /**
  * The meeting timeline picture (`GET /api/sessions/:meetingId/timeline.svg`, the host console's live picture):
  * a MeetingReport (./report.ts) and the meeting's feedback events drawn as one self-contained SVG string.
- * Vega-Lite spec → vega-lite compile → vega View with renderer 'none' → `toSVG()`, as src/loadtest/report.ts
+ * Vega-Lite spec → vega-lite compile → vega View with renderer 'none' → `toSVG()`, through src/charts.ts as src/loadtest/report.ts
  * does: no DOM, no canvas (text widths are estimated), no script, no external font, image or stylesheet.
  */
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+import { CHART_CONFIG as CONFIG, renderSvg } from '../charts.js';
 import type { MeetingReport } from './report.js';
 
 /** A feedback event as the picture needs it (src/store/feedback.ts FeedbackEvent has these fields and more). */
@@ -297,19 +297,4 @@ function fmt(n: number): string {
   return Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: Math.abs(n) >= 10 ? 0 : 1 }) : String(n);
 }
 
-const CONFIG = {
-  font: 'system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif',
-  view: { stroke: null },
-  axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', gridColor: '#e3e3e3' },
-  legend: { labelFontSize: 11, titleFontSize: 11, orient: 'bottom', direction: 'horizontal' },
-} as const;
 
-/** A Vega-Lite spec as an SVG string, rendered headless by vega. */
-async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}
