@@ -38,6 +38,14 @@ export interface SpawnAs {
   baseEnv: Record<string, string>;
 }
 
+/** Temporary folders made for test servers: removed when the test file's process exits (restart tests reuse them until then). */
+const madeDirs: string[] = [];
+process.on('exit', () => {
+  for (const d of madeDirs) {
+    try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* a folder made read-only by a test: left behind */ }
+  }
+});
+
 /**
  * @param env extra environment (overrides the test defaults: PORT=0, HOST=127.0.0.1, LOG_LEVEL=info).
  * @param dirs reuse the data/storage folders of an earlier server (to test restarts).
@@ -47,6 +55,7 @@ export interface SpawnAs {
 export async function startTestServer(env: Record<string, string> = {}, dirs?: { dataDir: string; storageDir: string }, as?: SpawnAs): Promise<TestServer> {
   const base = dirs ?? (() => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meetcore-test-'));
+    madeDirs.push(tmp);
     return { dataDir: path.join(tmp, 'data'), storageDir: path.join(tmp, 'storage') };
   })();
   const [command, ...args] = as?.command ?? [process.execPath, '--import', 'tsx', path.join(ROOT, 'src/main.ts')];
