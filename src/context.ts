@@ -73,8 +73,11 @@ export type JoinDecision = null | Denial;
 export interface SignalingHub {
   /** Send a message to every socket of a room (/ws JSON and msgpack, Socket.IO). */
   publish(roomId: string, message: { type: string; [k: string]: unknown }): void;
-  /** Install the resolver of `?token=` on /ws upgrades and Socket.IO handshakes (null = no/invalid token). */
-  setTokenAuthenticator(fn: (token: string) => Promise<Principal | null>): void;
+  /**
+   * Install the resolver of `?token=` on /ws upgrades and Socket.IO handshakes (null = no/invalid token).
+   * Synchronous: the upgrade is decided inside uWS's upgrade handler (src/signaling/ws.ts says why).
+   */
+  setTokenAuthenticator(fn: (token: string) => Principal | null): void;
   /**
    * Install the check of a connected socket's principal as it is now (src/auth): the same principal with its
    * current role, or null when its login session was revoked or its membership removed. Run at connection,

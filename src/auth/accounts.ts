@@ -483,11 +483,12 @@ export class AccountService {
   /**
    * Resolve an access token to a principal. The role is read from the membership now (not from the token),
    * and the token's login session must not be revoked.
+   * Synchronous (HMAC and SQLite), so that a WebSocket upgrade can be decided inside its handler.
    * @throws TokenError when the token is not a valid access token; HttpError 401 when its account,
    *   membership or session is gone.
    */
-  async principalFor(token: string): Promise<Principal> {
-    const c = await this.tokens.verifyAccess(token);
+  principalFor(token: string): Principal {
+    const c = this.tokens.verifyAccess(token);
     const membership = this.store.membership(c.userId, c.orgId);
     if (!membership) throw new HttpError('unauthorized', 'the account has no access to this organization any more');
     if (this.store.familyRevoked(c.sessionId)) throw new HttpError('unauthorized', 'this session was signed out or revoked');
@@ -514,7 +515,7 @@ export class AccountService {
   private async checkRefresh(token: string): Promise<RefreshRow> {
     let claims;
     try {
-      claims = await this.tokens.verifyRefresh(token);
+      claims = this.tokens.verifyRefresh(token);
     } catch (err) {
       if (err instanceof TokenError) throw new HttpError('unauthorized', INVALID_REFRESH);
       throw err;

@@ -15,8 +15,11 @@ import { parse } from '../http/validate.js';
 import { AccountService, AccountStore, loginBody, refreshBody, registerBody } from './accounts.js';
 import { TokenError, TokenService, verifyLivekitToken } from './tokens.js';
 
-/** A resolver of some other kind of token; null when the token is not of its kind or invalid. */
-export type TokenVerifier = (token: string) => Promise<Principal | null>;
+/**
+ * A resolver of some other kind of token; null when the token is not of its kind or invalid. Synchronous: it
+ * runs inside the WebSocket upgrade handler (src/signaling/ws.ts).
+ */
+export type TokenVerifier = (token: string) => Principal | null;
 
 /** What registerAuth gives back to the composition root. */
 export interface AuthArea {
@@ -45,7 +48,7 @@ export function registerAuth(ctx: AppContext): AuthArea {
 
   const authenticateAccessToken = async (token: string): Promise<Principal> => {
     try {
-      return await accounts.principalFor(token);
+      return accounts.principalFor(token);
     } catch (err) {
       if (err instanceof TokenError) throw new HttpError('unauthorized', 'invalid or expired access token');
       throw err;
@@ -60,15 +63,16 @@ export function registerAuth(ctx: AppContext): AuthArea {
     return authenticateAccessToken(m[1]!);
   });
 
-  ctx.services.signaling?.setTokenAuthenticator(async (token) => {
+  ctx.services.signaling?.setTokenAuthenticator((token) => {
     try {
-      return await accounts.principalFor(token);
+      return accounts.principalFor(token);
     } catch (err) {
       if (err instanceof HttpError) return null; // a valid access token of a revoked session or lost membership
       if (!(err instanceof TokenError)) throw err;
     }
     for (const verify of socketVerifiers) {
-      const p = await verify(token).catch((e: unknown) => { log.warn({ err: e }, 'token verifier failed'); return null; });
+      let p: Principal | null = null;
+      try { p = verify(token); } catch (e) { log.warn({ err: e }, 'token verifier failed'); }
       if (p) return p;
     }
     return null;

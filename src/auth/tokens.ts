@@ -1,5 +1,5 @@
 /**
- * Access and refresh tokens: JWTs (RFC 7519) signed and verified with jose, HS256 only.
+ * Access and refresh tokens: JWTs (RFC 7519) signed with jose and verified here (`verifyHs256Jwt`), HS256 only.
  *
  * - Access token: secret JWT_ACCESS_SECRET, lifetime JWT_ACCESS_TTL seconds. Claims `iss`="meetcore",
  *   `sub` user id, `org` organization id, `role`, `sid` session (refresh family) id, `typ`="access", `jti`,
@@ -10,9 +10,14 @@
  * Verification pins `algorithms: ['HS256']` (so `alg: none` and any other algorithm are refused), requires
  * `exp`, `iat`, `sub`, `jti` and the `typ` claim, and checks `typ` against the expected kind, so a refresh
  * token never passes as an access token nor the reverse, even when both secrets are configured equal.
+ *
+ * Verification is synchronous (an HMAC and a few comparisons): a `?token=` is checked inside the WebSocket
+ * upgrade handler of /ws and Socket.IO, so that the upgrade happens there and never after an await
+ * (src/signaling/ws.ts says why). jose's `jwtVerify` would take a round trip through the thread pool
+ * (WebCrypto), so it is used for signing only.
  */
-import { randomBytes } from 'node:crypto';
-import { SignJWT, jwtVerify, type JWTPayload } from 'jose';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { SignJWT, type JWTPayload } from 'jose';
 import type { Config } from '../config.js';
 import type { Principal } from '../http/router.js';
 
@@ -98,8 +103,8 @@ export class TokenService {
    * Verify an access token.
    * @throws TokenError when the signature, algorithm, issuer, expiry, `typ` or a required claim is wrong.
    */
-  async verifyAccess(token: string): Promise<AccessClaims> {
-    const p = await this.verify(token, this.accessKey, 'access');
+  verifyAccess(token: string): AccessClaims {
+    const p = this.verify(token, this.accessKey, 'access');
     if (!str(p.org) || !str(p.sid) || typeof p.role !== 'string' || !ROLES.includes(p.role)) throw new TokenError('access token lacks org, sid or role');
     return { userId: p.sub!, orgId: p.org, role: p.role as Role, sessionId: p.sid, jti: p.jti!, exp: p.exp! };
   }
@@ -108,20 +113,16 @@ export class TokenService {
    * Verify a refresh token's signature and claims (not whether it was rotated or revoked: that is the store's).
    * @throws TokenError as verifyAccess.
    */
-  async verifyRefresh(token: string): Promise<RefreshClaims> {
-    const p = await this.verify(token, this.refreshKey, 'refresh');
+  verifyRefresh(token: string): RefreshClaims {
+    const p = this.verify(token, this.refreshKey, 'refresh');
     if (!str(p.org) || !str(p.sid)) throw new TokenError('refresh token lacks org or sid');
     return { jti: p.jti!, familyId: p.sid, userId: p.sub!, orgId: p.org, exp: p.exp! };
   }
 
-  private async verify(token: string, key: Uint8Array, kind: TokenKind): Promise<JWTPayload & Record<string, unknown>> {
-    let payload: JWTPayload;
+  private verify(token: string, key: Uint8Array, kind: TokenKind): JWTPayload & Record<string, unknown> {
+    let payload: JWTPayload & Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, key, {
-        algorithms: ['HS256'],
-        issuer: ISSUER,
-        requiredClaims: ['exp', 'iat', 'sub', 'jti', 'typ'],
-      }));
+      payload = verifyHs256Jwt(token, key, { issuer: ISSUER, requiredClaims: ['exp', 'iat', 'sub', 'jti', 'typ'] });
     } catch (err) {
       throw new TokenError(`${kind} token rejected: ${(err as Error).message}`);
     }
@@ -131,18 +132,68 @@ export class TokenService {
   }
 }
 
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+/** One base64url JSON part of a compact JWS, which must be a JSON object. */
+function jsonPart(text: string, what: string): Record<string, unknown> {
+  if (!BASE64URL.test(text)) throw new TokenError(`${what} is not base64url`);
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+  } catch {
+    throw new TokenError(`${what} is not JSON`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new TokenError(`${what} is not a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Verify a JWT in compact JWS form signed with HMAC-SHA256 under `secret`, synchronously, with the checks
+ * jose's `jwtVerify(token, secret, { algorithms: ['HS256'], issuer, requiredClaims, clockTolerance })` makes:
+ * header `alg` exactly `HS256` (so `none` and every other algorithm are refused) and no `crit`; the signature
+ * (compared in constant time, in its one canonical base64url form); a JSON object payload holding every
+ * required claim; `iss` equal to `issuer`; `iat`, `nbf` and `exp` numbers when present; `nbf` not after now +
+ * tolerance; `exp` after now − tolerance.
+ * @returns the payload.
+ * @throws TokenError naming the first check that failed.
+ */
+export function verifyHs256Jwt(
+  token: string,
+  secret: Uint8Array,
+  opts: { issuer: string; requiredClaims: readonly string[]; clockToleranceSec?: number; nowSec?: number },
+): JWTPayload & Record<string, unknown> {
+  const parts = token.split('.');
+  if (parts.length !== 3) throw new TokenError('not a compact JWS (three dot-separated parts)');
+  const [h, p, sig] = parts as [string, string, string];
+  const header = jsonPart(h, 'header');
+  if (header.alg !== 'HS256') throw new TokenError(`algorithm ${JSON.stringify(header.alg)} is not allowed (HS256 only)`);
+  if ('crit' in header) throw new TokenError('critical header parameters are not supported');
+  const expected = Buffer.from(createHmac('sha256', secret).update(`${h}.${p}`).digest('base64url'));
+  const given = Buffer.from(sig);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new TokenError('signature verification failed');
+  const payload = jsonPart(p, 'payload');
+  for (const claim of opts.requiredClaims) if (!(claim in payload)) throw new TokenError(`missing required "${claim}" claim`);
+  if (payload.iss !== opts.issuer) throw new TokenError('unexpected "iss" claim value');
+  for (const claim of ['iat', 'nbf', 'exp']) {
+    if (claim in payload && (typeof payload[claim] !== 'number' || !Number.isFinite(payload[claim]))) throw new TokenError(`"${claim}" claim must be a number`);
+  }
+  const now = opts.nowSec ?? Math.floor(Date.now() / 1000);
+  const tolerance = opts.clockToleranceSec ?? 0;
+  if (typeof payload.nbf === 'number' && payload.nbf > now + tolerance) throw new TokenError('"nbf" claim timestamp check failed (not yet valid)');
+  if (typeof payload.exp === 'number' && payload.exp <= now - tolerance) throw new TokenError('"exp" claim timestamp check failed (expired)');
+  return payload as JWTPayload & Record<string, unknown>;
+}
+
 /**
  * Verify a LiveKit access token (REFERENCE.md: HS256 with the API secret, `iss` = API key, `sub` = identity,
  * `video.room`, `metadata` JSON text) for use as a `?token=` on /ws (PROTOCOL.md §2).
  * @returns a `livekit` principal with identity, room and the metadata's `roles`; null when the token is not
  *   a valid room-join token of this LiveKit project.
  */
-export async function verifyLivekitToken(token: string, apiKey: string, apiSecret: string): Promise<Principal | null> {
+export function verifyLivekitToken(token: string, apiKey: string, apiSecret: string): Principal | null {
   let payload: JWTPayload & { video?: { room?: unknown; roomJoin?: unknown }; metadata?: unknown };
   try {
-    ({ payload } = await jwtVerify(token, new TextEncoder().encode(apiSecret), {
-      algorithms: ['HS256'], issuer: apiKey, requiredClaims: ['exp', 'sub'], clockTolerance: 10,
-    }));
+    payload = verifyHs256Jwt(token, new TextEncoder().encode(apiSecret), { issuer: apiKey, requiredClaims: ['exp', 'sub'], clockToleranceSec: 10 });
   } catch {
     return null;
   }

@@ -22,7 +22,7 @@ export function registerSignaling(ctx: AppContext): SignalingHub {
     ringTimeoutMs: c.CALL_RING_TIMEOUT_SEC * 1000, chatHistory: c.CHAT_HISTORY, heartbeatBroadcastMs: 10_000, maxRoomsPerSocket: c.WS_MAX_ROOMS_PER_SOCKET,
     iceServers: (userId) => iceServers(c, userId).iceServers, log,
   });
-  let tokenAuth: (token: string) => Promise<Principal | null> = async () => null;
+  let tokenAuth: (token: string) => Principal | null = () => null;
   const authenticate = (token: string) => tokenAuth(token);
   const registers = [ctx.metrics];
   const slowClosed = new Counter({ name: 'meetcore_signaling_slow_closed_total', help: 'Signaling sockets closed for not reading (send buffer over WS_MAX_BACKPRESSURE_BYTES), by transport', labelNames: ['transport'], registers });

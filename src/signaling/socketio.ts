@@ -83,7 +83,8 @@ export interface SocketIoTransportOptions {
   config: Config;
   hub: SignalingHub;
   log: Logger;
-  authenticate(token: string): Promise<Principal | null>;
+  /** Resolves `?token=` (null: invalid). Synchronous: see allowHandshake. */
+  authenticate(token: string): Principal | null;
   /** Counts a socket closed for not reading (send buffer over WS_MAX_BACKPRESSURE_BYTES). */
   onSlowClose?(): void;
   /** Counts a refused handshake. */
@@ -136,12 +137,11 @@ export class SocketIoTransport implements Transport {
         next();
         return;
       }
-      void (async () => {
-        const principal = await this.opts.authenticate(token).catch(() => null);
-        if (!principal) { next(new Error('unauthorized: invalid or expired token')); return; }
-        socket.data.principal = principal;
-        next();
-      })();
+      let principal: Principal | null = null;
+      try { principal = this.opts.authenticate(token); } catch { /* refused below */ }
+      if (!principal) { next(new Error('unauthorized: invalid or expired token')); return; }
+      socket.data.principal = principal;
+      next();
     });
     this.io.on('connection', (socket) => this.connection(socket));
   }
@@ -186,24 +186,21 @@ export class SocketIoTransport implements Transport {
     }
     this.slots.set(req, slot);
     if (!token) { callback(null, true); return; }
-    const state = { aborted: false };
-    req.res.onAborted(() => { state.aborted = true; });
-    void (async () => {
-      let principal: Principal | null = null;
-      try {
-        principal = await this.opts.authenticate(token);
-      } catch (err) {
-        this.opts.log.warn({ err }, 'token check failed');
-      }
-      if (state.aborted) { this.releaseSlot(req); return; }
-      if (!principal) {
-        this.releaseSlot(req);
-        this.refuse(req.res, 'unauthorized', 401, 'unauthorized', 'invalid or expired token');
-        return;
-      }
-      this.handshakePrincipals.set(req, principal);
-      callback(null, true);
-    })();
+    // Synchronous, so that a websocket handshake is upgraded by engine.io inside uWS's upgrade handler (see
+    // src/signaling/ws.ts for what an upgrade after an await risks).
+    let principal: Principal | null = null;
+    try {
+      principal = this.opts.authenticate(token);
+    } catch (err) {
+      this.opts.log.warn({ err }, 'token check failed');
+    }
+    if (!principal) {
+      this.releaseSlot(req);
+      this.refuse(req.res, 'unauthorized', 401, 'unauthorized', 'invalid or expired token');
+      return;
+    }
+    this.handshakePrincipals.set(req, principal);
+    callback(null, true);
   }
 
   private refuse(res: HttpResponse, reason: HandshakeRefusal, status: number, code: string, message: string): void {

@@ -7,6 +7,17 @@
  * maxBackpressure + closeOnBackpressureLimit (a slow reader is closed instead of buffered without bound; uWS drops
  * the connection, the client sees 1006; the `dropped` handler marks it so `close` can count it),
  * idleTimeout with automatic pings.
+ *
+ * The upgrade is decided and done synchronously inside uWS's `upgrade` handler, `?token=` included (the token
+ * check is synchronous: src/auth/tokens.ts), never after an await. There the socket is corked by uWS's HTTP
+ * parser, which completes the upgrade itself. After an await, `res.cork(() => res.upgrade(...))` is the only
+ * way without a uWS.js warning per connection, and the uWS we bundle gets it wrong: the poll is reallocated in
+ * place, so `cork` does not see that the socket became a WebSocket, reads an HTTP response state from memory
+ * that no longer holds one and, when that happens to read "Connection: close, nothing pending", shuts the new
+ * socket down right after `open`. The client gets the 101 and `connected`, then a FIN without a close frame
+ * (1006) while its first request is pending (uNetworking/uWebSockets.js#1108; fixed in uWS by
+ * uNetworking/uWebSockets#1929, July 2026). Socket.IO's websocket handshakes are checked synchronously for
+ * the same reason (src/signaling/socketio.ts).
  */
 import { Packr } from 'msgpackr';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_socket_context_t } from 'uWebSockets.js';
@@ -67,8 +78,8 @@ export interface WsTransportOptions {
   config: Config;
   hub: SignalingHub;
   log: Logger;
-  /** Resolves `?token=` (null: absent or invalid). */
-  authenticate(token: string): Promise<Principal | null>;
+  /** Resolves `?token=` (null: invalid). Synchronous: see the module comment. */
+  authenticate(token: string): Principal | null;
   /** Counts a socket closed for not reading (over WS_MAX_BACKPRESSURE_BYTES). */
   onSlowClose?(): void;
 }
@@ -135,23 +146,17 @@ export class WsTransport implements Transport {
     if (!this.accepting) { refuse(503, 'unavailable', 'server is shutting down'); return; }
     if (protocols.length > 0 && !chosen) { refuse(400, 'bad_request', `subprotocol must be ${PROTOCOL_JSON} or ${PROTOCOL_MSGPACK}`); return; }
     const binary = chosen === PROTOCOL_MSGPACK;
-    const finish = (principal: Principal | null) => res.cork(() => {
-      res.upgrade<SocketData>({ peer: null, binary, principal }, key, chosen, extensions, context);
-    });
-    if (!token && !this.opts.config.REQUIRE_AUTH) { finish(null); return; }
-    const state = { aborted: false };
-    res.onAborted(() => { state.aborted = true; });
-    void (async () => {
-      let principal: Principal | null = null;
+    let principal: Principal | null = null;
+    if (token) {
       try {
-        principal = token ? await this.opts.authenticate(token) : null;
+        principal = this.opts.authenticate(token);
       } catch (err) {
         this.opts.log.warn({ err }, 'token check failed');
       }
-      if (state.aborted) return;
-      if (!principal && (this.opts.config.REQUIRE_AUTH || token)) { refuse(401, 'unauthorized', token ? 'invalid or expired token' : 'a token is required (?token=)'); return; }
-      finish(principal);
-    })();
+    }
+    if (!principal && (this.opts.config.REQUIRE_AUTH || token)) { refuse(401, 'unauthorized', token ? 'invalid or expired token' : 'a token is required (?token=)'); return; }
+    // Inside the handler (see the module comment): the socket is already corked by uWS's HTTP parser.
+    res.cork(() => { res.upgrade<SocketData>({ peer: null, binary, principal }, key, chosen, extensions, context); });
   }
 
   private open(ws: WebSocket<SocketData>): void {

@@ -1,14 +1,15 @@
 /**
  * In-process units of src/auth: scrypt password strings, the failure limiter's sliding window, the
- * session_logs writer, and TokenService claim checks.
+ * session_logs writer, TokenService claim checks, and the synchronous HS256 verifier against jose's.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SignJWT } from 'jose';
+import { createHmac } from 'node:crypto';
+import { SignJWT, jwtVerify } from 'jose';
 import { openDatabase } from '../../src/store/db.js';
 import { AccountStore, FailureLimiter, logSession } from '../../src/auth/accounts.js';
 import { hashPassword, needsRehash, verifyPassword } from '../../src/auth/passwords.js';
-import { TokenError, TokenService } from '../../src/auth/tokens.js';
+import { TokenError, TokenService, verifyHs256Jwt } from '../../src/auth/tokens.js';
 
 const FAST = { N: 1024, r: 8, p: 1 };
 
@@ -95,18 +96,76 @@ test('TokenService: kinds, required claims and lifetimes', async () => {
   const now = Math.floor(Date.now() / 1000);
   const access = await t.signAccess({ userId: 'u', orgId: 'o', role: 'admin', sessionId: 's' }, now);
   const refresh = await t.signRefresh({ jti: 'j', familyId: 'f', userId: 'u', orgId: 'o' }, now);
-  const a = await t.verifyAccess(access);
+  const a = t.verifyAccess(access);
   assert.equal({ ...a, jti: 'x' }, { userId: 'u', orgId: 'o', role: 'admin', sessionId: 's', jti: 'x', exp: now + 60 });
-  assert.equal(await t.verifyRefresh(refresh), { jti: 'j', familyId: 'f', userId: 'u', orgId: 'o', exp: now + 120 });
-  for (const p of [t.verifyAccess(refresh), t.verifyRefresh(access)]) {
-    try { await p; assert.unreachable('accepted the other kind'); } catch (err) { assert.instance(err, TokenError); }
-  }
+  assert.equal(t.verifyRefresh(refresh), { jti: 'j', familyId: 'f', userId: 'u', orgId: 'o', exp: now + 120 });
+  assert.throws(() => t.verifyAccess(refresh), (err: unknown) => err instanceof TokenError, 'accepted a refresh token as access');
+  assert.throws(() => t.verifyRefresh(access), (err: unknown) => err instanceof TokenError, 'accepted an access token as refresh');
   const badRole = await new SignJWT({ org: 'o', sid: 's', role: 'root', typ: 'access' }).setProtectedHeader({ alg: 'HS256' })
     .setIssuer('meetcore').setSubject('u').setJti('j').setIssuedAt(now).setExpirationTime(now + 60).sign(new TextEncoder().encode('a'.repeat(32)));
-  try { await t.verifyAccess(badRole); assert.unreachable('accepted an unknown role'); } catch (err) { assert.instance(err, TokenError); }
+  assert.throws(() => t.verifyAccess(badRole), (err: unknown) => err instanceof TokenError, 'accepted an unknown role');
   const otherIssuer = await new SignJWT({ org: 'o', sid: 's', role: 'owner', typ: 'access' }).setProtectedHeader({ alg: 'HS256' })
     .setIssuer('someone').setSubject('u').setJti('j').setIssuedAt(now).setExpirationTime(now + 60).sign(new TextEncoder().encode('a'.repeat(32)));
-  try { await t.verifyAccess(otherIssuer); assert.unreachable('accepted another issuer'); } catch (err) { assert.instance(err, TokenError); }
+  assert.throws(() => t.verifyAccess(otherIssuer), (err: unknown) => err instanceof TokenError, 'accepted another issuer');
+});
+
+test('verifyHs256Jwt accepts and refuses what jose jwtVerify (HS256 only) does', async () => {
+  const key = new TextEncoder().encode('k'.repeat(32));
+  const now = Math.floor(Date.now() / 1000);
+  const b64 = (o: unknown) => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o)).toString('base64url');
+  const claims = { iss: 'meetcore', sub: 'u', jti: 'j', iat: now, exp: now + 60 };
+  const signed = (payload: Record<string, unknown>, header: Record<string, unknown> = { alg: 'HS256' }) =>
+    new SignJWT(payload).setProtectedHeader(header as { alg: string }).sign(key);
+  /** Signed by hand, for what jose will not sign. */
+  const raw = (header: unknown, payload: unknown) => { const hp = `${b64(header)}.${b64(payload)}`; return `${hp}.${createHmac('sha256', key).update(hp).digest('base64url')}`; };
+  const good = await signed(claims);
+  const [h, p, sig] = good.split('.') as [string, string, string];
+  const flip = (c: string) => (c === 'A' ? 'B' : 'A');
+  // [what, token, ours accepts, jose accepts (when it differs: we only take the canonical base64url form)]
+  const cases: [string, string, boolean, boolean?][] = [
+    ['valid', good, true],
+    ['valid with typ JWT', await signed(claims, { alg: 'HS256', typ: 'JWT' }), true],
+    ['alg none', `${b64({ alg: 'none' })}.${p}.`, false],
+    ['HS512', await signed(claims, { alg: 'HS512' }), false],
+    ['other key', await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('x'.repeat(32))), false],
+    ['tampered payload', `${h}.${b64({ ...claims, sub: 'v' })}.${sig}`, false],
+    ['signature altered', `${h}.${p}.${flip(sig[0]!)}${sig.slice(1)}`, false],
+    ['signature padded', `${h}.${p}.${sig}=`, false, true],
+    ['no signature', `${h}.${p}.`, false],
+    ['two parts', `${h}.${p}`, false],
+    ['four parts', `${good}.x`, false],
+    ['signed by hand (control)', raw({ alg: 'HS256' }, claims), true],
+    ['crit header', raw({ alg: 'HS256', crit: ['exp'], exp: 1 }, claims), false],
+    ['payload not an object', raw({ alg: 'HS256' }, [claims]), false],
+    ['payload not JSON', raw({ alg: 'HS256' }, 'not json'), false],
+    ['expired', await signed({ ...claims, exp: now - 1 }), false],
+    ['exp = now', await signed({ ...claims, exp: now }), false],
+    ['exp not a number', await signed({ ...claims, exp: String(now + 60) }), false],
+    ['iat not a number', await signed({ ...claims, iat: 'yesterday' }), false],
+    ['nbf in the future', await signed({ ...claims, nbf: now + 30 }), false],
+    ['nbf now', await signed({ ...claims, nbf: now }), true],
+    ['missing exp', await signed({ iss: 'meetcore', sub: 'u', jti: 'j', iat: now }), false],
+    ['missing jti', await signed({ iss: 'meetcore', sub: 'u', iat: now, exp: now + 60 }), false],
+    ['other issuer', await signed({ ...claims, iss: 'someone' }), false],
+    ['no issuer', await signed({ sub: 'u', jti: 'j', iat: now, exp: now + 60 }), false],
+  ];
+  const opts = { issuer: 'meetcore', requiredClaims: ['exp', 'iat', 'sub', 'jti'] };
+  for (const [what, token, ok, joseOk = ok] of cases) {
+    let ours = true;
+    try { verifyHs256Jwt(token, key, opts); } catch (err) { assert.instance(err, TokenError, what); ours = false; }
+    const jose = await jwtVerify(token, key, { algorithms: ['HS256'], ...opts }).then(() => true, () => false);
+    assert.is(ours, ok, what);
+    assert.is(jose, joseOk, `${what} (jose)`);
+  }
+  // The clock tolerance (LiveKit tokens: 10 s) widens exp and nbf both ways, as jose's clockTolerance.
+  const lk = { issuer: 'meetcore', requiredClaims: ['exp', 'sub'], clockToleranceSec: 10 };
+  for (const [payload, ok] of [[{ ...claims, exp: now - 5 }, true], [{ ...claims, exp: now - 15 }, false], [{ ...claims, nbf: now + 5 }, true], [{ ...claims, nbf: now + 15 }, false]] as const) {
+    const token = await signed(payload);
+    let ours = true;
+    try { verifyHs256Jwt(token, key, lk); } catch { ours = false; }
+    assert.is(ours, ok, JSON.stringify(payload));
+    assert.is(await jwtVerify(token, key, { algorithms: ['HS256'], issuer: 'meetcore', requiredClaims: ['exp', 'sub'], clockTolerance: 10 }).then(() => true, () => false), ok);
+  }
 });
 
 test.run();

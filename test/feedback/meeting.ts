@@ -91,12 +91,30 @@ export async function storedFeedback(server: TestServer, meetingId: string, head
   return r.body.events as StoredFeedback[];
 }
 
-/** A host's /ws client joined to `feedback:<meetingId>`, collecting what it receives. */
+/**
+ * A host's /ws client joined to `feedback:<meetingId>`, collecting what it receives.
+ * @throws Error when connecting or joining fails, saying how far it got, how the socket closed (`lastClose`) and
+ *   the server's last warn/error log lines.
+ */
 export async function hostSubscription(server: TestServer, meetingId: string, token?: string): Promise<{ client: SignalingClient; received: ServerMessage[] }> {
-  const client = await new SignalingClient({ url: server.wsUrl, WebSocket, token }).connect();
+  const client = new SignalingClient({ url: server.wsUrl, WebSocket, token });
   const received: ServerMessage[] = [];
   client.on('feedback', (m) => received.push(m));
   client.on('prosody', (m) => received.push(m));
-  await client.join(`feedback:${meetingId}`, 'Host', 'host');
-  return { client, received };
+  const started = Date.now();
+  let step = 'connect';
+  try {
+    await client.connect();
+    step = `join feedback:${meetingId}`;
+    await client.join(`feedback:${meetingId}`, 'Host', 'host');
+    return { client, received };
+  } catch (err) {
+    client.close();
+    const serverLines = server.logs.filter((l) => typeof l.level === 'number' && l.level >= 40).slice(-10).map((l) => `  ${JSON.stringify(l)}`);
+    throw new Error([
+      `host subscription failed at ${step} after ${Date.now() - started} ms: ${(err as Error).message}`,
+      `client lastClose: ${JSON.stringify(client.lastClose)}`,
+      `server's last warn/error log lines: ${serverLines.length ? `\n${serverLines.join('\n')}` : 'none'}`,
+    ].join('\n'), { cause: err });
+  }
 }
