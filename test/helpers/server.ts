@@ -74,7 +74,7 @@ export async function startTestServer(env: Record<string, string> = {}, dirs?: {
   proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 20 s\n${stderr}`)), 20_000);
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`server did not start in 20 s (killed)\n${stderr}`)); }, 20_000);
     let buf = '';
     proc.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
