@@ -75,7 +75,8 @@ function script() {
   const a1 = [...alice.place(male, 1310, 0, 8800), ...alice.place(male, 1310 + 8700 - 310 + 550)];
   const bc = bob.place(ptbr, 4000, 4000, 4500);
   const b1 = bob.place(ptbr, last(a1) + 1200);
-  const c1 = carol.place(female, last(b1) - 1500);
+  // (en-female up to 7.3 s: its last 480 ms follows a pause of exactly 300 ms, a boundary the VAD may bridge.)
+  const c1 = carol.place(female, last(b1) - 1500, 0, 7300);
   const a2 = alice.place(male, last(c1) + 800);
   const totalMs = 45_000;
   return {
