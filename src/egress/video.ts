@@ -328,15 +328,11 @@ export class VideoEgress {
     return this.streams.size;
   }
 
-  /** Video streams of one meeting whose recording is open (from the first accepted bytes until the row is closed). */
-  streamsOfMeeting(meetingId: string): number {
-    let n = 0;
-    for (const s of this.streams) if (s.info.meetingId === meetingId) n++;
-    return n;
-  }
-
-  /** Register the WebSocket route on the uWS app. */
+  /** Register the WebSocket route on the uWS app; a finished meeting's sockets still open are ended (1000). */
   register(app: TemplatedApp): void {
+    this.deps.ctx.meetings.on('meeting.finished', (meetingId) => {
+      for (const live of [...this.streams]) if (live.info.meetingId === meetingId && live.ws) live.ws.end(1000, 'meeting finished');
+    });
     app.ws<SocketData>(EGRESS_VIDEO_PATH, {
       ...EGRESS_SOCKET_OPTIONS,
       upgrade: (res, req, context) => this.upgrade(res, req, context),

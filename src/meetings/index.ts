@@ -15,7 +15,8 @@
  *
  * What it tells (typed events, `MeetingEvents`): `participant.roles` (a participant became a host or stopped
  * being one: src/egress calls `AudioStream.setExcluded` on their live streams at once), `stream.opened`,
- * `stream.muted`, `stream.closed`, `meeting.finished` (src/egress ends the sockets still open) and
+ * `stream.muted`, `stream.closed`, `meeting.finished` (the audio and video egress end their sockets still open,
+ * 1000) and
  * `meeting.report` (the final MeetingReport, stored in `meeting_reports`; src/feedback sends it to the hosts).
  *
  * Reports: `report(meetingId)` is the live report while the meeting has a timeline in memory, else the stored
@@ -165,15 +166,6 @@ export class Meetings extends EventEmitter<MeetingEvents> {
   /** The live audio stream of an engine streamId, or null (not opened here, or closed). */
   audioStream(streamId: number): EgressStreamInfo | null {
     return this.audio.get(streamId)?.info ?? null;
-  }
-
-  /** Live audio streams of a participant. */
-  audioStreamsOf(meetingId: string, participantId: string): EgressStreamInfo[] {
-    const m = this.live.get(meetingId);
-    if (!m) return [];
-    const out: EgressStreamInfo[] = [];
-    for (const s of m.streams.values()) if (s.info.kind === 'audio' && s.info.participant === participantId) out.push(s.info);
-    return out;
   }
 
   /** Live streams (audio and video) of a meeting. */

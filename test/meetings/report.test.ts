@@ -11,10 +11,11 @@
 import fs from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { concat, loadFixture, silence, talkSpurts, type Fixture } from '../helpers/fixtures.js';
+import { concat, loadFixture, silence, talkSpurts, toStereoBytes, type Fixture } from '../helpers/fixtures.js';
 import { registerAccount } from '../helpers/auth.js';
 import { FAST_RING_MS, http, startTestServer, type TestServer } from '../helpers/server.js';
-import { SECRET } from '../egress/helpers.js';
+import { SECRET, closed, open, signedEgressUrl, waitFor } from '../egress/helpers.js';
+import { getSession } from '../helpers/sessions.js';
 import { API_KEY, API_SECRET, sendEvent } from '../livekit/double.js';
 import { hostSubscription, storedFeedback, streamMeeting } from '../feedback/meeting.js';
 import type { MeetingReport, ParticipantReport } from '../../src/meetings/report.js';
@@ -199,6 +200,26 @@ test('a host learned from a late participant_joined is excluded from overlap fee
   assert.is(d.isHost, true);
   assert.is(d.interruptionsMadeCount, 2);
   assert.equal(d.interruptedCounts, { alice: 2 });
+});
+
+test('room_finished while a stream is still open: the socket is ended (1000), its recording closes, the final report is stored', async () => {
+  const id = meeting();
+  const room = { sid: id, name: `room-${id}` };
+  assert.is((await sendEvent(server.url, { event: 'room_started', room })).status, 200);
+  const ws = await open(signedEgressUrl(server, { roomName: room.name, participant: 'erin', trackId: 'TR_erin', meetingId: id }));
+  const done = closed(ws);
+  const pcm = toStereoBytes(male.samples);
+  for (let off = 0; off < pcm.length; off += 19_200) ws.send(pcm.subarray(off, off + 19_200), { binary: true });
+  await waitFor(async () => (await getSession(server, id))?.recordings.length === 1, 'the recording row', 10_000);
+  assert.is((await sendEvent(server.url, { event: 'room_finished', room })).status, 200);
+  const timeout = new Promise((r) => setTimeout(() => r('still open after 10 s'), 10_000).unref());
+  assert.equal(await Promise.race([done, timeout]), { code: 1000, reason: 'meeting finished' });
+  ws.terminate();
+  await waitFor(async () => (await getSession(server, id))?.recordings[0]?.status === 'COMPLETE', 'the recording closed', 20_000);
+  await waitFor(async () => (await http('GET', `${server.url}/api/sessions/${id}/report`, undefined, auth)).body?.final === true, 'the final report', 20_000);
+  const report = await getReport(id);
+  assert.equal(report.participants.map((p) => p.participantId), ['erin']);
+  assert.ok(report.participants[0]!.talkTimeMs > 5000, `talk time ${report.participants[0]!.talkTimeMs}`);
 });
 
 test('the report routes: 401 without a bearer, 404 for an unknown meeting', async () => {
