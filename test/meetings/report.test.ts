@@ -222,10 +222,13 @@ test('room_finished while a stream is still open: the socket is ended (1000), it
   assert.ok(report.participants[0]!.talkTimeMs > 5000, `talk time ${report.participants[0]!.talkTimeMs}`);
 });
 
-test('the report routes: 401 without a bearer, 404 for an unknown meeting', async () => {
+test('the report routes: 401 without a bearer, 404 for an unknown meeting, 400 for a meetingId over 128 characters', async () => {
   assert.is((await http('GET', `${server.url}/api/sessions/RM_none/report`)).status, 401);
   assert.is((await http('GET', `${server.url}/api/sessions/RM_none/report`, undefined, auth)).status, 404);
   assert.is((await http('GET', `${server.url}/api/sessions/RM_none/timeline.svg`, undefined, auth)).status, 404);
+  const long = await http('GET', `${server.url}/api/sessions/${'m'.repeat(129)}/report`, undefined, auth);
+  assert.is(long.status, 400);
+  assert.match(long.body.error.message, /meetingId: 1\.\.128 characters/);
 });
 
 test.run();
