@@ -19,6 +19,7 @@
 // skipped, one line each with the install command. A file that exits with 77 (requireTools at run time)
 // counts as skipped too.
 //
+// A file that exits 0 without running a test (uvu's "Total:" missing or 0) is counted failed.
 // Exit code: 0 when every file that ran passed and at least one test ran; 1 otherwise.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -165,6 +166,9 @@ function runFile(file) {
       if (timedOut) { failed = Math.max(1, failed); note = `timed out after ${timeoutSec} s`; }
       else if (code === SKIP_EXIT_CODE) note = `skipped: ${strip(err).trim().split('\n').pop()}`;
       else if (code !== 0) { failed = Math.max(1, failed); if (!total) note = `exit ${code ?? signal} before reporting`; }
+      // A file that exits 0 having run no test (it registered none, or never called test.run()) guards nothing:
+      // a failure. A file with nothing to run here says why and exits 77 (requireTools), which is a skip.
+      else if (!/Total:\s+\d+/.test(plain) || total === 0) { failed = 1; note = 'ran no test (no test registered, or test.run() never called)'; }
       resolve({ file, passed, failed, skipped: code === SKIP_EXIT_CODE && !timedOut ? Math.max(1, skipped) : skipped, seconds, note, ran: code !== SKIP_EXIT_CODE || timedOut });
     };
     child.on('close', finish);

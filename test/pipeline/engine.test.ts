@@ -352,3 +352,4 @@ test('overlap: an interruption is reported once with the interrupter (overlapMs 
   });
   assert.is(short.filter((e) => e.type === 'overlap').length, 0);
 });
+test.run();

@@ -35,6 +35,8 @@ const mustHave = write('b/must-have.test.ts', `import { requireTools } from '${R
   + "test('uses the tool', () => assert.ok(true));\ntest.run();\n");
 const quoted = write('a2/quoted.test.ts', `${head}const text = "requireTools(['meetcore-fake-tool'], 'apt-get install -y --no-install-recommends meetcore-fake-pkg')";\n`
   + "test('mentions requireTools in a string only', () => assert.ok(text.length > 0));\ntest.run();\n");
+const norun = write('d/norun.test.ts', `${head}test('registered but never run', () => assert.ok(true));\n`);
+const empty = write('d/empty.test.ts', `${head}test.run();\n`);
 const hang = write('c/hang.test.ts', `${head}test('never ends', () => new Promise(() => { setInterval(() => {}, 1000); }));\ntest.run();\n`);
 
 interface Run { code: number | null; out: string; seconds: number }
@@ -107,6 +109,16 @@ test("a tool declared with 'fail' is not skipped: the file runs and fails with t
   assert.is(row(r.out, mustHave)[1], 1);
   assert.match(r.out, 'missing meetcore-fake-tool; install with: apt-get install -y --no-install-recommends meetcore-fake-pkg');
   assert.not.match(r.out, `SKIP ${mustHave}`);
+});
+
+test('a file that registers tests but never calls test.run(), or runs none, is counted failed', async () => {
+  const r = await runner([norun, empty, pass]);
+  assert.is(r.code, 1, r.out);
+  const [p1, f1, , note1] = row(r.out, norun);
+  assert.equal([p1, f1], [0, 1]);
+  assert.match(note1, 'ran no test');
+  assert.equal(row(r.out, empty).slice(0, 2), [0, 1]);
+  assert.equal(row(r.out, pass).slice(0, 3), [2, 0, 0]);
 });
 
 test('a file over the time limit is killed and counted failed', async () => {
