@@ -16,8 +16,10 @@
  * that no longer holds one and, when that happens to read "Connection: close, nothing pending", shuts the new
  * socket down right after `open`. The client gets the 101 and `connected`, then a FIN without a close frame
  * (1006) while its first request is pending (uNetworking/uWebSockets.js#1108; fixed in uWS by
- * uNetworking/uWebSockets#1929, July 2026). Socket.IO's websocket handshakes are checked synchronously for
- * the same reason (src/signaling/socketio.ts).
+ * uNetworking/uWebSockets#1929, July 2026, in no uWebSockets.js package that runs on Node 20 here: the README's
+ * "uWebSockets.js provenance" says which packages were compared). Socket.IO's websocket handshakes are checked
+ * synchronously for the same reason (src/signaling/socketio.ts). test/server/uws-cork.test.ts measures the bug
+ * on the installed package and fails once it is gone, the time to go back to jose's jwtVerify after an await.
  */
 import { Packr } from 'msgpackr';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_socket_context_t } from 'uWebSockets.js';
