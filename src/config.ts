@@ -76,6 +76,8 @@ const spec = {
   AUDIO_THREADS: [int(1, 16), String(Math.min(4, os.availableParallelism()))],
   AUDIO_RING_MS: [int(20, 120000), '1000'],
   METRICS_LOCAL_ONLY: [bool, 'false'],
+  /** A bearer token GET /metrics requires (`Authorization: Bearer …`), ≥ 16 characters; unset: none. */
+  METRICS_TOKEN: [z.string().min(16), undefined],
   ROOM_MAX_PARTICIPANTS: [int(2, 1000), '50'],
   WS_MAX_MESSAGE_BYTES: [int(1024, 16 * 1024 * 1024), '65536'],
   WS_RATE_PER_SEC: [num(1, 100000), '50'],

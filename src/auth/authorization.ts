@@ -13,6 +13,7 @@
  * different LiveKit rooms and a meeting's organization is read from its room name when the meeting is created
  * (never from who asked last). Names without such a prefix belong to no organization: the single-tenant case.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Principal } from '../http/router.js';
 
 /** Role that makes a LiveKit participant a host (LiveKit metadata `{"roles":["host"]}`). */
@@ -183,4 +184,57 @@ export function ownUserId(principal: Principal | null | undefined): string | nul
 /** True when a value returned by this module is a refusal. */
 export function isDenial(v: unknown): v is Denial {
   return typeof v === 'object' && v !== null && 'code' in v && 'message' in v;
+}
+
+/** Request headers a reverse proxy adds to say whom it forwards for (RFC 7239 `Forwarded`, and the de-facto ones). */
+export const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const;
+
+/** True for 127.0.0.0/8 and ::1 (also in their IPv4-mapped or long IPv6 text forms). */
+export function isLoopback(ip: string): boolean {
+  const v = ip.toLowerCase();
+  return v.startsWith('127.') || v.startsWith('::ffff:127.') || v === '::1' || v === '0000:0000:0000:0000:0000:0000:0000:0001'
+    || v.startsWith('0000:0000:0000:0000:0000:ffff:7f');
+}
+
+/** What a `/metrics` decision reads of the request. */
+export interface ScrapeRequest {
+  /** The socket's remote address (text form). */
+  ip: string;
+  /** Request headers, lower-case names. */
+  headers: Record<string, string | undefined>;
+}
+
+/** The `/metrics` settings: METRICS_LOCAL_ONLY and METRICS_TOKEN (undefined when unset). */
+export interface MetricsPolicy {
+  localOnly: boolean;
+  token: string | undefined;
+}
+
+/**
+ * May this request read `/metrics` (Prometheus text)? Both settings apply when both are set:
+ * - `localOnly`: only a direct connection from a loopback address. A request carrying a forwarding header
+ *   (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`) came through a reverse proxy, which may run on this host and
+ *   connect from 127.0.0.1 for anyone on the internet: refused whatever its address.
+ * - `token`: `Authorization: Bearer <token>` (RFC 6750 §2.1; Prometheus `authorization: {credentials_file}`),
+ *   compared in constant time.
+ * @returns null when allowed; else a Denial: `forbidden` (not a direct loopback connection) or `unauthorized`
+ *   (token missing or wrong; answer with `WWW-Authenticate: Bearer`).
+ */
+export function mayScrapeMetrics(req: ScrapeRequest, policy: MetricsPolicy): Denial | null {
+  if (policy.localOnly) {
+    const via = FORWARDING_HEADERS.find((h) => req.headers[h] !== undefined);
+    if (via) return { code: 'forbidden', message: `metrics are served to direct loopback connections only (this request was forwarded by a proxy: ${via})` };
+    if (!isLoopback(req.ip)) return { code: 'forbidden', message: 'metrics are served to direct loopback connections only' };
+  }
+  if (policy.token !== undefined) {
+    const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
+    if (!m || !sameSecret(m[1]!, policy.token)) return { code: 'unauthorized', message: 'metrics need Authorization: Bearer <METRICS_TOKEN>' };
+  }
+  return null;
+}
+
+/** Constant-time equality of two secrets of any lengths (compares their SHA-256 digests). */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (v: string) => createHash('sha256').update(v).digest();
+  return timingSafeEqual(digest(given), digest(expected));
 }

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { HttpError } from '../http/errors.js';
-import { parse } from '../http/validate.js';
+import { parse, parseQuery, queryInteger, queryNumber } from '../http/validate.js';
 import { SAMPLE_RATES, type SampleRate } from '../pipeline/types.js';
 import { signedUrl, verify, wsBase } from './signing.js';
 
@@ -21,8 +21,10 @@ const sampleRateMessage = `must be one of ${SAMPLE_RATES.join(', ')}`;
  * place in an identity, and the native engine refuses NUL; file names are sanitized further (names.ts).
  */
 const name = (max: number) => z.string().min(1).max(max).transform((v) => v.replace(/[\u0000-\u001f\u007f]/g, '\ufffd'));
-/** A decimal number written in a query string. */
-const numeric = z.string().regex(/^-?\d+(\.\d+)?$/, 'must be a number').transform(Number);
+/** A decimal number written in a query string (at most 16 digits before and after the point: never Infinity); `message` when it is not. */
+const numeric = (message: string) => z.string().regex(/^-?\d{1,16}(\.\d{1,16})?$/, message).transform(Number);
+/** Latest `exp` accepted, Unix seconds: the end of ECMAScript's time range (8.64e15 ms). */
+const MAX_EXP_SEC = 8_640_000_000_000;
 
 /** Field rules shared by the query (strings) and the JSON body (numbers) forms. */
 const fields = {
@@ -36,10 +38,10 @@ const fields = {
 /** `/egress-audio` query parameters, as strings in, typed out. Unknown parameters are ignored. */
 export const egressAudioQuerySchema = z.object({
   ...fields,
-  sampleRate: numeric.pipe(z.literal(SAMPLE_RATES, { error: sampleRateMessage })).default(EGRESS_DEFAULTS.sampleRate),
-  channels: numeric.pipe(z.literal([1, 2], { error: 'must be 1 or 2' })).default(EGRESS_DEFAULTS.channels),
-  groupSeconds: numeric.pipe(z.number().min(0.5).max(5)).default(EGRESS_DEFAULTS.groupSeconds),
-  exp: numeric.pipe(z.number().int().positive()).optional(),
+  sampleRate: numeric(sampleRateMessage).pipe(z.literal(SAMPLE_RATES, { error: sampleRateMessage })).default(EGRESS_DEFAULTS.sampleRate),
+  channels: numeric('must be 1 or 2').pipe(z.literal([1, 2], { error: 'must be 1 or 2' })).default(EGRESS_DEFAULTS.channels),
+  groupSeconds: queryNumber(0.5, 5).default(EGRESS_DEFAULTS.groupSeconds),
+  exp: queryInteger(1, MAX_EXP_SEC, 'Unix seconds').optional(),
   sig: z.string().optional(),
 });
 
@@ -64,12 +66,7 @@ export function checkEgressAudioQuery(rawQuery: string, opts: { secret: string; 
  */
 export function checkSignedQuery<S extends z.ZodType>(schema: S, path: string, rawQuery: string, opts: { secret: string; allowUnsigned: boolean }, nowSec: number): z.output<S> {
   const params = new URLSearchParams(rawQuery);
-  const seen = new Set<string>();
-  for (const key of params.keys()) {
-    if (seen.has(key)) throw new HttpError('bad_request', `${key}: given more than once`);
-    seen.add(key);
-  }
-  const query = parse(schema, Object.fromEntries(params));
+  const query = parseQuery(schema, params);
   if (!opts.allowUnsigned) {
     const problem = verify(opts.secret, path, params, nowSec);
     if (problem) throw new HttpError('unauthorized', `egress URL signature: ${problem}`);

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { AppContext, EgressStreamInfo, JoinDecision } from '../context.js';
 import type { Principal } from '../http/router.js';
 import { HttpError } from '../http/errors.js';
-import { parse } from '../http/validate.js';
+import { parseQuery, queryInteger } from '../http/validate.js';
 import type { StatsRows } from '../pipeline/stats.js';
 import type { EngineEvent, OverlapEvent, StatsEvent } from '../pipeline/types.js';
 import { FeedbackStore, type FeedbackEvent } from '../store/feedback.js';
@@ -191,9 +191,13 @@ export class FeedbackService {
   }
 }
 
+/** Latest `since` accepted, Unix ms: the end of ECMAScript's time range. */
+const MAX_SINCE_MS = 8_640_000_000_000_000;
+
+/** `?since=` (events after it, Unix ms, default 0) and `?limit=` (1..5000 events, default 1000). */
 const sinceQuery = z.object({
-  since: z.string().regex(/^\d+$/, 'must be Unix milliseconds').transform(Number).default(0),
-  limit: z.string().regex(/^\d+$/, 'must be an integer').transform(Number).pipe(z.number().int().min(1).max(5000)).default(1000),
+  since: queryInteger(0, MAX_SINCE_MS, 'Unix milliseconds').default(0),
+  limit: queryInteger(1, 5000).default(1000),
 });
 
 /**
@@ -236,7 +240,7 @@ export function registerFeedback(ctx: AppContext): FeedbackService {
   ctx.router.get('/feedback/metrics/:meetingId', (req) => ({ json: { meetingId: meetingOf(req), ...service.metrics(req.params.meetingId!) } }), { auth: 'bearer' });
   ctx.router.get('/feedback/:meetingId', (req) => {
     const meetingId = meetingOf(req);
-    const q = parse(sinceQuery, Object.fromEntries(req.query));
+    const q = parseQuery(sinceQuery, req.query);
     return { json: { meetingId, events: service.store.list(meetingId, q.since, q.limit) } };
   }, { auth: 'bearer' });
   return service;

@@ -1,10 +1,11 @@
 import type { AppContext } from '../context.js';
+import { mayScrapeMetrics } from '../auth/authorization.js';
 import { HttpError } from './errors.js';
 
 /**
  * GET /health and its alias GET /api/health (PROTOCOL.md §1; WorldMates calls the alias), and GET /metrics
- * (Prometheus text; loopback only when METRICS_LOCAL_ONLY=true). `uptime` (seconds, what Momento Live reads) and
- * `uptimeSec` are the same number.
+ * (Prometheus text; who may read it, METRICS_LOCAL_ONLY and METRICS_TOKEN, is decided by `mayScrapeMetrics`).
+ * `uptime` (seconds, what Momento Live reads) and `uptimeSec` are the same number.
  */
 export function registerHealth(ctx: AppContext): void {
   const health = () => {
@@ -26,15 +27,11 @@ export function registerHealth(ctx: AppContext): void {
   };
   ctx.router.get('/health', health);
   ctx.router.get('/api/health', health);
+  const policy = { localOnly: ctx.config.METRICS_LOCAL_ONLY, token: ctx.config.METRICS_TOKEN };
   ctx.router.get('/metrics', async (req) => {
-    if (ctx.config.METRICS_LOCAL_ONLY && !isLoopback(req.ip)) throw new HttpError('forbidden', 'metrics are served to localhost only');
+    const denial = mayScrapeMetrics(req, policy);
+    if (denial?.code === 'unauthorized') throw new HttpError('unauthorized', denial.message, { 'WWW-Authenticate': 'Bearer realm="metrics"' });
+    if (denial) throw new HttpError(denial.code, denial.message);
     return { raw: await ctx.metrics.metrics(), contentType: ctx.metrics.contentType };
   });
-}
-
-/** True for 127.0.0.0/8 and ::1 (also in their IPv4-mapped or long IPv6 text forms). */
-export function isLoopback(ip: string): boolean {
-  const v = ip.toLowerCase();
-  return v.startsWith('127.') || v.startsWith('::ffff:127.') || v === '::1' || v === '0000:0000:0000:0000:0000:0000:0000:0001'
-    || v.startsWith('0000:0000:0000:0000:0000:ffff:7f');
 }

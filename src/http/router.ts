@@ -12,6 +12,10 @@
  *   methods of every pattern matching the path; `OPTIONS` added when CORS is on);
  * - anything else gets 404 `not_found` (as does a GET that a WebSocket path declined: no Upgrade header).
  *
+ * Every reply (JSON, raw and errors, 404/405 included) carries `Cache-Control: no-store` and `Pragma: no-cache`
+ * (NO_STORE) unless its route sets a Cache-Control header of its own: nothing meetcore answers is kept by a
+ * browser or a shared cache by default, tokens included (RFC 6749 §5.1, RFC 9111 §5.2.2.5).
+ *
  * uWS route priority (checked on uWS v20 as bundled): a method-specific route (`get`, `head`, `options`,
  * `ws`) always wins over an `any` route, whatever the patterns and the registration order (`options /*`
  * beats `any /health`); among `any` routes a static segment wins over a wildcard (engine.io's
@@ -67,6 +71,7 @@ export interface Reply {
   json?: unknown;
   raw?: string | Uint8Array;
   contentType?: string;
+  /** Extra headers; a `Cache-Control` among them replaces the default `no-store` (and its `Pragma`). */
   headers?: Record<string, string>;
 }
 
@@ -206,6 +211,7 @@ export class Router {
       res.writeStatus(statusLine(refused ? 405 : 404));
       this.writeCors(res, origin);
       if (refused) res.writeHeader('Allow', allow);
+      writeNoStore(res);
       res.writeHeader('Content-Type', 'application/json');
       endBody(res, body, method === 'HEAD');
     });
@@ -249,7 +255,9 @@ export class Router {
     res.cork(() => {
       res.writeStatus(statusLine(status));
       this.writeCors(res, req.headers.origin ?? '');
-      for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
+      const headers = Object.entries(reply.headers ?? {});
+      if (!headers.some(([k]) => k.toLowerCase() === 'cache-control')) writeNoStore(res);
+      for (const [k, v] of headers) res.writeHeader(k, v);
       if (status === 204) { res.endWithoutBody(); return; }
       if (reply.raw !== undefined) {
         res.writeHeader('Content-Type', reply.contentType ?? 'application/octet-stream');
@@ -269,6 +277,13 @@ export class Router {
       res.writeHeader('Access-Control-Allow-Credentials', 'true');
     }
   }
+}
+
+/** The caching headers of a reply whose route says nothing about caching (see the module comment). */
+export const NO_STORE: Readonly<Record<string, string>> = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
+
+function writeNoStore(res: HttpResponse): void {
+  for (const [k, v] of Object.entries(NO_STORE)) res.writeHeader(k, v);
 }
 
 /** Allow header order. */

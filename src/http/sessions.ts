@@ -10,11 +10,15 @@ import type { Session } from '../store/sessions.js';
 import type { Recording, RecordingStore } from '../store/recordings.js';
 import type { ParticipantStats, StatsStore } from '../store/stats.js';
 import { HttpError } from './errors.js';
-import { parse } from './validate.js';
+import { parseQuery, queryInteger } from './validate.js';
 
+/** Largest `offset` of the meeting list: far beyond any real list, and exact in SQLite and in JavaScript. */
+export const MAX_LIST_OFFSET = 1_000_000_000;
+
+/** `?limit=` meetings per page (1..500, default 100) and `?offset=` meetings skipped (0..MAX_LIST_OFFSET, default 0). */
 const listQuery = z.object({
-  limit: z.string().regex(/^\d+$/, 'must be an integer').transform(Number).pipe(z.number().int().min(1).max(500)).default(100),
-  offset: z.string().regex(/^\d+$/, 'must be an integer').transform(Number).default(0),
+  limit: queryInteger(1, 500).default(100),
+  offset: queryInteger(0, MAX_LIST_OFFSET).default(0),
 });
 
 /** A recording as served: the row plus its duration (ms of recorded, unmuted audio). */
@@ -48,7 +52,7 @@ function withoutKeys(s: ParticipantStats): Omit<ParticipantStats, 'meetingId' | 
 /** Register the two routes on ctx.router. */
 export function registerSessionsApi(ctx: AppContext, recordings: RecordingStore, stats: StatsStore): void {
   ctx.router.get('/api/sessions', (req) => {
-    const q = parse(listQuery, Object.fromEntries(req.query));
+    const q = parseQuery(listQuery, req.query);
     const orgId = req.principal ? req.principal.orgId ?? '' : undefined;
     const sessions = ctx.sessions.list(q.limit, q.offset, orgId).map((s) => sessionView(s, ctx, recordings, stats));
     return { json: { sessions, limit: q.limit, offset: q.offset } };

@@ -340,6 +340,23 @@ function addChat(m) {
   $('chatlog').scrollTop = $('chatlog').scrollHeight;
 }
 
-const match = ROOM_PATH.exec(location.pathname);
-if (match) showRoom(decodeURIComponent(match[1]));
-else showLobby();
+/**
+ * The room of a `/participant/<roomId>` path: `{roomId}`, `{}` for any other path (the lobby), or `{error}`
+ * when the room id is not valid URL encoding (`/participant/%E0`).
+ */
+function roomOfPath(pathname) {
+  const m = ROOM_PATH.exec(pathname);
+  if (!m) return {};
+  try {
+    return { roomId: decodeURIComponent(m[1]) };
+  } catch {
+    return { error: `The room id in this address (${m[1].slice(0, 200)}) is not valid URL encoding: create a room or open a join link.` };
+  }
+}
+
+const pathRoom = roomOfPath(location.pathname);
+if (pathRoom.roomId !== undefined) showRoom(pathRoom.roomId);
+else {
+  showLobby();
+  if (pathRoom.error) setStatus(pathRoom.error);
+}

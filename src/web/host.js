@@ -482,13 +482,32 @@ function start(token) {
   void loadFinalReport();
 }
 
-const match = HOST_PATH.exec(location.pathname);
+/**
+ * The meetingId named by the page's path (`/host/<meetingId>`, percent-encoded), or `{error}` with the text to
+ * show when the path names none, cannot be decoded (`/host/%E0` is not UTF-8) or names one over 128
+ * characters (the server's bound).
+ */
+function meetingOfPath(pathname) {
+  const usage = 'Open this page as /host/<meetingId>#token=<access token>, the meeting id URL-encoded.';
+  const m = HOST_PATH.exec(pathname);
+  if (!m) return { error: usage };
+  let id;
+  try {
+    id = decodeURIComponent(m[1]);
+  } catch {
+    return { error: `The meeting id in this address (${m[1].slice(0, 200)}) is not valid URL encoding. ${usage}` };
+  }
+  if (id.length > 128) return { error: `The meeting id in this address has ${id.length} characters; meeting ids have 1 to 128. ${usage}` };
+  return { id };
+}
+
+const meetingPath = meetingOfPath(location.pathname);
 const initialToken = takeToken();
-if (!match) {
+if (meetingPath.error) {
   setStatus('no meeting');
-  showError('Open this page as /host/<meetingId>#token=<access token>.');
+  showError(meetingPath.error);
 } else {
-  state.meetingId = decodeURIComponent(match[1]);
+  state.meetingId = meetingPath.id;
   $('meeting').textContent = state.meetingId;
   document.title = `meetcore host · ${state.meetingId}`;
   if (initialToken) start(initialToken);

@@ -32,11 +32,16 @@ test('invalid query parameters get 400 JSON before the upgrade, and nothing is c
     [{ roomName: 'x'.repeat(301) }, /^roomName: /],
     [{ roomName: 'r', sampleRate: '44101' }, /^sampleRate: must be one of 8000, 16000, 24000, 32000, 44100, 48000/],
     [{ roomName: 'r', channels: '3' }, /^channels: must be 1 or 2/],
-    [{ roomName: 'r', groupSeconds: '60' }, /^groupSeconds: /],
-    [{ roomName: 'r', groupSeconds: '0.1' }, /^groupSeconds: /],
+    [{ roomName: 'r', groupSeconds: '60' }, /^groupSeconds: must be a number from 0.5 to 5$/],
+    [{ roomName: 'r', groupSeconds: '0.1' }, /^groupSeconds: must be a number from 0.5 to 5$/],
+    [{ roomName: 'r', groupSeconds: '1'.repeat(400) }, /^groupSeconds: must be a number from 0.5 to 5$/],
+    [{ roomName: 'r', channels: '1'.repeat(400) }, /^channels: must be 1 or 2$/],
   ];
-  for (const [params, message] of cases) {
-    const r = await connect(signedEgressUrl(server, params));
+  const urls = cases.map(([params, message]) => [signedEgressUrl(server, params), params, message] as const);
+  // A signed URL whose exp is past any representable date.
+  urls.push([signedEgressUrl(server, { roomName: 'r' }, { expSec: 1e20 }), { exp: '1e20' }, /^exp: must be an integer from 1 to 8640000000000 \(Unix seconds\)$/]);
+  for (const [url, params, message] of urls) {
+    const r = await connect(url);
     assert.ok(r.refused, JSON.stringify(params));
     assert.is(r.refused!.status, 400, JSON.stringify(params));
     assert.is(r.refused!.body.error.code, 'bad_request');
