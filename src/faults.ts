@@ -66,6 +66,9 @@ export class FaultPolicy {
   private readonly recent: number[] = [];
   private stopping = false;
 
+  /** True once an unexpected error left the state unknown (the stop for it has begun). */
+  get stateUnknown(): boolean { return this.stopping; }
+
   constructor(private readonly opts: FaultPolicyOptions) {
     for (const kind of KINDS) this.counter.inc({ kind }, 0);
   }

@@ -8,7 +8,7 @@
  * README "When meetcore exits"). Other unexpected errors are logged and counted, and the server stays up.
  */
 import { ConfigError, checkWritableDirs, loadConfig } from './config.js';
-import { FaultPolicy } from './faults.js';
+import { EXIT_STATE_UNKNOWN, FaultPolicy } from './faults.js';
 import { createLogger } from './log.js';
 import { extraction, inBinary, setNativeDir, version } from './runtime.js';
 import { startServer } from './server.js';
@@ -45,21 +45,21 @@ async function main(argv: string[]): Promise<void> {
     process.exit(await runCli(config, argv));
   }
   const log = createLogger(config.LOG_LEVEL);
-  // Handlers go in before the start, so a signal that arrives while it is still starting (or right after
-  // the "listening" line) stops the server once it is up instead of killing it half-started.
   let started: Promise<Awaited<ReturnType<typeof startServer>>> | null = null;
   const stop = () => started!.then((server) => server.stop());
-  // A signal during the stop for an unknown state (or the reverse) does not change its exit code.
-  let exitCode = 0;
-  const exit = (code: number) => { exitCode = Math.max(exitCode, code); process.exit(exitCode); };
+  // Unexpected errors: logged and counted, or a graceful stop and exit 70 when they leave the state unknown.
+  const faults = new FaultPolicy({ log, stop, exit: (code) => process.exit(code) });
+  faults.install();
+  // Handlers go in before the start, so a signal that arrives while it is still starting (or right after
+  // the "listening" line) stops the server once it is up instead of killing it half-started. A signal while
+  // the server stops for an unknown state does not turn its exit code into 0.
+  const exit = (code: number) => process.exit(faults.stateUnknown ? EXIT_STATE_UNKNOWN : code);
   const onSignal = (signal: NodeJS.Signals): void => {
     log.info({ signal }, 'signal received');
     void stop().then(() => exit(0), (err: unknown) => { log.error({ err }, 'shutdown failed'); exit(1); });
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
-  const faults = new FaultPolicy({ log, stop, exit });
-  faults.install();
   started = startServer(config, log);
   try {
     const server = await started;
