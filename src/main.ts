@@ -4,9 +4,11 @@
  * `meetcore --version`.
  * Exit codes: 0 after a graceful stop, 1 on a configuration or start-up error (a bad variable, or DATA_DIR or
  * STORAGE_DIR not writable: `meetcore: configuration error: STORAGE_DIR: /srv/x is not writable (EROFS: ...)`),
- * 2 on a usage error.
+ * 2 on a usage error, 70 after a graceful stop for an unexpected error that left the state unknown (src/faults.ts,
+ * README "When meetcore exits"). Other unexpected errors are logged and counted, and the server stays up.
  */
 import { ConfigError, checkWritableDirs, loadConfig } from './config.js';
+import { EXIT_STATE_UNKNOWN, FaultPolicy } from './faults.js';
 import { createLogger } from './log.js';
 import { extraction, inBinary, setNativeDir, version } from './runtime.js';
 import { startServer } from './server.js';
@@ -43,18 +45,25 @@ async function main(argv: string[]): Promise<void> {
     process.exit(await runCli(config, argv));
   }
   const log = createLogger(config.LOG_LEVEL);
-  // Handlers go in before the start, so a signal that arrives while it is still starting (or right after
-  // the "listening" line) stops the server once it is up instead of killing it half-started.
   let started: Promise<Awaited<ReturnType<typeof startServer>>> | null = null;
+  const stop = () => started!.then((server) => server.stop());
+  // Unexpected errors: logged and counted, or a graceful stop and exit 70 when they leave the state unknown.
+  const faults = new FaultPolicy({ log, stop, exit: (code) => process.exit(code) });
+  faults.install();
+  // Handlers go in before the start, so a signal that arrives while it is still starting (or right after
+  // the "listening" line) stops the server once it is up instead of killing it half-started. A signal while
+  // the server stops for an unknown state does not turn its exit code into 0.
+  const exit = (code: number) => process.exit(faults.stateUnknown ? EXIT_STATE_UNKNOWN : code);
   const onSignal = (signal: NodeJS.Signals): void => {
     log.info({ signal }, 'signal received');
-    void started!.then((server) => server.stop()).then(() => process.exit(0), (err: unknown) => { log.error({ err }, 'shutdown failed'); process.exit(1); });
+    void stop().then(() => exit(0), (err: unknown) => { log.error({ err }, 'shutdown failed'); exit(1); });
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   started = startServer(config, log);
   try {
-    await started;
+    const server = await started;
+    server.ctx.metrics.registerMetric(faults.counter);
     if (inBinary) log.info({ dir: extraction.dir, written: extraction.written, reused: extraction.reused }, 'native addons');
   } catch (err) {
     log.fatal({ err }, 'start-up failed');

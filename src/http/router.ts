@@ -35,7 +35,7 @@ export interface Request {
   /** Raw query string without '?'. */
   rawQuery: string;
   query: URLSearchParams;
-  /** Lower-case header names. */
+  /** Lower-case header names (a record without prototype: any name is safe to look up). */
   headers: Record<string, string>;
   /** Values of the `:name` parameters in the pattern, by name. */
   params: Record<string, string>;
@@ -314,9 +314,11 @@ function endBody(res: HttpResponse, body: string | Uint8Array, head: boolean): v
 
 /** Copy everything needed from a uWS request synchronously (it is invalid after the handler returns). */
 export function copyRequest(res: HttpResponse, req: HttpRequest, paramNames: readonly string[] = []): Request {
-  const headers: Record<string, string> = {};
+  // Null-prototype records: header names are the client's (a header named `__proto__` or `constructor` must
+  // be an ordinary entry, and an absent header must read undefined, never an Object.prototype member).
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   req.forEach((k, v) => { headers[k] = v; });
-  const params: Record<string, string> = {};
+  const params: Record<string, string> = Object.create(null) as Record<string, string>;
   paramNames.forEach((name, i) => { params[name] = safeDecode(req.getParameter(i) ?? ''); });
   const rawQuery = req.getQuery() ?? '';
   return {

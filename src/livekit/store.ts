@@ -6,14 +6,14 @@
 import type { Db } from '../store/db.js';
 
 /** LiveKit egress statuses in the order they can follow each other; every terminal status ranks 3. */
-const STATUS_RANK: Record<string, number> = {
-  EGRESS_STARTING: 0, EGRESS_ACTIVE: 1, EGRESS_ENDING: 2,
-  EGRESS_COMPLETE: 3, EGRESS_FAILED: 3, EGRESS_ABORTED: 3, EGRESS_LIMIT_REACHED: 3,
-};
+const STATUS_RANK: ReadonlyMap<string, number> = new Map([
+  ['EGRESS_STARTING', 0], ['EGRESS_ACTIVE', 1], ['EGRESS_ENDING', 2],
+  ['EGRESS_COMPLETE', 3], ['EGRESS_FAILED', 3], ['EGRESS_ABORTED', 3], ['EGRESS_LIMIT_REACHED', 3],
+]);
 
 /** True for a status after which an egress never changes again. */
 export function isTerminalEgressStatus(status: string): boolean {
-  return (STATUS_RANK[status] ?? 0) >= 3;
+  return (STATUS_RANK.get(status) ?? 0) >= 3;
 }
 
 export interface LivekitRoom {
@@ -153,8 +153,8 @@ export class LivekitStore {
    */
   upsertEgress(u: EgressUpdate, now = Date.now()): EgressRecord {
     const old = this.egress(u.egressId);
-    const oldRank = old ? STATUS_RANK[old.status] ?? 0 : -1;
-    const newRank = STATUS_RANK[u.status] ?? 0;
+    const oldRank = old ? STATUS_RANK.get(old.status) ?? 0 : -1;
+    const newRank = STATUS_RANK.get(u.status) ?? 0;
     const advance = !old || (oldRank < 3 && newRank >= oldRank);
     this.q.upsert.run({
       egressId: u.egressId,

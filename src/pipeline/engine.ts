@@ -6,6 +6,7 @@
  * Arguments are checked here and rejected with TypeError/RangeError before native code sees them (as
  * better-sqlite3 does), so the addon is only ever called with valid primitives.
  */
+import { reportNativeCallbackError } from '../faults.js';
 import { loadAddon, type NativeEngine, type NativeStream } from './native.js';
 import { StatsRows, type StreamIdentity } from './stats.js';
 import { SAMPLE_RATES, type ClosedEvent, type EngineEvent, type EngineOptions, type EngineStats, type ErrorEvent, type StreamOptions } from './types.js';
@@ -117,7 +118,8 @@ export class AudioEngine {
    *   20..120000 (default 1000).
    * @param onEvents called on the JS thread with each batch: its segment/overlap/closed/error events, and its
    *   stats reports as packed rows (StatsRows, src/pipeline/stats.ts; possibly empty). A listener must not
-   *   throw: errors are rethrown asynchronously by Node as uncaught exceptions.
+   *   throw: an error is rethrown on the next tick as an uncaught exception marked as the addon's
+   *   (src/faults.ts), which stops the server.
    * @throws TypeError/RangeError for bad options; Error when the addon is not built.
    */
   constructor(options: EngineOptions, private readonly onEvents: (events: EngineEvent[], stats: StatsRows) => void) {
@@ -128,7 +130,13 @@ export class AudioEngine {
     this.ringMs = checkInt('ringMs', options.ringMs ?? DEFAULT_RING_MS, MIN_RING_MS, MAX_RING_MS);
     if (typeof onEvents !== 'function') throw new TypeError('onEvents must be a function');
     const addon = loadAddon();
-    this.native = new addon.AudioEngine({ threads, statsIntervalMs, overlapMinMs, maxQueuedBatches }, (events, stats) => this.dispatch(events, stats));
+    this.native = new addon.AudioEngine({ threads, statsIntervalMs, overlapMinMs, maxQueuedBatches }, (events, stats) => {
+      try {
+        this.dispatch(events, stats);
+      } catch (err) {
+        reportNativeCallbackError(err);
+      }
+    });
   }
 
   /**

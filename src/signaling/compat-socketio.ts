@@ -13,22 +13,25 @@
  *   as the client would see it as an event plus its `type` (`{type:"room-joined", roomId, ...}`), or the error
  *   (`{type:"error", code, message}`), or `{type:"ok"}` for an event that has no direct reply (relay, chat,
  *   calls). The reply is also emitted as the event, as without an ack.
+ *
+ * The event name is the client's own string: it is only ever looked up in Maps and Sets, never as a property of
+ * a plain object (an event named `constructor`, `toString` or `__proto__` would find Object.prototype's members).
  */
 
-/** The fields that bare and positional arguments fill, per event. */
-export const POSITIONAL: Readonly<Record<string, readonly string[]>> = {
-  'join-room': ['roomId', 'name'],
-  'leave-room': ['roomId'],
-  offer: ['to', 'sdp'],
-  answer: ['to', 'sdp'],
-  ice: ['to', 'candidate'],
-  signal: ['to', 'data'],
-  chat: ['roomId', 'text'],
-  'user:join': ['userId', 'name'],
-  'call:accept': ['roomName', 'sdpAnswer'],
-  'call:reject': ['roomName', 'reason'],
-  'call:end': ['roomName', 'reason'],
-};
+/** The fields that bare and positional arguments fill, per event (a Map: event names are client input). */
+export const POSITIONAL: ReadonlyMap<string, readonly string[]> = new Map([
+  ['join-room', ['roomId', 'name']],
+  ['leave-room', ['roomId']],
+  ['offer', ['to', 'sdp']],
+  ['answer', ['to', 'sdp']],
+  ['ice', ['to', 'candidate']],
+  ['signal', ['to', 'data']],
+  ['chat', ['roomId', 'text']],
+  ['user:join', ['userId', 'name']],
+  ['call:accept', ['roomName', 'sdpAnswer']],
+  ['call:reject', ['roomName', 'reason']],
+  ['call:end', ['roomName', 'reason']],
+]);
 
 /** Fields that carry a display name or a free text: a number given there is taken as its decimal string. */
 const TEXT_FIELDS = new Set(['name', 'reason', 'text']);
@@ -51,7 +54,7 @@ export function fromSocketIo(event: string, args: readonly unknown[]): { body: R
   if (isPlainObject(first)) {
     return { body: { ...first }, ack };
   }
-  const fields = POSITIONAL[event];
+  const fields = POSITIONAL.get(event);
   const body: Record<string, unknown> = {};
   if (fields && rest.length > 0 && !Array.isArray(first) && first !== null && first !== undefined) {
     fields.forEach((field, i) => {

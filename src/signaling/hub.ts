@@ -266,8 +266,19 @@ export class SignalingHub {
 
   /** Reply an error for input that could not even be decoded (invalid JSON or msgpack). */
   undecodable(peer: Peer, what: string): void {
+    this.refuse(peer, 'bad_request', what);
+  }
+
+  /**
+   * Refuse one inbound message a transport could not hand to `handle` (an oversized Socket.IO event, an ack id
+   * that cannot be echoed, a listener that failed): `{type:"error", code, message}` to the socket and to
+   * `onReply`. The message counts against the rate limit like any other (a refused one sends nothing).
+   */
+  refuse(peer: Peer, code: SignalingErrorCode, message: string, onReply?: ReplySink): void {
     if (!this.takeToken(peer)) return;
-    peer.send({ type: 'error', code: 'bad_request', message: what });
+    const error: ServerMessage = { type: 'error', code, message };
+    peer.send(error);
+    onReply?.(error);
   }
 
   private takeToken(peer: Peer): boolean {

@@ -25,6 +25,7 @@ import type { Logger } from '../log.js';
 import { BasePeer, CLOSE_POLICY, type Peer, type SignalingHub, type Transport } from './hub.js';
 import type { ServerMessage } from './schema.js';
 import { fromSocketIo } from './compat-socketio.js';
+import { checkedParser, refusalOf } from './sio-parser.js';
 import { addressKey, SessionLimiter, type SessionRefusal, type SessionSlot } from './sessions.js';
 
 class SioPeer extends BasePeer {
@@ -111,6 +112,8 @@ export class SocketIoTransport implements Transport {
       // socket.io-client v2 apps (engine.io protocol 3) connect too.
       allowEIO3: true,
       maxHttpBufferSize: c.WS_MAX_MESSAGE_BYTES,
+      // Binary attachments count against the same limit, and ack ids must be echoable: see sio-parser.ts.
+      parser: checkedParser(c.WS_MAX_MESSAGE_BYTES),
       pingInterval: 25_000,
       pingTimeout: Math.max(5_000, c.WS_IDLE_TIMEOUT_SEC * 1000 - 25_000),
       cors: c.CORS_ORIGINS.length ? { origin: [...c.CORS_ORIGINS], credentials: true } : undefined,
@@ -269,12 +272,45 @@ export class SocketIoTransport implements Transport {
     const peer = new SioPeer(this.opts.hub.newPeerId(), socket, principal, this.opts.config.WS_RATE_BURST);
     this.opts.hub.connected(peer);
     peer.send({ type: 'connected', participantId: peer.id, protocol: 'socket.io' });
-    // Plain objects, bare and positional arguments, and acknowledgements: see compat-socketio.ts.
-    socket.onAny((event: string, ...args: unknown[]) => {
-      const { body, ack } = fromSocketIo(event, args);
-      void this.opts.hub.handle(peer, { ...body, type: event }, ack ? (reply) => ack({ ...reply }) : undefined);
-    });
+    // Every event passes this middleware, which handles it and never calls `next`: socket.io has no other
+    // listener to dispatch to. A middleware (not `onAny`) gets the event's argument array itself, which is
+    // what sio-parser.ts keys its refusals by.
+    socket.use((args) => this.event(peer, args));
     socket.on('disconnect', () => this.opts.hub.disconnected(peer));
+  }
+
+  /**
+   * One inbound event (`args`: the name, the arguments, and the ack callback last when the client asked for
+   * one): refused as sio-parser.ts decided, or mapped onto the /ws message (compat-socketio.ts) and handed to
+   * the hub. Never throws: whatever fails while it is handled is logged with its stack and answered to the
+   * socket (and its ack) as `{type:"error", code:"bad_request", message:"internal error"}`, so that it never
+   * reaches socket.io's process.nextTick, where an exception would end the process.
+   */
+  private event(peer: SioPeer, args: readonly unknown[]): void {
+    const last = args[args.length - 1];
+    const onReply = typeof last === 'function' ? (reply: ServerMessage) => (last as (r: ServerMessage) => void)({ ...reply }) : undefined;
+    try {
+      const refusal = refusalOf(args);
+      if (refusal) {
+        this.opts.hub.refuse(peer, refusal.code, refusal.message, onReply);
+        return;
+      }
+      // Plain objects, bare and positional arguments, and acknowledgements: see compat-socketio.ts.
+      const [event, ...rest] = args;
+      const { body } = fromSocketIo(event as string, rest);
+      this.opts.hub.handle(peer, { ...body, type: event }, onReply).catch((err: unknown) => this.eventFailed(peer, event, err, onReply));
+    } catch (err) {
+      this.eventFailed(peer, args[0], err, onReply);
+    }
+  }
+
+  private eventFailed(peer: SioPeer, event: unknown, err: unknown, onReply: ((reply: ServerMessage) => void) | undefined): void {
+    this.opts.log.error({ err, participantId: peer.id, event: String(event).slice(0, 64) }, 'Socket.IO event handler failed');
+    try {
+      this.opts.hub.refuse(peer, 'bad_request', 'internal error', onReply);
+    } catch (again) {
+      this.opts.log.error({ err: again, participantId: peer.id }, 'Socket.IO error reply failed');
+    }
   }
 }
 

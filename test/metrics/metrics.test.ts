@@ -76,6 +76,7 @@ test('/metrics passes promtool and reports rooms, connections and egress streams
     assert.ok(v('meetcore_feedback_delivery_latency_seconds_count') >= 0);
     assert.ok(m.values.has('meetcore_feedback_delivery_latency_seconds_bucket{le="+Inf"}'));
     assert.is(v('meetcore_signaling_slow_closed_total{transport="ws"}'), 0);
+    for (const kind of ['uncaught_exception', 'unhandled_rejection', 'native_callback']) assert.is(v(`meetcore_uncaught_errors_total{kind="${kind}"}`), 0, kind);
     // The meetcore_hume_* series are registered only when Hume is configured (HUME_API_KEY).
     assert.not.ok(m.values.has('meetcore_hume_payloads_sent_total'));
     assert.is(v('meetcore_livekit_webhooks_total{event="unknown",result="unavailable"}'), 1);

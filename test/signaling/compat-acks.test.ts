@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import type { Socket } from 'socket.io-client';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { next, sioClients } from '../helpers/sio.js';
+import { eventOf, next, pollingSession, sioClients } from '../helpers/sio.js';
 
 let server: TestServer;
 const clients = sioClients(() => server.url);
@@ -69,6 +69,23 @@ test('acks carry the direct reply of every event that has one, and errors', asyn
   const left = await a.socket.timeout(2000).emitWithAck('leave-room', 'ack-room');
   assert.equal(left, { type: 'room-left', roomId: 'ack-room' });
   assert.is((await a.socket.timeout(2000).emitWithAck('leave-room', 'ack-room')).code, 'not_in_room');
+});
+
+test('raw polling: an ack id that is not a safe integer is refused with bad_request, never answered 43Infinity', async () => {
+  const s = await pollingSession(server.url);
+  const refusal = { code: 'bad_request', message: 'ack id: must be an integer from 0 to 9007199254740991; the event was not handled' };
+  // 400 digits (Number() gives Infinity) and 2^53 + 1 (Number() gives 2^53, another id).
+  for (const id of ['9'.repeat(400), '9007199254740993']) {
+    assert.is(await s.send(`42${id}["heartbeat"]`), 200);
+    const read = await s.receiveUntil((p) => eventOf(p)?.event === 'error');
+    assert.equal(read.map(eventOf).find((e) => e?.event === 'error')?.arg, refusal, `ack id of ${id.length} digits`);
+    assert.not.ok(read.some((p) => p.startsWith('43')), `no ack packet: ${JSON.stringify(read).slice(0, 200)}`);
+    assert.not.ok(read.some((p) => eventOf(p)?.event === 'heartbeat'), 'the event was not handled');
+  }
+  // The largest safe id is echoed as it came.
+  assert.is(await s.send('429007199254740991["heartbeat"]'), 200);
+  const read = await s.receiveUntil((p) => p.startsWith('439007199254740991['));
+  assert.is(JSON.parse(read.find((p) => p.startsWith('439007199254740991['))!.slice('439007199254740991'.length))[0].type, 'heartbeat');
 });
 
 /** Run a python-socketio client under Debian's /usr/bin/python3; it prints one JSON line per result. */

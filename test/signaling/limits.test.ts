@@ -2,13 +2,15 @@
  * The limits of PROTOCOL.md §3 against the real server: a message over WS_MAX_MESSAGE_BYTES closes with 1009,
  * flooding gets `rate_limited` and then close 1008, a reader that stops reading is closed at
  * WS_MAX_BACKPRESSURE_BYTES while the rest of its room keeps getting messages, and a socket that answers no
- * ping is closed after WS_IDLE_TIMEOUT_SEC with its room told at once.
+ * ping is closed after WS_IDLE_TIMEOUT_SEC with its room told at once. Socket.IO binary attachments count
+ * against WS_MAX_MESSAGE_BYTES (each is its own engine.io packet, under the limit on its own).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import { SignalingClient } from '../../src/client/index.js';
 import { http, startTestServer, type TestServer } from '../helpers/server.js';
+import { next, sioConnect } from '../helpers/sio.js';
 
 let server: TestServer;
 
@@ -54,6 +56,34 @@ test('a message over WS_MAX_MESSAGE_BYTES closes the socket with 1009; smaller o
   big.ws.send('x'.repeat(100_000));
   assert.ok([1006, 1009].includes((await big.closed).code));
   assert.is((await http('GET', `${server.url}/health`)).status, 200);
+});
+
+test('Socket.IO: binary attachments count against WS_MAX_MESSAGE_BYTES (too_large, nothing relayed); smaller ones relay', async () => {
+  const a = await sioConnect(server.url);
+  const b = await new SignalingClient({ url: server.wsUrl, WebSocket }).connect();
+  try {
+    assert.is((await a.socket.timeout(2000).emitWithAck('join-room', 'attachments')).type, 'room-joined');
+    await b.join('attachments');
+    const relayed: any[] = [];
+    b.on('signal', (m) => relayed.push(m));
+    // Three attachments of 2000 bytes: each under the 4096-byte limit, 6000+ bytes together.
+    const parts = [Buffer.alloc(2000, 1), Buffer.alloc(2000, 2), Buffer.alloc(2000, 3)];
+    const errorEvent = next(a.socket, 'error').catch((e: Error) => ({ code: e.message }));
+    const refused = await a.socket.timeout(2000).emitWithAck('signal', { to: b.participantId, data: { parts } });
+    assert.is(refused.type, 'error', JSON.stringify(refused));
+    assert.is(refused.code, 'too_large');
+    assert.match(refused.message, /^message over 4096 bytes \(WS_MAX_MESSAGE_BYTES, binary attachments included\): 6\d{3} bytes$/, String(refused.message));
+    assert.is((await errorEvent).code, 'too_large');
+    // One attachment of 1000 bytes is fine, and it is the first `signal` the /ws peer sees.
+    assert.equal(await a.socket.timeout(2000).emitWithAck('signal', { to: b.participantId, data: { parts: [Buffer.alloc(1000, 7)] } }), { type: 'ok' });
+    assert.ok(await waitFor(() => relayed.length > 0));
+    assert.is(relayed.length, 1);
+    assert.is(relayed[0].data.parts[0].data.length, 1000, 'the small message, not the refused one');
+    assert.ok(a.socket.connected, 'the Socket.IO session stays open');
+  } finally {
+    a.socket.disconnect();
+    b.close();
+  }
 });
 
 test('flooding: rate_limited errors first, then close 1008; a well-behaved socket in the same room is untouched', async () => {
