@@ -101,4 +101,16 @@ test("feedback room: the owning organization's owner joins, another organization
   assert.is(await join(b), 'forbidden');
 });
 
+test('UNSCOPED_MEETINGS_ORG names another organization: its owner reads and hosts meetings of no organization, the first one no longer does', async () => {
+  await server.stop();
+  server = await startTestServer({
+    LIVEKIT_URL: 'http://127.0.0.1:9', LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, AUTO_EGRESS: 'false', UNSCOPED_MEETINGS_ORG: b.orgId,
+  }, { dataDir: server.dataDir, storageDir: server.storageDir });
+  assert.equal(await ids(b), ['RM_lobby']);
+  assert.equal(await ids(a), ['RM_clinicA']);
+  assert.is((await http('GET', `${server.url}/api/sessions/RM_lobby`, undefined, a.headers)).status, 404);
+  assert.is(await tryJoin(server, 'feedback:RM_lobby', b.accessToken), 'joined');
+  assert.is(await tryJoin(server, 'feedback:RM_lobby', a.accessToken), 'forbidden');
+});
+
 test.run();

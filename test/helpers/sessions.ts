@@ -5,12 +5,13 @@
  *
  * The bearer is an account this helper registers once per server object through the public routes
  * (POST /auth/register + /auth/login). A meeting of no organization (any room name outside an organization's
- * `org_…:` namespace: every meeting the tests open by egress streams or LiveKit webhooks) is readable by any
- * bearer, whatever REQUIRE_AUTH says.
+ * `org_…:` namespace: every meeting the tests open by egress streams or LiveKit webhooks) is readable by the
+ * owners and admins of the server's first organization (UNSCOPED_MEETINGS_ORG=first), whatever REQUIRE_AUTH
+ * says: a test that registers accounts of its own asks for this one first (`apiAccount`), or uses its own.
  *
  * The JSON shapes below are written from PROTOCOL.md, not imported from src/.
  */
-import { registerAndLogin } from './auth.js';
+import { registerAccount, type TestAccount } from './auth.js';
 import { http, type TestServer } from './server.js';
 
 type Server = Pick<TestServer, 'url'>;
@@ -64,17 +65,22 @@ export interface SessionJson {
   recordings: RecordingJson[];
 }
 
-const accounts = new WeakMap<Server, Promise<Record<string, string>>>();
+const accounts = new WeakMap<Server, Promise<TestAccount>>();
 
-/** `{ authorization: 'Bearer …' }` of an account registered on `server` the first time it is asked for. */
-export function apiHeaders(server: Server): Promise<Record<string, string>> {
-  let headers = accounts.get(server);
-  if (!headers) {
-    headers = registerAndLogin(server);
-    headers.catch(() => accounts.delete(server));
-    accounts.set(server, headers);
+/** The account this helper reads with, registered on `server` the first time it is asked for. */
+export function apiAccount(server: Server): Promise<TestAccount> {
+  let account = accounts.get(server);
+  if (!account) {
+    account = registerAccount(server);
+    account.catch(() => accounts.delete(server));
+    accounts.set(server, account);
   }
-  return headers;
+  return account;
+}
+
+/** `{ authorization: 'Bearer …' }` of `apiAccount(server)`. */
+export async function apiHeaders(server: Server): Promise<Record<string, string>> {
+  return (await apiAccount(server)).headers;
 }
 
 /**
