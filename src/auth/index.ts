@@ -71,13 +71,15 @@ export function registerAuth(ctx: AppContext): AuthArea {
     }
   };
 
-  ctx.router.setAuthenticator(async (req: Request) => {
+  /** The principal of a request's `Authorization: Bearer` access token; null without the header; 401 when bad. */
+  const bearerOf = async (req: Request): Promise<Principal | null> => {
     const header = req.headers.authorization;
     if (header === undefined || header === '') return null;
     const m = /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(header);
     if (!m) throw new HttpError('unauthorized', 'Authorization must be "Bearer <access token>"');
     return authenticateAccessToken(m[1]!);
-  });
+  };
+  ctx.router.setAuthenticator(bearerOf);
 
   ctx.services.signaling?.setTokenAuthenticator((token) => {
     try {
@@ -111,15 +113,7 @@ export function registerAuth(ctx: AppContext): AuthArea {
   r.post('/auth/invitations/accept', async (req) => {
     const input = parse(acceptBody, req.body);
     // Open to everyone (the invitation is the right); an access token, when sent, is the existing account's proof.
-    const header = req.headers.authorization;
-    let bearer = null;
-    if (header) {
-      const m = /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(header);
-      if (!m) throw new HttpError('unauthorized', 'Authorization must be "Bearer <access token>"');
-      bearer = await authenticateAccessToken(m[1]!);
-    }
-    const out = await accounts.acceptInvitation(input, bearer, req.ip);
-    const { created, ...json } = out;
+    const { created, ...json } = await accounts.acceptInvitation(input, await bearerOf(req), req.ip);
     return { status: created ? 201 : 200, json };
   }, { body: 'json', auth: 'none' });
 
