@@ -65,15 +65,20 @@ export interface SessionJson {
   recordings: RecordingJson[];
 }
 
-const accounts = new WeakMap<Server, Promise<TestAccount>>();
+/** By DATA_DIR (a restarted server keeps its accounts and secrets, so the same account and tokens), else by URL. */
+const accounts = new Map<string, Promise<TestAccount>>();
 
-/** The account this helper reads with, registered on `server` the first time it is asked for. */
+/**
+ * The account this helper reads with, registered on `server` the first time it is asked for; a server restarted
+ * on the same DATA_DIR (`startTestServer(env, dirs)`) gets the same account.
+ */
 export function apiAccount(server: Server): Promise<TestAccount> {
-  let account = accounts.get(server);
+  const key = 'dataDir' in server && typeof server.dataDir === 'string' ? `dir:${server.dataDir}` : `url:${server.url}`;
+  let account = accounts.get(key);
   if (!account) {
     account = registerAccount(server);
-    account.catch(() => accounts.delete(server));
-    accounts.set(server, account);
+    account.catch(() => accounts.delete(key));
+    accounts.set(key, account);
   }
   return account;
 }
