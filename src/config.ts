@@ -24,6 +24,7 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 const num = (min: number, max: number) => z.coerce.number().min(min).max(max);
 const url = z.string().url();
 const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const roles = list.pipe(z.array(z.enum(['owner', 'admin', 'member'], { message: 'expected a comma-separated list of owner, admin, member' })).min(1, 'expected at least one role'));
 const jsonStrings = z.string().transform((s, ctx) => {
   try {
     const v: unknown = JSON.parse(s);
@@ -47,6 +48,14 @@ const spec = {
   JWT_REFRESH_SECRET: [z.string().min(16), undefined],
   JWT_ACCESS_TTL: [int(10, 86400 * 7), '900'],
   JWT_REFRESH_TTL: [int(60, 86400 * 365), '2592000'],
+  /** Who may POST /auth/register: `first` (only while the server has no account), `open` (anyone), `closed` (nobody). */
+  REGISTRATION: [z.enum(['first', 'open', 'closed']), 'first'],
+  /** Lifetime of an invitation token (POST /api/org/invitations), hours (0.0001 = 0.36 s .. 8760 = one year). */
+  INVITATION_TTL_HOURS: [num(0.0001, 8760), '72'],
+  /** The organization whose UNSCOPED_MEETINGS_ROLES read, write and host meetings of no organization: `first`, `none` or an organization id. */
+  UNSCOPED_MEETINGS_ORG: [z.union([z.enum(['first', 'none']), z.string().regex(/^org_[A-Za-z0-9_-]{16}$/, 'expected first, none or an organization id (org_ + 16 characters)')]), 'first'],
+  /** Roles of UNSCOPED_MEETINGS_ORG that read and write meetings of no organization (hosting also needs owner or admin). */
+  UNSCOPED_MEETINGS_ROLES: [roles, 'owner,admin'],
   EGRESS_SECRET: [z.string().min(16), undefined],
   EGRESS_ALLOW_UNSIGNED: [bool, 'false'],
   SEGMENT_FILES: [bool, 'false'],

@@ -64,6 +64,8 @@ export interface BusEvents {
   'audio.events': [events: EngineEvent[]];
   /** A login session (refresh family, access tokens' `sid`) was revoked: logout, refresh re-use, lost membership. */
   'auth.revoked': [sessionId: string, reason: string];
+  /** A membership's role changed or the membership was removed (the member's sockets are checked again). */
+  'auth.membership': [userId: string, orgId: string];
 }
 
 /** Result of a join check: null allows, otherwise the PROTOCOL.md §2 error to send. */

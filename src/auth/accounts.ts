@@ -1,7 +1,15 @@
 /**
- * Accounts: the repository of the tables of migration 003 (organizations, users, memberships,
- * refresh_tokens, session_logs) and the service behind /auth/register, /auth/login, /auth/refresh,
- * /auth/logout and /auth/me (PROTOCOL.md §1).
+ * Accounts: the repository of the tables of migrations 003 (organizations, users, memberships,
+ * refresh_tokens, session_logs) and 008 (invitations), and the service behind /auth/register, /auth/login,
+ * /auth/refresh, /auth/logout, /auth/me, /auth/invitations/accept and /api/org/* (PROTOCOL.md §1).
+ *
+ * Registration (REGISTRATION): `first` lets one account register on a server that has none, `open` anyone,
+ * `closed` nobody (src/auth/authorization.ts `mayRegister`, checked again inside the write's transaction).
+ * Invitations: an owner or admin invites an e-mail address with a role; the answer carries a random token
+ * (32 bytes, base64url) of which only the SHA-256 is stored, valid once for INVITATION_TTL_HOURS. Accepting it
+ * creates the account (name, password) or, for an address that has one, adds the membership to that account
+ * once it proved itself (its password or one of its access tokens). Removing a member revokes that member's
+ * login sessions of the organization (their sockets close as on logout).
  *
  * Sessions and refresh rotation: a login (or register) starts a *family* (a login session). Every refresh
  * token is a row of refresh_tokens holding only the SHA-256 of the token; /auth/refresh marks the presented
@@ -19,6 +27,7 @@ import type { Db } from '../store/db.js';
 import type { Logger } from '../log.js';
 import type { Principal } from '../http/router.js';
 import { HttpError } from '../http/errors.js';
+import { mayAcceptInvitation, mayChangeRole, mayInvite, mayListMembers, mayRegister, mayRemoveMember, type Denial, type RegistrationMode } from './authorization.js';
 import { dummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import { TokenError, newTokenId, type Role, type TokenService } from './tokens.js';
 
@@ -110,12 +119,63 @@ export type LoginInput = z.output<typeof loginBody>;
 
 export const refreshBody = z.object({ refreshToken: z.string().min(1).max(4096) });
 
+const role = z.enum(['owner', 'admin', 'member'], { message: 'must be one of owner, admin, member' });
+
+export const inviteBody = z.object({ email, role }).strict();
+export type InviteInput = z.output<typeof inviteBody>;
+
+export const roleBody = z.object({ role }).strict();
+
+/** Invitation tokens: 32 random bytes in base64url (43 characters). */
+const invitationToken = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be the 43-character invitation token');
+
+export const acceptBody = z.object({
+  token: invitationToken,
+  /** A new account's name; ignored when the invited address already has an account. */
+  name: z.string().trim().min(1).max(128).optional(),
+  /** A new account's password, or the existing account's password as its proof. */
+  password: z.string().min(1).max(256).optional(),
+}).strict();
+export type AcceptInput = z.output<typeof acceptBody>;
+
+const pathId = z.string().min(1, 'is required').max(64, 'must be at most 64 characters');
+/** The path parameters of /api/org/members/:userId and /api/org/invitations/:invitationId. */
+export const memberParams = z.object({ userId: pathId });
+export const invitationParams = z.object({ invitationId: pathId });
+
+/** A member as GET /api/org/members lists it. */
+export interface Member {
+  userId: string;
+  email: string;
+  name: string;
+  role: Role;
+  /** When the membership was made, Unix ms. */
+  joinedAt: number;
+}
+
+/** An invitation as the API shows it (never its token). Times are Unix ms. */
+export interface Invitation {
+  id: string;
+  organizationId: string;
+  email: string;
+  role: Role;
+  invitedBy: string | null;
+  createdAt: number;
+  expiresAt: number;
+  acceptedAt: number | null;
+  revokedAt: number | null;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Store
 
 interface UserRow { id: string; email: string; name: string; password_hash: string; created_at: number }
 interface OrgRow { id: string; name: string; created_at: number }
 interface MembershipRow { user_id: string; org_id: string; role: Role; created_at: number }
+interface InvitationRow {
+  id: string; org_id: string; email: string; role: Role; token_hash: string; invited_by: string | null; created_at: number;
+  expires_at: number; accepted_at: number | null; accepted_by: string | null; revoked_at: number | null;
+}
 interface RefreshDbRow {
   id: string; family_id: string; user_id: string; org_id: string; token_hash: string; issued_at: number;
   expires_at: number; rotated_at: number | null; revoked_at: number | null; revoke_reason: string | null;
@@ -124,6 +184,10 @@ interface RefreshDbRow {
 const toUser = (r: UserRow): User => ({ id: r.id, email: r.email, name: r.name, createdAt: r.created_at });
 const toOrg = (r: OrgRow): Organization => ({ id: r.id, name: r.name, createdAt: r.created_at });
 const toMembership = (r: MembershipRow): Membership => ({ userId: r.user_id, orgId: r.org_id, role: r.role, createdAt: r.created_at });
+const toInvitation = (r: InvitationRow): Invitation => ({
+  id: r.id, organizationId: r.org_id, email: r.email, role: r.role, invitedBy: r.invited_by, createdAt: r.created_at,
+  expiresAt: r.expires_at, acceptedAt: r.accepted_at, revokedAt: r.revoked_at,
+});
 const toRefresh = (r: RefreshDbRow): RefreshRow => ({
   id: r.id, familyId: r.family_id, userId: r.user_id, orgId: r.org_id, tokenHash: r.token_hash, issuedAt: r.issued_at,
   expiresAt: r.expires_at, rotatedAt: r.rotated_at, revokedAt: r.revoked_at, revokeReason: r.revoke_reason,
@@ -170,7 +234,115 @@ export class AccountStore {
       revokeFamily: db.prepare('UPDATE refresh_tokens SET revoked_at = ?, revoke_reason = ? WHERE family_id = ? AND revoked_at IS NULL'),
       familyRevoked: db.prepare<[string], { x: number }>('SELECT 1 AS x FROM refresh_tokens WHERE family_id = ? AND revoked_at IS NOT NULL LIMIT 1'),
       prune: db.prepare('DELETE FROM refresh_tokens WHERE expires_at < ?'),
+      anyUser: db.prepare<[], { x: number }>('SELECT 1 AS x FROM users LIMIT 1'),
+      firstOrg: db.prepare<[], { id: string }>('SELECT id FROM organizations ORDER BY created_at, rowid LIMIT 1'),
+      members: db.prepare<[string], MembershipRow & { email: string; name: string }>(`SELECT m.*, u.email, u.name FROM memberships m
+        JOIN users u ON u.id = m.user_id WHERE m.org_id = ? ORDER BY m.created_at, m.user_id`),
+      owners: db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM memberships WHERE org_id = ? AND role = 'owner'"),
+      setRole: db.prepare('UPDATE memberships SET role = ? WHERE user_id = ? AND org_id = ?'),
+      deleteMembership: db.prepare('DELETE FROM memberships WHERE user_id = ? AND org_id = ?'),
+      liveFamilies: db.prepare<[string, string], { family_id: string }>('SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = ? AND org_id = ? AND revoked_at IS NULL'),
+      insertInvitation: db.prepare(`INSERT INTO invitations (id, org_id, email, role, token_hash, invited_by, created_at, expires_at)
+        VALUES (@id, @orgId, @email, @role, @tokenHash, @invitedBy, @createdAt, @expiresAt)`),
+      invitationByHash: db.prepare<[string], InvitationRow>('SELECT * FROM invitations WHERE token_hash = ?'),
+      invitation: db.prepare<[string], InvitationRow>('SELECT * FROM invitations WHERE id = ?'),
+      pendingInvitations: db.prepare<[string, number], InvitationRow>(`SELECT * FROM invitations
+        WHERE org_id = ? AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at, id`),
+      useInvitation: db.prepare('UPDATE invitations SET accepted_at = ?, accepted_by = ? WHERE id = ? AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?'),
+      revokeInvitation: db.prepare('UPDATE invitations SET revoked_at = ? WHERE id = ? AND accepted_at IS NULL AND revoked_at IS NULL'),
     };
+  }
+
+  /** True when the server has at least one account. */
+  hasUsers(): boolean {
+    return this.q.anyUser.get() !== undefined;
+  }
+
+  /** The id of the oldest organization (the first one registered), or null when there is none. */
+  firstOrganizationId(): string | null {
+    return this.q.firstOrg.get()?.id ?? null;
+  }
+
+  /** The members of an organization with their e-mail and name, oldest membership first. */
+  members(orgId: string): Member[] {
+    return this.q.members.all(orgId).map((r) => ({ userId: r.user_id, email: r.email, name: r.name, role: r.role, joinedAt: r.created_at }));
+  }
+
+  /** How many owners the organization has. */
+  ownerCount(orgId: string): number {
+    return this.q.owners.get(orgId)!.n;
+  }
+
+  /** Set a member's role. @returns false when there is no such membership. */
+  setRole(userId: string, orgId: string, role: Role): boolean {
+    return this.q.setRole.run(role, userId, orgId).changes === 1;
+  }
+
+  /** Delete a membership. @returns false when there was none. */
+  deleteMembership(userId: string, orgId: string): boolean {
+    return this.q.deleteMembership.run(userId, orgId).changes === 1;
+  }
+
+  /** The login sessions (refresh families) of a user in an organization that are not revoked. */
+  liveFamilies(userId: string, orgId: string): string[] {
+    return this.q.liveFamilies.all(userId, orgId).map((r) => r.family_id);
+  }
+
+  insertInvitation(row: { id: string; orgId: string; email: string; role: Role; tokenHash: string; invitedBy: string; createdAt: number; expiresAt: number }): Invitation {
+    this.q.insertInvitation.run(row);
+    return this.invitation(row.id)!;
+  }
+
+  invitation(id: string): Invitation | null {
+    const r = this.q.invitation.get(id);
+    return r ? toInvitation(r) : null;
+  }
+
+  /** The invitation whose token hashes to `hash` (hex SHA-256), or null. */
+  invitationByTokenHash(hash: string): Invitation | null {
+    const r = this.q.invitationByHash.get(hash);
+    return r ? toInvitation(r) : null;
+  }
+
+  /** The organization's invitations not used, withdrawn or expired at `now`, oldest first. */
+  pendingInvitations(orgId: string, now: number): Invitation[] {
+    return this.q.pendingInvitations.all(orgId, now).map(toInvitation);
+  }
+
+  /** Withdraw an invitation not used yet. @returns false when it was used or withdrawn already. */
+  revokeInvitation(id: string, now: number): boolean {
+    return this.q.revokeInvitation.run(now, id).changes === 1;
+  }
+
+  /**
+   * Use an invitation, in one transaction: mark it accepted (only when still unused, not withdrawn and not
+   * expired at `now`), create the user when `newUser` is given, add the membership, and insert the first refresh
+   * token of the new login session.
+   * @returns false (nothing written) when the invitation could no longer be used.
+   * @throws HttpError 409 when the user is already a member of the organization, or `newUser`'s e-mail is taken.
+   */
+  acceptInvitation(input: {
+    invitation: Invitation;
+    userId: string;
+    newUser: { email: string; name: string; passwordHash: string } | null;
+    refresh: Omit<RefreshRow, 'rotatedAt' | 'revokedAt' | 'revokeReason'>;
+    now: number;
+  }): boolean {
+    const { invitation: inv, userId, newUser, refresh, now } = input;
+    return this.db.transaction(() => {
+      // Any throw below rolls the whole acceptance back (the invitation stays usable).
+      const row = this.q.invitation.get(inv.id);
+      if (!row || row.accepted_at !== null || row.revoked_at !== null || row.expires_at <= now) return false;
+      if (newUser) {
+        if (this.q.userByEmail.get(newUser.email)) throw new HttpError('conflict', 'an account with this email already exists: accept with its password');
+        this.q.insertUser.run(userId, newUser.email, newUser.name, newUser.passwordHash, now);
+      }
+      if (this.q.membership.get(userId, inv.organizationId)) throw new HttpError('conflict', 'this account is already a member of the organization');
+      this.q.insertMembership.run(userId, inv.organizationId, inv.role, now);
+      this.q.insertRefresh.run(refresh);
+      this.q.useInvitation.run(now, userId, inv.id, now);
+      return true;
+    })();
   }
 
   /** The user with this (already lower-cased) e-mail, with its password hash. */
@@ -202,17 +374,20 @@ export class AccountStore {
 
   /**
    * Create an organization, its owner and the owner's first refresh token, in one transaction.
-   * @throws HttpError 409 conflict when the e-mail is taken (nothing is written).
+   * @throws HttpError 409 conflict when the e-mail is taken, or what `check` throws (nothing is written).
    */
   createAccount(input: {
     user: { id: string; email: string; name: string; passwordHash: string };
     org: { id: string; name: string };
     refresh: Omit<RefreshRow, 'rotatedAt' | 'revokedAt' | 'revokeReason'>;
     now: number;
+    /** Run first inside the transaction (e.g. the registration rule); throwing writes nothing. */
+    check?: () => void;
   }): { user: User; organization: Organization } {
     const { user, org, refresh, now } = input;
     try {
       this.db.transaction(() => {
+        input.check?.();
         this.q.insertOrg.run(org.id, org.name, now);
         this.q.insertUser.run(user.id, user.email, user.name, user.passwordHash, now);
         this.q.insertMembership.run(user.id, org.id, 'owner', now);
@@ -346,6 +521,20 @@ export interface LoginLimits {
 
 export const DEFAULT_LOGIN_LIMITS: Readonly<LoginLimits> = Object.freeze({ perEmail: 5, perIp: 20, windowMs: 15 * 60_000 });
 
+/** Who may register and how long invitations last (REGISTRATION, INVITATION_TTL_HOURS). */
+export interface AccountPolicy {
+  registration: RegistrationMode;
+  /** Lifetime of an invitation, ms. */
+  invitationTtlMs: number;
+}
+
+export const DEFAULT_ACCOUNT_POLICY: Readonly<AccountPolicy> = Object.freeze({ registration: 'first', invitationTtlMs: 72 * 3_600_000 });
+
+/** The HttpError of a refusal of src/auth/authorization.ts. */
+export function deny(d: Denial): HttpError {
+  return new HttpError(d.code, d.message);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Service
 
@@ -358,12 +547,15 @@ export class AccountService {
   private readonly byIp: FailureLimiter;
   /** Told of every login session revoked (logout, re-use, lost membership), after the write. */
   onRevoked: (familyId: string, reason: string) => void = () => {};
+  /** Told after a membership's role changed or the membership was removed. */
+  onMembershipChanged: (userId: string, orgId: string) => void = () => {};
 
   constructor(
     readonly store: AccountStore,
     readonly tokens: TokenService,
     private readonly log: Logger,
     limits: LoginLimits = DEFAULT_LOGIN_LIMITS,
+    private readonly policy: AccountPolicy = DEFAULT_ACCOUNT_POLICY,
   ) {
     this.byEmail = new FailureLimiter(limits.perEmail, limits.windowMs);
     this.byIp = new FailureLimiter(limits.perIp, limits.windowMs);
@@ -371,9 +563,15 @@ export class AccountService {
 
   /**
    * POST /auth/register: a new organization with the new user as its owner, and a first login session.
-   * @throws HttpError 409 when the e-mail is taken.
+   * @throws HttpError 403 when REGISTRATION does not allow it now (authorization.ts `mayRegister`), 409 when the
+   *   e-mail is taken.
    */
   async register(input: RegisterInput): Promise<{ user: User; organization: Organization } & TokenPair> {
+    const check = () => {
+      const denial = mayRegister(this.policy.registration, this.store.hasUsers());
+      if (denial) throw deny(denial);
+    };
+    check();
     if (this.store.userByEmail(input.email)) throw new HttpError('conflict', 'an account with this email already exists');
     const passwordHash = await hashPassword(input.password);
     const userId = newId('usr');
@@ -385,6 +583,8 @@ export class AccountService {
       org: { id: orgId, name: input.organization },
       refresh: issued.row,
       now: issued.row.issuedAt,
+      // Two registrations racing on a fresh server with REGISTRATION=first: only one finds no account here.
+      check,
     });
     this.log.info({ userId, orgId }, 'account registered');
     return { ...created, ...issued.pair };
@@ -465,6 +665,158 @@ export class AccountService {
     const n = this.store.revokeFamily(familyId, reason);
     try { this.onRevoked(familyId, reason); } catch (err) { this.log.error({ err, familyId }, 'revocation listener failed'); }
     return n;
+  }
+
+  /**
+   * POST /api/org/invitations: invite `input.email` into the principal's organization with `input.role`.
+   * @returns the invitation and its token (shown this once; only its SHA-256 is stored).
+   * @throws HttpError 401/403 (authorization.ts `mayInvite`), 409 when the address is already a member.
+   */
+  invite(principal: Principal, input: InviteInput, now = Date.now()): { invitation: Invitation; token: string } {
+    const denial = mayInvite(principal, input.role);
+    if (denial) throw deny(denial);
+    const orgId = principal.orgId!;
+    const existing = this.store.userByEmail(input.email);
+    if (existing && this.store.membership(existing.id, orgId)) throw new HttpError('conflict', 'email: this address is already a member of the organization');
+    const token = randomBytes(32).toString('base64url');
+    const invitation = this.store.insertInvitation({
+      id: newId('inv'), orgId, email: input.email, role: input.role, tokenHash: tokenHash(token), invitedBy: principal.userId!,
+      createdAt: now, expiresAt: now + this.policy.invitationTtlMs,
+    });
+    this.log.info({ orgId, invitationId: invitation.id, role: input.role, by: principal.userId }, 'invitation made');
+    return { invitation, token };
+  }
+
+  /**
+   * GET /api/org/invitations: the principal's organization's invitations still usable.
+   * @throws HttpError 401/403 as invite.
+   */
+  invitations(principal: Principal, now = Date.now()): Invitation[] {
+    const denial = mayInvite(principal);
+    if (denial) throw deny(denial);
+    return this.store.pendingInvitations(principal.orgId!, now);
+  }
+
+  /**
+   * DELETE /api/org/invitations/:invitationId: withdraw an invitation not used yet.
+   * @throws HttpError 401/403 as invite; 404 for an unknown id or another organization's invitation; 409 when
+   *   it was used or withdrawn already.
+   */
+  withdrawInvitation(principal: Principal, invitationId: string, now = Date.now()): void {
+    const denial = mayInvite(principal);
+    if (denial) throw deny(denial);
+    const inv = this.store.invitation(invitationId);
+    if (!inv || inv.organizationId !== principal.orgId) throw new HttpError('not_found', `invitationId: no invitation ${JSON.stringify(invitationId.slice(0, 64))} in this organization`);
+    if (!this.store.revokeInvitation(inv.id, now)) throw new HttpError('conflict', 'invitationId: this invitation was already used or withdrawn');
+  }
+
+  /**
+   * POST /auth/invitations/accept: use an invitation. For an address without an account, `name` and `password`
+   * make it; for one with an account, that account proves itself with its `password` (throttled as login) or
+   * with one of its access tokens (`bearer`), and gains the membership. Works whatever REGISTRATION says.
+   * @param bearer the principal of the request's access token, if it carried one.
+   * @param ip client address, for throttling password proofs.
+   * @returns the account, the organization, the role and a login session in that organization; `created` tells
+   *   whether the account is new.
+   * @throws HttpError 404 unknown token; 400 used, withdrawn or expired token, or a missing/short name or
+   *   password for a new account; 401 no or wrong proof for an existing account; 403 a token of another
+   *   account; 409 already a member; 429 too many wrong passwords.
+   */
+  async acceptInvitation(input: AcceptInput, bearer: Principal | null, ip: string): Promise<{ user: User; organization: Organization; role: Role; created: boolean } & TokenPair> {
+    const inv = this.store.invitationByTokenHash(tokenHash(input.token));
+    if (!inv) throw new HttpError('not_found', 'token: no such invitation');
+    const bearerUser = bearer?.kind === 'user' && bearer.userId ? this.store.user(bearer.userId) : null;
+    const refusal = mayAcceptInvitation(inv, bearerUser, Date.now());
+    if (refusal) throw deny(refusal);
+    const existing = this.store.userByEmail(inv.email);
+    let newUser: { email: string; name: string; passwordHash: string } | null = null;
+    let userId: string;
+    if (existing) {
+      if (!bearerUser) await this.provePassword(existing, input.password, ip);
+      userId = existing.id;
+    } else {
+      if (input.name === undefined) throw new HttpError('bad_request', 'name: is required for a new account');
+      const pw = password.safeParse(input.password ?? '');
+      if (input.password === undefined) throw new HttpError('bad_request', 'password: is required for a new account');
+      if (!pw.success) throw new HttpError('bad_request', `password: ${pw.error.issues[0]!.message}`);
+      newUser = { email: inv.email, name: input.name, passwordHash: await hashPassword(pw.data) };
+      userId = newId('usr');
+    }
+    const issued = await this.issue({ userId, orgId: inv.organizationId, role: inv.role, familyId: newTokenId() });
+    const now = issued.row.issuedAt;
+    if (!this.store.acceptInvitation({ invitation: inv, userId, newUser, refresh: issued.row, now })) {
+      // Used, withdrawn or expired while the password was hashed or checked.
+      throw deny(mayAcceptInvitation(this.store.invitation(inv.id)!, null, now) ?? { code: 'bad_request', message: 'token: this invitation can no longer be used' });
+    }
+    this.log.info({ orgId: inv.organizationId, userId, invitationId: inv.id, created: newUser !== null }, 'invitation accepted');
+    return { user: this.store.user(userId)!, organization: this.store.organization(inv.organizationId)!, role: inv.role, created: newUser !== null, ...issued.pair };
+  }
+
+  /** An existing account's password proof on accept, throttled and timed as a login. */
+  private async provePassword(user: User & { passwordHash: string }, given: string | undefined, ip: string): Promise<void> {
+    if (given === undefined) {
+      throw new HttpError('unauthorized', 'password: this address has an account: send its password, or its access token as Authorization: Bearer');
+    }
+    const now = Date.now();
+    const wait = Math.max(this.byEmail.retryAfterMs(user.email, now), this.byIp.retryAfterMs(ip, now));
+    if (wait > 0) {
+      const sec = Math.ceil(wait / 1000);
+      throw new HttpError('rate_limited', `too many failed logins; retry in ${sec} s`, { 'Retry-After': String(sec) });
+    }
+    this.byEmail.hit(user.email, now);
+    this.byIp.hit(ip, now);
+    if (!(await verifyPassword(given, user.passwordHash))) throw new HttpError('unauthorized', 'password: wrong password for the invited account');
+    this.byEmail.clear(user.email);
+    this.byIp.release(ip, now);
+  }
+
+  /**
+   * GET /api/org/members: the principal's organization's members.
+   * @throws HttpError 401 for a principal that is not a member (authorization.ts `mayListMembers`).
+   */
+  members(principal: Principal): Member[] {
+    const denial = mayListMembers(principal);
+    if (denial) throw deny(denial);
+    return this.store.members(principal.orgId!);
+  }
+
+  /**
+   * DELETE /api/org/members/:userId: remove a member of the principal's organization, revoke that member's login
+   * sessions of the organization and tell `onRevoked` and `onMembershipChanged` (their sockets close).
+   * @throws HttpError 404 when the user is not a member of the principal's organization; 401/403 by
+   *   authorization.ts `mayRemoveMember` (e.g. the last owner).
+   */
+  removeMember(principal: Principal, userId: string): void {
+    const orgId = principal.orgId ?? '';
+    const target = this.store.membership(userId, orgId);
+    const denial = mayRemoveMember(principal, target, userId, this.store.ownerCount(orgId));
+    if (denial) throw deny(denial);
+    const families = this.store.liveFamilies(userId, orgId);
+    this.store.deleteMembership(userId, orgId);
+    this.log.info({ orgId, userId, by: principal.userId, sessions: families.length }, 'member removed');
+    for (const familyId of families) this.revoke(familyId, 'membership removed');
+    this.membershipChanged(userId, orgId);
+  }
+
+  /**
+   * PATCH /api/org/members/:userId: give a member of the principal's organization another role; it counts at
+   * once (the member's sockets are checked again: a lowered role leaves the rooms it no longer may be in).
+   * @returns the member as listed.
+   * @throws HttpError 404 / 401 / 403 by authorization.ts `mayChangeRole` (owners only; the last owner stays).
+   */
+  changeRole(principal: Principal, userId: string, role: Role): Member {
+    const orgId = principal.orgId ?? '';
+    const target = this.store.membership(userId, orgId);
+    const denial = mayChangeRole(principal, target, userId, role, this.store.ownerCount(orgId));
+    if (denial) throw deny(denial);
+    this.store.setRole(userId, orgId, role);
+    this.log.info({ orgId, userId, role, from: target!.role, by: principal.userId }, 'member role changed');
+    this.membershipChanged(userId, orgId);
+    return this.store.members(orgId).find((m) => m.userId === userId)!;
+  }
+
+  private membershipChanged(userId: string, orgId: string): void {
+    try { this.onMembershipChanged(userId, orgId); } catch (err) { this.log.error({ err, userId }, 'membership listener failed'); }
   }
 
   /**

@@ -12,9 +12,15 @@
  * organization id, `<orgId>:<name>` (e.g. `org_3kT…:standup`), so two organizations asking for "standup" get two
  * different LiveKit rooms and a meeting's organization is read from its room name when the meeting is created
  * (never from who asked last). Names without such a prefix belong to no organization: the single-tenant case.
+ * Meetings of no organization are the operator's: readable, writable and hostable by the roles
+ * UNSCOPED_MEETINGS_ROLES of the organization UNSCOPED_MEETINGS_ORG (by default the owners and admins of the first
+ * organization made on the server), set once at start with `setUnscopedMeetingsPolicy`; not by every account.
+ *
+ * Accounts and organizations: who may register (REGISTRATION), invite, list, remove members and change roles.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Principal } from '../http/router.js';
+import type { Role } from './tokens.js';
 
 /** Role that makes a LiveKit participant a host (LiveKit metadata `{"roles":["host"]}`). */
 export const HOST_ROLE = 'host';
@@ -94,20 +100,60 @@ export function mayIssueLivekitToken(principal: Principal | null | undefined, ro
 }
 
 /**
- * May the principal read a meeting (sessions, recordings, feedback routes, reports)? Meetings of no organization
- * are readable by every signed-in user (single tenant); others by members of their organization only. Without
- * an authenticator installed (principal null on an open route) everything is readable.
+ * The operator's rule for meetings of no organization (README "Who may do what"): the roles `roles` of the
+ * organization `orgId()` read and write them, and those of them who are owners or admins host them.
+ */
+export interface UnscopedMeetingsPolicy {
+  /** The organization id (read at every decision: `first` resolves once the first organization exists), or null for none. */
+  orgId: () => string | null;
+  roles: readonly Role[];
+}
+
+let unscoped: UnscopedMeetingsPolicy = { orgId: () => null, roles: [] };
+
+/**
+ * Install the rule for meetings of no organization (src/auth does, from UNSCOPED_MEETINGS_ORG and
+ * UNSCOPED_MEETINGS_ROLES). Until then no signed-in principal reads them (anonymous callers on open routes do).
+ */
+export function setUnscopedMeetingsPolicy(policy: UnscopedMeetingsPolicy): void {
+  unscoped = policy;
+}
+
+/** True for an access token whose organization and role the unscoped-meetings rule names. */
+function readsUnscoped(principal: Principal): boolean {
+  if (principal.kind !== 'user' || !principal.orgId || !principal.role) return false;
+  const org = unscoped.orgId();
+  return org !== null && principal.orgId === org && unscoped.roles.includes(principal.role);
+}
+
+/**
+ * The meetings GET /api/sessions lists to a principal: null = all (no authenticator, or anonymous on an open
+ * route); else those of `orgId` (null: of no organization's) and, when `unscoped`, those of no organization.
+ */
+export function readableMeetings(principal: Principal | null | undefined): { orgId: string | null; unscoped: boolean } | null {
+  if (!principal) return null;
+  if (principal.kind !== 'user') return { orgId: null, unscoped: false };
+  return { orgId: principal.orgId ?? null, unscoped: readsUnscoped(principal) };
+}
+
+/**
+ * May the principal read a meeting (sessions, recordings, feedback routes, reports)? A meeting of an organization:
+ * its members. A meeting of no organization: the roles of the organization the unscoped-meetings rule names
+ * (`setUnscopedMeetingsPolicy`), not every account. A LiveKit token: the meeting of its own room. Without an
+ * authenticator installed (principal null on an open route) everything is readable.
  */
 export function mayReadMeeting(principal: Principal | null | undefined, meeting: Pick<MeetingRef, 'orgId' | 'roomName'>): boolean {
-  if (!principal || meeting.orgId === null) return true;
+  if (!principal) return true;
   if (principal.kind === 'livekit') return principal.room === meeting.roomName;
+  if (meeting.orgId === null) return readsUnscoped(principal);
   return meeting.orgId === principal.orgId;
 }
 
 /**
  * May the principal receive a meeting's host feedback (join `feedback:<meetingId>`)? The meeting must exist;
  * then: a LiveKit token of the meeting's own room with the host role, or an access token of an owner/admin of
- * the meeting's organization (any owner/admin for a meeting of no organization). Expired tokens never.
+ * the meeting's organization (for a meeting of no organization: an owner/admin the unscoped-meetings rule names).
+ * Expired tokens never.
  * @param meeting the meeting as read now, or null when unknown.
  */
 export function mayHostMeeting(principal: Principal | null | undefined, meeting: MeetingRef | null, meetingId: string, nowMs = Date.now()): Denial | null {
@@ -120,13 +166,15 @@ export function mayHostMeeting(principal: Principal | null | undefined, meeting:
     if (!isHostRole(principal.roles)) return { code: 'forbidden', message: 'only a host of the meeting receives its feedback' };
     return null;
   }
-  if (isOrgAdmin(principal) && (meeting.orgId === null || meeting.orgId === principal.orgId)) return null;
+  if (isOrgAdmin(principal) && (meeting.orgId === null ? readsUnscoped(principal) : meeting.orgId === principal.orgId)) return null;
+  if (meeting.orgId === null) return { code: 'forbidden', message: 'only the owners and admins the operator names (UNSCOPED_MEETINGS_ORG) receive the feedback of a meeting of no organization' };
   return { code: 'forbidden', message: "only an owner or admin of the meeting's organization receives its feedback" };
 }
 
 /**
  * May the principal send audio or video into a meeting (POST /api/egress/url)? Signed-in users only; an
- * existing meeting must be one they may read (their organization's, or of none).
+ * existing meeting must be one they may read (their organization's, or one of no organization when the
+ * unscoped-meetings rule names them).
  */
 export function mayWriteMeeting(principal: Principal | null | undefined, meeting: Pick<MeetingRef, 'orgId' | 'roomName'>): boolean {
   return principal?.kind === 'user' && mayReadMeeting(principal, meeting);
@@ -179,6 +227,111 @@ export function bindableUserId(principal: Principal | null | undefined, requeste
 export function ownUserId(principal: Principal | null | undefined): string | null {
   if (!principal) return null;
   return (principal.kind === 'user' ? principal.userId : principal.identity) ?? null;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Accounts and organizations
+
+/** REGISTRATION: `first` (only while the server has no account), `open` (anyone), `closed` (nobody). */
+export type RegistrationMode = 'first' | 'open' | 'closed';
+
+/**
+ * May anyone register a new account (and organization) now (POST /auth/register)? Accepting an invitation is
+ * not registering: it works whatever the mode.
+ * @param accountsExist whether the server has at least one account.
+ */
+export function mayRegister(mode: RegistrationMode, accountsExist: boolean): Denial | null {
+  if (mode === 'open' || (mode === 'first' && !accountsExist)) return null;
+  const why = mode === 'first' ? 'this server already has its first account (REGISTRATION=first)' : 'REGISTRATION=closed';
+  return { code: 'forbidden', message: `registration is closed: ${why}; ask an owner or admin of an organization for an invitation` };
+}
+
+/** One membership as a decision reads it. */
+export interface MemberRef {
+  userId: string;
+  orgId: string;
+  role: Role;
+}
+
+const RANK: Record<Role, number> = { member: 0, admin: 1, owner: 2 };
+
+/** May the principal list its organization's members (GET /api/org/members)? Any member, its own organization only. */
+export function mayListMembers(principal: Principal | null | undefined): Denial | null {
+  if (principal?.kind !== 'user' || !principal.orgId) return { code: 'unauthorized', message: 'a bearer access token is required' };
+  return null;
+}
+
+/**
+ * May the principal invite someone into its organization with `role` (POST /api/org/invitations), or list and
+ * withdraw its invitations (`role` omitted)? Owners: any role. Admins: `admin` or `member` (admins cannot make
+ * owners). Members: never.
+ */
+export function mayInvite(principal: Principal | null | undefined, role?: Role): Denial | null {
+  const listed = mayListMembers(principal);
+  if (listed) return listed;
+  if (!isOrgAdmin(principal)) return { code: 'forbidden', message: 'only an owner or an admin may invite members' };
+  if (role === 'owner' && principal!.role !== 'owner') return { code: 'forbidden', message: 'role: only an owner may invite an owner' };
+  return null;
+}
+
+/**
+ * May the principal remove `target` from the principal's organization (DELETE /api/org/members/:userId)?
+ * Anyone may leave (remove themselves); owners remove anyone; admins remove admins and members, not owners.
+ * The last owner is never removed.
+ * @param target the membership in the principal's organization, or null when the user is not a member of it
+ *   (another organization's member is answered as an unknown one: 404).
+ * @param owners the number of owners of the organization now.
+ */
+export function mayRemoveMember(principal: Principal | null | undefined, target: MemberRef | null, userId: string, owners: number): Denial | null {
+  const listed = mayListMembers(principal);
+  if (listed) return listed;
+  if (!target || target.orgId !== principal!.orgId) return { code: 'not_found', message: `userId: no member ${JSON.stringify(userId.slice(0, 64))} in this organization` };
+  const self = target.userId === principal!.userId;
+  if (!self && !isOrgAdmin(principal)) return { code: 'forbidden', message: 'only an owner or an admin may remove members' };
+  if (!self && target.role === 'owner' && principal!.role !== 'owner') return { code: 'forbidden', message: 'only an owner may remove an owner' };
+  if (target.role === 'owner' && owners <= 1) return { code: 'forbidden', message: 'the last owner cannot be removed: make another member owner first' };
+  return null;
+}
+
+/**
+ * May the principal give `target` the role `role` (PATCH /api/org/members/:userId)? Owners only (admins
+ * cannot make owners nor change roles); the last owner cannot be demoted.
+ * @param target as for mayRemoveMember.
+ * @param owners the number of owners of the organization now.
+ */
+export function mayChangeRole(principal: Principal | null | undefined, target: MemberRef | null, userId: string, role: Role, owners: number): Denial | null {
+  const listed = mayListMembers(principal);
+  if (listed) return listed;
+  if (!target || target.orgId !== principal!.orgId) return { code: 'not_found', message: `userId: no member ${JSON.stringify(userId.slice(0, 64))} in this organization` };
+  if (principal!.role !== 'owner') return { code: 'forbidden', message: 'only an owner may change roles' };
+  if (target.role === 'owner' && RANK[role] < RANK.owner && owners <= 1) return { code: 'forbidden', message: 'role: the last owner cannot be demoted: make another member owner first' };
+  return null;
+}
+
+/** An invitation as a decision reads it. Times are Unix ms. */
+export interface InvitationRef {
+  email: string;
+  expiresAt: number;
+  acceptedAt: number | null;
+  revokedAt: number | null;
+}
+
+/**
+ * May this invitation be accepted now (POST /auth/invitations/accept)? Once, before it expires, unless
+ * withdrawn; by a new account, or by the existing account of the invited e-mail address only.
+ * @param claimant the existing account that proved itself (password or access token), or null for a new account.
+ */
+export function mayAcceptInvitation(invitation: InvitationRef, claimant: { email: string } | null, nowMs = Date.now()): Denial | null {
+  if (invitation.acceptedAt !== null) return { code: 'bad_request', message: 'token: this invitation was already used' };
+  if (invitation.revokedAt !== null) return { code: 'bad_request', message: 'token: this invitation was withdrawn' };
+  if (invitation.expiresAt <= nowMs) return { code: 'bad_request', message: 'token: this invitation has expired; ask for a new one' };
+  if (claimant && claimant.email !== invitation.email) return { code: 'forbidden', message: 'this invitation is for another e-mail address' };
+  return null;
+}
+
+/** True for an access token of user `userId` in organization `orgId` (whose sockets a membership change concerns). */
+export function isMembershipOf(principal: Principal | null | undefined, userId: string, orgId: string): boolean {
+  return principal?.kind === 'user' && principal.userId === userId && principal.orgId === orgId;
 }
 
 /** True when a value returned by this module is a refusal. */

@@ -1,6 +1,8 @@
 /**
- * Auth area: the /auth/register, /auth/login, /auth/refresh, /auth/logout and /auth/me routes
- * (PROTOCOL.md §1), the HTTP authenticator and the `?token=` resolver of /ws and Socket.IO (§2).
+ * Auth area: the /auth/register, /auth/login, /auth/refresh, /auth/logout, /auth/me and
+ * /auth/invitations/accept routes, the membership routes /api/org/members and /api/org/invitations
+ * (PROTOCOL.md §1), the HTTP authenticator, the `?token=` resolver of /ws and Socket.IO (§2), and the
+ * operator's rule for meetings of no organization (UNSCOPED_MEETINGS_ORG, UNSCOPED_MEETINGS_ROLES).
  *
  * - HTTP (`Authorization: Bearer <token>`): meetcore access tokens only (PROTOCOL.md: "Bearer = an access
  *   token from /auth/login"); anything else presented there is a 401, also on optional* routes.
@@ -12,7 +14,10 @@ import type { AppContext } from '../context.js';
 import { HttpError } from '../http/errors.js';
 import type { Principal, Request } from '../http/router.js';
 import { parse } from '../http/validate.js';
-import { AccountService, AccountStore, loginBody, refreshBody, registerBody } from './accounts.js';
+import {
+  AccountService, AccountStore, DEFAULT_LOGIN_LIMITS, acceptBody, invitationParams, inviteBody, loginBody, memberParams, refreshBody, registerBody, roleBody,
+} from './accounts.js';
+import { setUnscopedMeetingsPolicy } from './authorization.js';
 import { TokenError, TokenService, verifyLivekitToken } from './tokens.js';
 
 /**
@@ -41,8 +46,19 @@ export function registerAuth(ctx: AppContext): AuthArea {
   const log = ctx.log.child({ area: 'auth' });
   const c = ctx.config;
   const tokens = new TokenService(c);
-  const accounts = new AccountService(new AccountStore(ctx.db), tokens, log);
+  const accounts = new AccountService(new AccountStore(ctx.db), tokens, log, DEFAULT_LOGIN_LIMITS, {
+    registration: c.REGISTRATION, invitationTtlMs: c.INVITATION_TTL_HOURS * 3_600_000,
+  });
   accounts.onRevoked = (familyId, reason) => ctx.bus.emit('auth.revoked', familyId, reason);
+  accounts.onMembershipChanged = (userId, orgId) => ctx.bus.emit('auth.membership', userId, orgId);
+
+  // `first`: the oldest organization, once there is one (it never changes after: organizations are not deleted).
+  let firstOrg: string | null = null;
+  const unscopedOrg = c.UNSCOPED_MEETINGS_ORG;
+  setUnscopedMeetingsPolicy({
+    orgId: unscopedOrg === 'first' ? () => (firstOrg ??= accounts.store.firstOrganizationId()) : unscopedOrg === 'none' ? () => null : () => unscopedOrg,
+    roles: c.UNSCOPED_MEETINGS_ROLES,
+  });
   const socketVerifiers: TokenVerifier[] = [];
   if (c.livekitEnabled) socketVerifiers.push((token) => verifyLivekitToken(token, c.LIVEKIT_API_KEY!, c.LIVEKIT_API_SECRET!));
 
@@ -55,13 +71,15 @@ export function registerAuth(ctx: AppContext): AuthArea {
     }
   };
 
-  ctx.router.setAuthenticator(async (req: Request) => {
+  /** The principal of a request's `Authorization: Bearer` access token; null without the header; 401 when bad. */
+  const bearerOf = async (req: Request): Promise<Principal | null> => {
     const header = req.headers.authorization;
     if (header === undefined || header === '') return null;
     const m = /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(header);
     if (!m) throw new HttpError('unauthorized', 'Authorization must be "Bearer <access token>"');
     return authenticateAccessToken(m[1]!);
-  });
+  };
+  ctx.router.setAuthenticator(bearerOf);
 
   ctx.services.signaling?.setTokenAuthenticator((token) => {
     try {
@@ -92,6 +110,32 @@ export function registerAuth(ctx: AppContext): AuthArea {
     return { status: 204 };
   }, { body: 'json', auth: 'none' });
   r.get('/auth/me', (req) => ({ json: accounts.me(req.principal!) }), { auth: 'bearer' });
+  r.post('/auth/invitations/accept', async (req) => {
+    const input = parse(acceptBody, req.body);
+    // Open to everyone (the invitation is the right); an access token, when sent, is the existing account's proof.
+    const { created, ...json } = await accounts.acceptInvitation(input, await bearerOf(req), req.ip);
+    return { status: created ? 201 : 200, json };
+  }, { body: 'json', auth: 'none' });
+
+  const userIdOf = (req: Request) => parse(memberParams, req.params).userId;
+  r.get('/api/org/members', (req) => ({ json: { organizationId: req.principal!.orgId, members: accounts.members(req.principal!) } }), { auth: 'bearer' });
+  r.del('/api/org/members/:userId', (req) => {
+    accounts.removeMember(req.principal!, userIdOf(req));
+    return { status: 204 };
+  }, { auth: 'bearer' });
+  r.patch('/api/org/members/:userId', (req) => {
+    const { role } = parse(roleBody, req.body);
+    return { json: accounts.changeRole(req.principal!, userIdOf(req), role) };
+  }, { body: 'json', auth: 'bearer' });
+  r.post('/api/org/invitations', (req) => {
+    const { invitation, token } = accounts.invite(req.principal!, parse(inviteBody, req.body));
+    return { status: 201, json: { invitation, token, acceptUrl: `${c.PUBLIC_URL}/auth/invitations/accept` } };
+  }, { body: 'json', auth: 'bearer' });
+  r.get('/api/org/invitations', (req) => ({ json: { invitations: accounts.invitations(req.principal!) } }), { auth: 'bearer' });
+  r.del('/api/org/invitations/:invitationId', (req) => {
+    accounts.withdrawInvitation(req.principal!, parse(invitationParams, req.params).invitationId);
+    return { status: 204 };
+  }, { auth: 'bearer' });
 
   const prune = () => {
     try {

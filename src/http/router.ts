@@ -151,6 +151,10 @@ export class Router {
     this.add('del', pattern, handler, options);
   }
 
+  patch(pattern: string, handler: Handler, options: RouteOptions = {}): void {
+    this.add('patch', pattern, handler, options);
+  }
+
   /**
    * Declare a WebSocket path registered directly with `app.ws` (its upgrade is a GET answered by uWS), so
    * that other methods on it get 405 `Allow: GET`. A GET without Upgrade keeps getting 404.
@@ -179,7 +183,7 @@ export class Router {
     entry.methods.add(method);
   }
 
-  private add(method: 'get' | 'post' | 'del', pattern: string, handler: Handler, options: RouteOptions): void {
+  private add(method: 'get' | 'post' | 'del' | 'patch', pattern: string, handler: Handler, options: RouteOptions): void {
     const names = pattern.split('/').filter((p) => p.startsWith(':')).map((p) => p.slice(1));
     const route = (head: boolean) => (res: HttpResponse, req: HttpRequest) => {
       const request = copyRequest(res, req, names);
@@ -288,7 +292,7 @@ function writeNoStore(res: HttpResponse): void {
 
 /** Allow header order. */
 const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
-const UWS_METHODS = { get: 'GET', post: 'POST', del: 'DELETE' } as const;
+const UWS_METHODS = { get: 'GET', post: 'POST', del: 'DELETE', patch: 'PATCH' } as const;
 
 /** Whether a path (split on '/') matches a pattern (split on '/'): same length, `:name` = one non-empty segment, trailing `*` = the rest. */
 function matches(pattern: readonly string[], parts: readonly string[]): boolean {

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { AppContext } from '../context.js';
-import { mayReadMeeting } from '../auth/authorization.js';
+import { mayReadMeeting, readableMeetings } from '../auth/authorization.js';
 import type { Session } from '../store/sessions.js';
 import type { Recording, RecordingStore } from '../store/recordings.js';
 import type { ParticipantStats, StatsStore } from '../store/stats.js';
@@ -53,8 +53,7 @@ function withoutKeys(s: ParticipantStats): Omit<ParticipantStats, 'meetingId' | 
 export function registerSessionsApi(ctx: AppContext, recordings: RecordingStore, stats: StatsStore): void {
   ctx.router.get('/api/sessions', (req) => {
     const q = parseQuery(listQuery, req.query);
-    const orgId = req.principal ? req.principal.orgId ?? '' : undefined;
-    const sessions = ctx.sessions.list(q.limit, q.offset, orgId).map((s) => sessionView(s, ctx, recordings, stats));
+    const sessions = ctx.sessions.list(q.limit, q.offset, readableMeetings(req.principal)).map((s) => sessionView(s, ctx, recordings, stats));
     return { json: { sessions, limit: q.limit, offset: q.offset } };
   }, { auth: 'bearer' });
 

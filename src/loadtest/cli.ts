@@ -212,7 +212,8 @@ async function startLocal(pin: boolean): Promise<Target> {
     if (Date.now() > until) throw new Error('the local meetcore did not answer /health within 30 s');
     try { h = await health(url); } catch { await new Promise((r) => setTimeout(r, 100)); }
   }
-  // The meeting scenario's host: an owner of a fresh organization may join feedback of meetings of no organization.
+  // The meeting scenario's host: the server's first account owns its first organization, whose owners host meetings
+  // of no organization (UNSCOPED_MEETINGS_ORG=first; REGISTRATION=first lets this one account register).
   const email = `bench-${randomBytes(4).toString('hex')}@example.test`;
   const password = randomBytes(12).toString('base64url');
   await fetch(`${url}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ organization: 'bench', name: 'bench host', email, password }) });

@@ -194,6 +194,20 @@ export class SignalingHub {
     return n;
   }
 
+  /**
+   * Check again every socket whose principal `match`es (e.g. a member whose role changed or who was removed):
+   * a principal whose membership or login is gone closes its socket (1008); the others leave the rooms the
+   * join guard now refuses (recheckRooms).
+   * @returns the number of sockets checked.
+   */
+  recheckWhere(match: (principal: Principal) => boolean): number {
+    let n = 0;
+    for (const peer of [...this.peers.values()]) {
+      if (peer.principal && match(peer.principal)) { n++; void this.recheckRooms(peer); }
+    }
+    return n;
+  }
+
   /** Send to everyone in a room (all transports), except one peer. */
   broadcast(roomId: string, message: ServerMessage, except: Peer | null = null): void {
     for (const t of this.transports) t.broadcast(roomId, message, except);

@@ -10,7 +10,7 @@ import { registerIce } from '../http/ice.js';
 import { registerRooms } from '../http/rooms.js';
 import { registerWeb } from '../web/index.js';
 import { CLOSE_POLICY, SignalingHub } from './hub.js';
-import { mayJoinRoom } from '../auth/authorization.js';
+import { isMembershipOf, mayJoinRoom } from '../auth/authorization.js';
 import { SocketIoTransport } from './socketio.js';
 import { WsTransport } from './ws.js';
 
@@ -56,6 +56,11 @@ export function registerSignaling(ctx: AppContext): SignalingHub {
   ctx.bus.on('auth.revoked', (sessionId, reason) => {
     const n = hub.closeSession(sessionId, CLOSE_POLICY, reason === 'logout' ? 'logged out' : 'session revoked');
     if (n) log.info({ sessionId, reason, sockets: n }, 'sockets of a revoked login session closed');
+  });
+  // A member removed or given another role: its sockets in that organization are checked again at once.
+  ctx.bus.on('auth.membership', (userId, orgId) => {
+    const n = hub.recheckWhere((p) => isMembershipOf(p, userId, orgId));
+    if (n) log.info({ userId, orgId, sockets: n }, 'sockets of a changed membership checked again');
   });
   ctx.setCounter('rooms', () => hub.roomCount);
   ctx.setCounter('connections', () => ws.connections + sio.connections);

@@ -59,7 +59,7 @@ export class SessionStore {
       reactivate: db.prepare("UPDATE sessions SET status = 'ACTIVE', ended_at = NULL, room_sid = COALESCE(?, room_sid) WHERE meeting_id = ?"),
       end: db.prepare("UPDATE sessions SET status = 'ENDED', ended_at = ? WHERE meeting_id = ? AND status = 'ACTIVE'"),
       list: db.prepare<[number, number], SessionRow>('SELECT * FROM sessions ORDER BY started_at DESC LIMIT ? OFFSET ?'),
-      listVisible: db.prepare<[string, number, number], SessionRow>('SELECT * FROM sessions WHERE org_id IS NULL OR org_id = ? ORDER BY started_at DESC LIMIT ? OFFSET ?'),
+      listVisible: db.prepare<[string | null, number, number, number], SessionRow>('SELECT * FROM sessions WHERE org_id = ? OR (? AND org_id IS NULL) ORDER BY started_at DESC LIMIT ? OFFSET ?'),
       participants: db.prepare<[string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? ORDER BY joined_at'),
       participant: db.prepare<[string, string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? AND identity = ?'),
       upsertParticipant: db.prepare(`INSERT INTO participants (meeting_id, identity, name, roles, is_host, joined_at)
@@ -125,12 +125,12 @@ export class SessionStore {
   }
 
   /**
-   * Newest first. `limit` 1..500. With `orgId` (a string), only the sessions of that organization and those of
-   * none; without it (undefined), all.
+   * Newest first. `limit` 1..500. With a `scope` (src/auth/authorization.ts `readableMeetings`), only the
+   * sessions of `scope.orgId` and, when `scope.unscoped`, those of no organization; without it (null), all.
    */
-  list(limit = 100, offset = 0, orgId?: string): Session[] {
+  list(limit = 100, offset = 0, scope: { orgId: string | null; unscoped: boolean } | null = null): Session[] {
     const l = Math.min(Math.max(limit, 1), 500), o = Math.max(offset, 0);
-    return (orgId === undefined ? this.q.list.all(l, o) : this.q.listVisible.all(orgId, l, o)).map(toSession);
+    return (scope === null ? this.q.list.all(l, o) : this.q.listVisible.all(scope.orgId, scope.unscoped ? 1 : 0, l, o)).map(toSession);
   }
 
   participants(meetingId: string): Participant[] {

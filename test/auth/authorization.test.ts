@@ -4,8 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  bindableUserId, isDenial, livekitRoomName, mayHostMeeting, mayIssueLivekitToken, mayJoinRoom, mayReadMeeting, maySeeRoom, mayWriteMeeting,
-  orgOfRoomName,
+  bindableUserId, isDenial, livekitRoomName, mayAcceptInvitation, mayChangeRole, mayHostMeeting, mayInvite, mayIssueLivekitToken, mayJoinRoom,
+  mayReadMeeting, mayRegister, mayRemoveMember, maySeeRoom, mayWriteMeeting, orgOfRoomName, readableMeetings, setUnscopedMeetingsPolicy,
 } from '../../src/auth/authorization.js';
 import type { Principal } from '../../src/http/router.js';
 
@@ -15,6 +15,8 @@ const user = (orgId: string, role: 'owner' | 'admin' | 'member', extra: Partial<
 const lk = (room: string, roles: string[] = [], extra: Partial<Principal> = {}): Principal => ({ kind: 'livekit', identity: `id-${roles.join('')}`, room, roles, ...extra });
 const meetingA = { meetingId: 'RM_a', roomName: `${A}:clinic`, orgId: A };
 const meetingNone = { meetingId: 'RM_n', roomName: 'lobby', orgId: null };
+// The operator's rule for meetings of no organization: the owners and admins of A (the default, A being the first).
+setUnscopedMeetingsPolicy({ orgId: () => A, roles: ['owner', 'admin'] });
 
 test('room names: members get their namespace, anonymous callers none and never an organization\'s', () => {
   assert.is(livekitRoomName(user(A, 'member'), 'clinic'), `${A}:clinic`);
@@ -60,10 +62,30 @@ test("signaling rooms: an organization's namespace is its members' and its room'
   assert.not.ok(maySeeRoom(user(A, 'admin'), 'feedback:RM_x', meetings));
 });
 
-test('reading and writing a meeting: its organization, or anyone signed in for a meeting of none', () => {
+test("reading and writing a meeting: its organization's members; one of none: the roles of the organization the operator names", () => {
   assert.ok(mayReadMeeting(user(A, 'member'), meetingA));
   assert.not.ok(mayReadMeeting(user(B, 'owner'), meetingA));
-  assert.ok(mayReadMeeting(user(B, 'member'), meetingNone));
+  assert.not.ok(mayReadMeeting(user(B, 'owner'), meetingNone), "another organization's owner: not every account");
+  assert.not.ok(mayReadMeeting(user(A, 'member'), meetingNone), 'a role the rule does not name');
+  assert.ok(mayReadMeeting(user(A, 'admin'), meetingNone));
+  assert.ok(mayReadMeeting(user(A, 'owner'), meetingNone));
+  assert.ok(mayReadMeeting(null, meetingNone), 'anonymous on an open server (REQUIRE_AUTH=false) unchanged');
+  assert.ok(mayReadMeeting(lk('lobby'), meetingNone), 'a LiveKit token of that very room');
+  assert.ok(mayWriteMeeting(user(A, 'admin'), meetingNone));
+  assert.not.ok(mayWriteMeeting(user(B, 'owner'), meetingNone));
+  assert.equal(readableMeetings(user(A, 'admin')), { orgId: A, unscoped: true });
+  assert.equal(readableMeetings(user(A, 'member')), { orgId: A, unscoped: false });
+  assert.equal(readableMeetings(user(B, 'owner')), { orgId: B, unscoped: false });
+  assert.is(readableMeetings(null), null, 'no authenticator: all');
+  const meetings = (id: string) => (id === 'RM_n' ? meetingNone : null);
+  assert.ok(maySeeRoom(user(A, 'admin'), 'feedback:RM_n', meetings));
+  assert.not.ok(maySeeRoom(user(B, 'admin'), 'feedback:RM_n', meetings));
+  setUnscopedMeetingsPolicy({ orgId: () => null, roles: ['owner', 'admin', 'member'] });
+  assert.not.ok(mayReadMeeting(user(A, 'owner'), meetingNone), 'UNSCOPED_MEETINGS_ORG=none: no account');
+  setUnscopedMeetingsPolicy({ orgId: () => B, roles: ['owner', 'admin', 'member'] });
+  assert.ok(mayReadMeeting(user(B, 'member'), meetingNone), 'another organization and every role, when the operator says so');
+  assert.not.ok(mayReadMeeting(user(A, 'owner'), meetingNone));
+  setUnscopedMeetingsPolicy({ orgId: () => A, roles: ['owner', 'admin'] });
   assert.ok(mayReadMeeting(null, meetingA), 'routes without an authenticator are open');
   assert.ok(mayReadMeeting(lk(meetingA.roomName), meetingA));
   assert.not.ok(mayReadMeeting(lk(`${A}:other`), meetingA), 'a LiveKit token reads its own room only');
@@ -77,7 +99,11 @@ test('hosting (feedback): the meeting must exist; a host of its room, or an owne
   assert.is(mayHostMeeting(user(A, 'owner'), meetingA, 'RM_a', t), null);
   assert.is(mayHostMeeting(user(A, 'admin'), meetingA, 'RM_a', t), null);
   assert.is(mayHostMeeting(lk(meetingA.roomName, ['host']), meetingA, 'RM_a', t), null);
-  assert.is(mayHostMeeting(user(B, 'owner'), meetingNone, 'RM_n', t), null, 'any owner for a meeting of none');
+  assert.is(mayHostMeeting(user(A, 'admin'), meetingNone, 'RM_n', t), null, "an admin of the rule's organization for a meeting of none");
+  assert.is(mayHostMeeting(user(B, 'owner'), meetingNone, 'RM_n', t)?.code, 'forbidden', 'not the owner of any organization');
+  setUnscopedMeetingsPolicy({ orgId: () => A, roles: ['owner', 'admin', 'member'] });
+  assert.is(mayHostMeeting(user(A, 'member'), meetingNone, 'RM_n', t)?.code, 'forbidden', 'members the rule lets read do not host');
+  setUnscopedMeetingsPolicy({ orgId: () => A, roles: ['owner', 'admin'] });
   assert.is(mayHostMeeting(user(A, 'member'), meetingA, 'RM_a', t)?.code, 'forbidden');
   assert.is(mayHostMeeting(user(B, 'owner'), meetingA, 'RM_a', t)?.code, 'forbidden');
   assert.is(mayHostMeeting(lk(meetingA.roomName, []), meetingA, 'RM_a', t)?.code, 'forbidden');
@@ -89,6 +115,44 @@ test('hosting (feedback): the meeting must exist; a host of its room, or an owne
   assert.is(mayHostMeeting(null, meetingA, 'RM_a', t)?.code, 'unauthorized');
   assert.is(mayHostMeeting(user(A, 'owner', { expiresAt: t }), meetingA, 'RM_a', t)?.code, 'unauthorized');
   assert.is(mayHostMeeting(user(A, 'owner', { expiresAt: t + 1 }), meetingA, 'RM_a', t), null);
+});
+
+test('registration: first while there is no account, open always, closed never', () => {
+  assert.is(mayRegister('first', false), null);
+  assert.match(mayRegister('first', true)!.message, /REGISTRATION=first/);
+  assert.is(mayRegister('first', true)!.code, 'forbidden');
+  assert.is(mayRegister('open', true), null);
+  assert.is(mayRegister('closed', false)?.code, 'forbidden');
+});
+
+test('membership: owners invite any role, admins not owners, members none; removals and role changes stay in the organization', () => {
+  assert.is(mayInvite(user(A, 'owner'), 'owner'), null);
+  assert.is(mayInvite(user(A, 'admin'), 'admin'), null);
+  assert.is(mayInvite(user(A, 'admin'), 'owner')?.code, 'forbidden');
+  assert.is(mayInvite(user(A, 'member'), 'member')?.code, 'forbidden');
+  assert.is(mayInvite(lk('lobby', ['host']), 'member')?.code, 'unauthorized');
+  assert.is(mayInvite(null, 'member')?.code, 'unauthorized');
+  const m = (orgId: string, role: 'owner' | 'admin' | 'member', userId = `u-${orgId}-${role}`) => ({ userId, orgId, role });
+  assert.is(mayRemoveMember(user(A, 'admin'), m(A, 'member'), 'x', 1), null);
+  assert.is(mayRemoveMember(user(A, 'admin'), m(A, 'owner'), 'x', 2)?.code, 'forbidden');
+  assert.is(mayRemoveMember(user(A, 'owner'), m(A, 'owner', 'u-other'), 'x', 2), null);
+  assert.match(mayRemoveMember(user(A, 'owner'), m(A, 'owner'), 'x', 1)!.message, /last owner/);
+  assert.is(mayRemoveMember(user(A, 'member'), m(A, 'member'), 'x', 1), null, 'anyone may leave');
+  assert.is(mayRemoveMember(user(A, 'member'), m(A, 'admin'), 'x', 1)?.code, 'forbidden');
+  assert.is(mayRemoveMember(user(B, 'owner'), m(A, 'member'), 'x', 1)?.code, 'not_found', "another organization's member is unknown");
+  assert.is(mayRemoveMember(user(B, 'owner'), null, 'x', 1)?.code, 'not_found');
+  assert.is(mayChangeRole(user(A, 'owner'), m(A, 'member'), 'x', 'owner', 1), null);
+  assert.is(mayChangeRole(user(A, 'admin'), m(A, 'member'), 'x', 'admin', 1)?.code, 'forbidden');
+  assert.match(mayChangeRole(user(A, 'owner'), m(A, 'owner'), 'x', 'admin', 1)!.message, /last owner/);
+  assert.is(mayChangeRole(user(A, 'owner'), m(A, 'owner'), 'x', 'admin', 2), null);
+  assert.is(mayChangeRole(user(B, 'owner'), m(A, 'member'), 'x', 'admin', 1)?.code, 'not_found');
+  const inv = { email: 'a@x.test', expiresAt: 2000, acceptedAt: null, revokedAt: null };
+  assert.is(mayAcceptInvitation(inv, null, 1000), null);
+  assert.is(mayAcceptInvitation(inv, { email: 'a@x.test' }, 1000), null);
+  assert.is(mayAcceptInvitation(inv, { email: 'b@x.test' }, 1000)?.code, 'forbidden');
+  assert.match(mayAcceptInvitation(inv, null, 2000)!.message, /^token: .*expired/);
+  assert.match(mayAcceptInvitation({ ...inv, acceptedAt: 1 }, null, 1000)!.message, /^token: .*already used/);
+  assert.match(mayAcceptInvitation({ ...inv, revokedAt: 1 }, null, 1000)!.message, /^token: .*withdrawn/);
 });
 
 test("user:join: a token binds its own id only; anonymous sockets any", () => {

@@ -7,8 +7,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { concat, gain, intersectionMs, loadFixture, mix, silence, talkSpurts, whiteNoise } from '../helpers/fixtures.js';
-import { registerAccount, registerAndLogin } from '../helpers/auth.js';
 import { FAST_RING_MS, startTestServer, type TestServer } from '../helpers/server.js';
+import { apiAccount } from '../helpers/sessions.js';
 import { SECRET } from '../egress/helpers.js';
 import { API_KEY, API_SECRET, sendEvent } from '../livekit/double.js';
 import { hostSubscription, storedFeedback, streamMeeting, type StoredFeedback } from './meeting.js';
@@ -25,7 +25,8 @@ const female = loadFixture('en-female');
 test.before(async () => {
   // LiveKit keys for its webhooks (hosts); no egress is started by them here, the test streams itself.
   server = await startTestServer({ EGRESS_SECRET: SECRET, LIVEKIT_URL: 'http://127.0.0.1:9', LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, AUTO_EGRESS: 'false', AUDIO_RING_MS: FAST_RING_MS });
-  const owner = await registerAccount(server);
+  // The server's first account: an owner of the first organization, which hosts the meetings of no organization here.
+  const owner = await apiAccount(server);
   auth = owner.headers;
   accessToken = owner.accessToken;
 });
@@ -171,7 +172,7 @@ test("a host's audio never yields feedback about the host, nor an overlap with t
 test('FEEDBACK_LOCALE=pt-BR: message and tips in Portuguese; thresholds from config', async () => {
   const pt = await startTestServer({ EGRESS_SECRET: SECRET, FEEDBACK_LOCALE: 'pt-BR', FEEDBACK_VOLUME_LOW_DBFS: '-20', AUDIO_RING_MS: FAST_RING_MS });
   try {
-    const ptAuth = await registerAndLogin(pt);
+    const ptAuth = (await apiAccount(pt)).headers;
     const id = meeting();
     await streamMeeting(pt, id, [{ participant: 'ana', pcm: gain(male.samples, -6) }]);
     const low = of(await storedFeedback(pt, id, ptAuth), 'volume_low');

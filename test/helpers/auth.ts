@@ -36,6 +36,27 @@ export async function registerAccount(server: Pick<TestServer, 'url'>, opts: { e
   };
 }
 
+/**
+ * Add an account to `inviter`'s organization the way a user would: the inviter's POST /api/org/invitations,
+ * then POST /auth/invitations/accept with a name and password (a new e-mail unless given), then log in.
+ * @throws Error when any step does not succeed.
+ */
+export async function inviteAccount(server: Pick<TestServer, 'url'>, inviter: TestAccount, role: 'owner' | 'admin' | 'member', opts: { email?: string; password?: string; name?: string } = {}): Promise<TestAccount> {
+  const email = opts.email ?? `invitee-${randomBytes(6).toString('hex')}@example.test`;
+  const password = opts.password ?? 'correct horse battery staple';
+  const inv = await http('POST', `${server.url}/api/org/invitations`, { email, role }, inviter.headers);
+  if (inv.status !== 201) throw new Error(`invite failed: ${inv.status} ${JSON.stringify(inv.body)}`);
+  const acc = await http('POST', `${server.url}/auth/invitations/accept`, { token: inv.body.token, name: opts.name ?? 'Invited User', password });
+  if (acc.status !== 201) throw new Error(`accept failed: ${acc.status} ${JSON.stringify(acc.body)}`);
+  const login = await http('POST', `${server.url}/auth/login`, { email, password, organizationId: inviter.orgId });
+  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${JSON.stringify(login.body)}`);
+  return {
+    email, password, userId: acc.body.user.id, orgId: inviter.orgId,
+    accessToken: login.body.accessToken, refreshToken: login.body.refreshToken,
+    headers: { authorization: `Bearer ${login.body.accessToken}` },
+  };
+}
+
 /** Register a new owner account and return the header that authenticates as it: `{ authorization: 'Bearer …' }`. */
 export async function registerAndLogin(server: Pick<TestServer, 'url'>): Promise<Record<string, string>> {
   return (await registerAccount(server)).headers;

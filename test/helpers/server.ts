@@ -47,7 +47,7 @@ process.on('exit', () => {
 });
 
 /**
- * @param env extra environment (overrides the test defaults: PORT=0, HOST=127.0.0.1, LOG_LEVEL=info).
+ * @param env extra environment (overrides the test defaults: PORT=0, HOST=127.0.0.1, LOG_LEVEL=info, REGISTRATION=open).
  * @param dirs reuse the data/storage folders of an earlier server (to test restarts).
  * @param as run another command (the single executable) in another folder with its own environment.
  * @throws Error when the server does not report listening within 20 s or exits first.
@@ -64,6 +64,8 @@ export async function startTestServer(env: Record<string, string> = {}, dirs?: {
     env: {
       ...(as ? as.baseEnv : process.env),
       PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info',
+      // Tests register many accounts on one server: the multi-tenant setting unless a test asks for another.
+      REGISTRATION: 'open',
       DATA_DIR: base.dataDir, STORAGE_DIR: base.storageDir,
       ...env,
     },

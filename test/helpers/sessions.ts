@@ -5,12 +5,13 @@
  *
  * The bearer is an account this helper registers once per server object through the public routes
  * (POST /auth/register + /auth/login). A meeting of no organization (any room name outside an organization's
- * `org_…:` namespace: every meeting the tests open by egress streams or LiveKit webhooks) is readable by any
- * bearer, whatever REQUIRE_AUTH says.
+ * `org_…:` namespace: every meeting the tests open by egress streams or LiveKit webhooks) is readable by the
+ * owners and admins of the server's first organization (UNSCOPED_MEETINGS_ORG=first), whatever REQUIRE_AUTH
+ * says: a test that registers accounts of its own asks for this one first (`apiAccount`), or uses its own.
  *
  * The JSON shapes below are written from PROTOCOL.md, not imported from src/.
  */
-import { registerAndLogin } from './auth.js';
+import { registerAccount, type TestAccount } from './auth.js';
 import { http, type TestServer } from './server.js';
 
 type Server = Pick<TestServer, 'url'>;
@@ -64,17 +65,27 @@ export interface SessionJson {
   recordings: RecordingJson[];
 }
 
-const accounts = new WeakMap<Server, Promise<Record<string, string>>>();
+/** By DATA_DIR (a restarted server keeps its accounts and secrets, so the same account and tokens), else by URL. */
+const accounts = new Map<string, Promise<TestAccount>>();
 
-/** `{ authorization: 'Bearer …' }` of an account registered on `server` the first time it is asked for. */
-export function apiHeaders(server: Server): Promise<Record<string, string>> {
-  let headers = accounts.get(server);
-  if (!headers) {
-    headers = registerAndLogin(server);
-    headers.catch(() => accounts.delete(server));
-    accounts.set(server, headers);
+/**
+ * The account this helper reads with, registered on `server` the first time it is asked for; a server restarted
+ * on the same DATA_DIR (`startTestServer(env, dirs)`) gets the same account.
+ */
+export function apiAccount(server: Server): Promise<TestAccount> {
+  const key = 'dataDir' in server && typeof server.dataDir === 'string' ? `dir:${server.dataDir}` : `url:${server.url}`;
+  let account = accounts.get(key);
+  if (!account) {
+    account = registerAccount(server);
+    account.catch(() => accounts.delete(key));
+    accounts.set(key, account);
   }
-  return headers;
+  return account;
+}
+
+/** `{ authorization: 'Bearer …' }` of `apiAccount(server)`. */
+export async function apiHeaders(server: Server): Promise<Record<string, string>> {
+  return (await apiAccount(server)).headers;
 }
 
 /**

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { registerAccount } from '../helpers/auth.js';
+import { apiAccount } from '../helpers/sessions.js';
 import { FAST_RING_MS, startTestServer, type TestServer } from '../helpers/server.js';
 import { BYTES_PER_SEC, SECRET, closed, open, query, sendPcm, signedEgressUrl, speechFixtures, waitFor } from '../egress/helpers.js';
 import { startHumeDouble, type DoubleOptions, type HumeDouble } from './double.js';
@@ -44,10 +44,11 @@ export async function streamTrack(server: TestServer, params: Record<string, str
 
 /**
  * A host-side /ws socket (JSON subprotocol) joined to `feedback:<meetingId>`, collecting what it receives.
- * It authenticates (`?token=`) as the owner of a fresh organization, who has host rights (PROTOCOL.md §5).
+ * It authenticates (`?token=`) as the server's first account (`apiAccount`), owner of the first organization, which
+ * hosts meetings of no organization (UNSCOPED_MEETINGS_ORG=first).
  */
 export async function hostSocket(server: TestServer, meetingId: string): Promise<{ ws: WebSocket; messages: any[] }> {
-  const { accessToken } = await registerAccount(server);
+  const { accessToken } = await apiAccount(server);
   const ws = new WebSocket(`${server.wsUrl}/ws?token=${encodeURIComponent(accessToken)}`, 'meetcore.json');
   const messages: any[] = [];
   ws.on('message', (d) => { messages.push(JSON.parse(d.toString())); });

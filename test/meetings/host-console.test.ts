@@ -23,13 +23,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { registerAccount, type TestAccount } from '../helpers/auth.js';
+import type { TestAccount } from '../helpers/auth.js';
 import { concat, loadFixture, silence } from '../helpers/fixtures.js';
 import { FAST_RING_MS, startTestServer, type TestServer } from '../helpers/server.js';
 import { requireTools } from '../helpers/requires.js';
 import { SECRET } from '../egress/helpers.js';
 import { API_KEY, API_SECRET, sendEvent } from '../livekit/double.js';
 import { streamMeeting } from '../feedback/meeting.js';
+import { apiAccount } from '../helpers/sessions.js';
 
 requireTools(['chromium'], 'apt-get install -y --no-install-recommends chromium');
 
@@ -60,7 +61,8 @@ test.before(async () => {
     EGRESS_SECRET: SECRET, LIVEKIT_URL: 'http://127.0.0.1:9', LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET,
     AUTO_EGRESS: 'false', AUDIO_RING_MS: FAST_RING_MS,
   });
-  owner = await registerAccount(server);
+  // The server's first account: an owner of the first organization, which hosts the meetings of no organization here.
+  owner = await apiAccount(server);
   context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
     executablePath: CHROMIUM, headless: true, args: ARGS, ignoreDefaultArgs: ['--headless'], viewport: { width: 1280, height: 1000 },
   });

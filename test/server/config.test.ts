@@ -22,6 +22,10 @@ test('defaults of PROTOCOL.md §8 with generated secrets kept in DATA_DIR', () =
   assert.is(c.AUTO_EGRESS, false);
   assert.is(c.FEEDBACK_OVERLAP_MS, 500);
   assert.is(c.EGRESS_SESSION_IDLE_SEC, 600);
+  assert.is(c.REGISTRATION, 'first');
+  assert.is(c.INVITATION_TTL_HOURS, 72);
+  assert.is(c.UNSCOPED_MEETINGS_ORG, 'first');
+  assert.equal(c.UNSCOPED_MEETINGS_ROLES, ['owner', 'admin']);
   assert.ok(Object.isFrozen(c));
   const again = loadConfig({ DATA_DIR: path.join(dir, 'data') }, dir);
   assert.is(again.EGRESS_SECRET, c.EGRESS_SECRET, 'generated secret survives a restart');
@@ -30,7 +34,9 @@ test('defaults of PROTOCOL.md §8 with generated secrets kept in DATA_DIR', () =
 
 test('a bad value names its variable', () => {
   const dir = tmp();
-  for (const [name, value] of [['PORT', 'abc'], ['PORT', '70000'], ['REQUIRE_AUTH', 'maybe'], ['STUN_SERVERS', '[1]'], ['PUBLIC_URL', 'not a url'], ['FEEDBACK_LOCALE', 'fr'], ['EGRESS_SESSION_IDLE_SEC', '0.5']]) {
+  for (const [name, value] of [['PORT', 'abc'], ['PORT', '70000'], ['REQUIRE_AUTH', 'maybe'], ['STUN_SERVERS', '[1]'], ['PUBLIC_URL', 'not a url'], ['FEEDBACK_LOCALE', 'fr'], ['EGRESS_SESSION_IDLE_SEC', '0.5'],
+    ['REGISTRATION', 'invite'], ['INVITATION_TTL_HOURS', '0'], ['INVITATION_TTL_HOURS', '9000'], ['UNSCOPED_MEETINGS_ORG', 'org_short'],
+    ['UNSCOPED_MEETINGS_ROLES', 'owner,guest'], ['UNSCOPED_MEETINGS_ROLES', ' , ']]) {
     try {
       loadConfig({ DATA_DIR: path.join(dir, 'data'), [name!]: value! }, dir);
       assert.unreachable(`${name}=${value} accepted`);
