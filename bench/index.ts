@@ -4,7 +4,7 @@
  * ingest-ramp.json for `ingest --ramp`). `npm run bench` alone lists the benchmarks.
  * The load tool people size deployments with, `meetcore bench` (src/loadtest/cli.ts), runs instead for
  * `npm run bench -- egress ...`, and for `signaling` or `meeting` given one of its own options (--target,
- * --ramp, --duration, --json, --out, --workers, --token): the developer benchmarks of those names keep their
+ * --ramp, --duration, --json, --out, --workers, --token, --token-file, --egress-secret-file): the developer benchmarks of those names keep their
  * side-by-side floors and options.
  */
 import fs from 'node:fs';
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const names = fs.readdirSync(here).filter((f) => f.endsWith('.ts') && f !== 'index.ts' && !f.startsWith('_')).map((f) => f.slice(0, -3));
 const [name, ...args] = process.argv.slice(2);
-const LOAD_TOOL_OPTIONS = ['--target', '--ramp', '--duration', '--json', '--out', '--workers', '--token'];
+const LOAD_TOOL_OPTIONS = ['--target', '--ramp', '--duration', '--json', '--out', '--workers', '--token', '--token-file', '--egress-secret-file'];
 if (name === 'egress' || ((name === 'signaling' || name === 'meeting') && args.some((a) => LOAD_TOOL_OPTIONS.includes(a.split('=')[0]!)))) {
   const { runBench } = await import('../src/loadtest/cli.js');
   process.exit(await runBench([name, ...args]));

@@ -2,7 +2,8 @@
  * Typed, frozen configuration read from the environment (and a `.env` file in the working directory),
  * with the defaults of PROTOCOL.md §8. A bad value throws a ConfigError naming the variable.
  * Secrets left unset are generated once and kept in `DATA_DIR/secrets.json` (mode 0600) so that tokens
- * and signed URLs survive restarts. `checkWritableDirs` (run by `meetcore serve` before anything starts) makes
+ * and signed URLs survive restarts. DATA_DIR must be private to the running user (checkPrivateDir: created 0700,
+ * refused when it is a symbolic link, someone else's or writable by group or others). `checkWritableDirs` (run by `meetcore serve` before anything starts) makes
  * sure DATA_DIR and STORAGE_DIR can really be written.
  */
 import { randomBytes } from 'node:crypto';
@@ -10,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { errnoText, makeDirs } from './files.js';
+import { NotPrivateError, ensurePrivateDir, errnoText, makeDirs } from './files.js';
 
 export class ConfigError extends Error {
   constructor(readonly variable: string, message: string) {
@@ -130,8 +131,8 @@ const GENERATED = ['JWT_ACCESS_SECRET', 'JWT_REFRESH_SECRET', 'EGRESS_SECRET'] a
  * Build the configuration.
  * @param env variables to read (default process.env); a `.env` file in `cwd` fills variables `env` lacks
  *   (only when `env` is process.env).
- * @throws ConfigError naming the first variable with a bad value, or DATA_DIR when it cannot be created or
- *   the generated secrets cannot be stored in it.
+ * @throws ConfigError naming the first variable with a bad value, or DATA_DIR when it cannot be created, is
+ *   not private to the running user (checkPrivateDir) or the generated secrets cannot be stored in it.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): Config {
   if (env === process.env) {
@@ -175,17 +176,32 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 function loadSecrets(dataDir: string): Record<string, string> {
-  try {
-    makeDirs(dataDir);
-  } catch (err) {
-    throw new ConfigError('DATA_DIR', `${dataDir} cannot be created (${errnoText(err)})`);
-  }
+  checkPrivateDir('DATA_DIR', dataDir);
   const file = path.join(dataDir, 'secrets.json');
   if (!fs.existsSync(file)) return {};
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>;
   } catch (err) {
     throw new ConfigError('DATA_DIR', `${file} is not valid JSON (${(err as Error).message}); fix or delete it`);
+  }
+}
+
+/**
+ * Create `dir` (mode 0700) when missing and make sure it is private to the running user: a real folder (not a
+ * symbolic link), owned by this uid, not writable by group or others (src/files.ts ensurePrivateDir). DATA_DIR
+ * holds the SQLite database, the generated secrets and (single executable) the native addons, so this runs for
+ * every command that reads the configuration, in a checkout as in the binary.
+ * @param variable the variable that names `dir`, for the error.
+ * @throws ConfigError `"DATA_DIR: /tmp/x is owned by uid 65534, not by the running user (uid 0)"`, `"… is
+ *   writable by group or others (mode 0775); chmod go-w it"`, `"… is a symbolic link (to …); give the real
+ *   folder"`, or `"… cannot be created (EACCES: permission denied)"`.
+ */
+export function checkPrivateDir(variable: string, dir: string): void {
+  try {
+    ensurePrivateDir(dir);
+  } catch (err) {
+    if (err instanceof NotPrivateError) throw new ConfigError(variable, err.message);
+    throw new ConfigError(variable, `${dir} cannot be created (${errnoText(err)})`);
   }
 }
 

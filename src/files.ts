@@ -36,3 +36,55 @@ export function makeDirs(dir: string): string | undefined {
     throw err;
   }
 }
+
+/** A folder that must be private to meetcore is not: a symbolic link, not a folder, someone else's, or writable by others. */
+export class NotPrivateError extends Error {
+  constructor(readonly dir: string, readonly why: string) {
+    super(`${dir} ${why}`);
+    this.name = 'NotPrivateError';
+  }
+}
+
+/**
+ * Make sure `dir` is a folder private to the running user, creating it (mode 0700; missing parents with the
+ * default mode) when it does not exist. The check is an lstat of `dir` itself (a symbolic link is refused,
+ * never followed): it must be a folder, owned by the running user's uid (`process.getuid()`, root included),
+ * and not writable by group or others (mode bits 0o022). A folder that passes keeps its mode (0755 is
+ * accepted); nothing is chmod-ed except a folder created here.
+ * Why: whoever can write a folder can replace what meetcore reads from it (the SQLite database, the stored
+ * secrets, the native addons of the single executable).
+ * @returns true when `dir` was created here.
+ * @throws NotPrivateError `"<dir> is a symbolic link (to <target>); give the real folder"`,
+ *   `"<dir> is owned by uid 65534, not by the running user (uid 0)"`,
+ *   `"<dir> is writable by group or others (mode 0775); chmod go-w it"`, `"<dir> is not a folder"`;
+ *   the fs error (ErrnoException) when it cannot be created or read.
+ */
+export function ensurePrivateDir(dir: string): boolean {
+  let created = false;
+  if (lstatOrNull(dir) === null) {
+    makeDirs(path.dirname(dir));
+    try {
+      fs.mkdirSync(dir, { mode: 0o700 });
+      fs.chmodSync(dir, 0o700); // the umask may have taken bits away; nobody else can have replaced it yet
+      created = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  const st = fs.lstatSync(dir);
+  if (st.isSymbolicLink()) throw new NotPrivateError(dir, `is a symbolic link (to ${fs.readlinkSync(dir)}); give the real folder`);
+  if (!st.isDirectory()) throw new NotPrivateError(dir, 'is not a folder');
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) throw new NotPrivateError(dir, `is owned by uid ${st.uid}, not by the running user (uid ${uid})`);
+  if ((st.mode & 0o022) !== 0) throw new NotPrivateError(dir, `is writable by group or others (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}); chmod go-w it`);
+  return created;
+}
+
+function lstatOrNull(p: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}

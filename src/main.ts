@@ -2,8 +2,10 @@
  * Entry point of `npm start`, `npx meetcore` and the single executable: `meetcore [serve]`, `meetcore check`,
  * `meetcore egress-url --room R ...` (src/cli.ts), `meetcore bench <scenario> ...` (src/loadtest/cli.ts),
  * `meetcore --version`.
- * Exit codes: 0 after a graceful stop, 1 on a configuration or start-up error (a bad variable, or DATA_DIR or
- * STORAGE_DIR not writable: `meetcore: configuration error: STORAGE_DIR: /srv/x is not writable (EROFS: ...)`),
+ * Exit codes: 0 after a graceful stop, 1 on a configuration or start-up error (a bad variable, DATA_DIR or
+ * STORAGE_DIR not writable: `meetcore: configuration error: STORAGE_DIR: /srv/x is not writable (EROFS: ...)`,
+ * or DATA_DIR — in the binary also its `native/` and `native/<hash>/` — not private to the running user:
+ * `meetcore: configuration error: DATA_DIR: /tmp/x is owned by uid 65534, not by the running user (uid 0)`),
  * 2 on a usage error, 70 after a graceful stop for an unexpected error that left the state unknown (src/faults.ts,
  * README "When meetcore exits"). Other unexpected errors are logged and counted, and the server stays up.
  */

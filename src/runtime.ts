@@ -5,9 +5,11 @@
  * - as the single executable `dist/meetcore` (a Node SEA built by scripts/build-binary.ts): the same files and
  *   the three `.node` addons are assets inside the binary. The addons are written once to
  *   `<DATA_DIR>/native/<hash>/` (folder mode 0700, files 0500; `<hash>` = the first 16 hex digits of the
- *   sha256 over the manifest of their sha256s), checked by sha256 at every start (a missing or altered file
- *   is written again, through a temporary file and a rename) and loaded with `process.dlopen`. Nothing is
- *   read from node_modules and nothing is fetched.
+ *   sha256 over the manifest of their sha256s). DATA_DIR, `native/` and `<hash>/` must be private to the
+ *   running user (setNativeDir; the start is refused otherwise). At every start each addon is opened once,
+ *   checked by sha256 from that descriptor (a missing or altered file is written again, through a new
+ *   temporary file and a rename) and that very file is loaded with `process.dlopen` on `/proc/self/fd/N`.
+ *   Nothing is read from node_modules and nothing is fetched.
  *
  * The asset names and the manifest (`meta.json`: version, Node ABI, and each addon's file name and sha256)
  * are written by scripts/build-binary.ts and read here; NATIVE_ADDONS is the one list both use.
@@ -18,6 +20,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import sea from 'node:sea';
 import { fileURLToPath } from 'node:url';
+import { checkPrivateDir } from './config.js';
 
 /** The native addons meetcore loads, by the name the binary's manifest and assets use. */
 export const NATIVE_ADDONS = ['meetcore_audio', 'uws', 'better_sqlite3'] as const;
@@ -92,14 +95,26 @@ let nativeDir: string | null = null;
 const loaded = new Map<NativeAddonName, unknown>();
 
 /**
- * Where the binary extracts its addons: `<dataDir>/native`. Called by main once the configuration is read
- * (DATA_DIR is the one folder meetcore may write that is private to it); no effect in a checkout.
+ * Where the binary keeps its addons: `<dataDir>/native/<hash>/`. Called by main once the configuration is
+ * read (DATA_DIR, already checked private by loadConfig, is the one folder meetcore may write that is private
+ * to it). In the binary both folders are created 0700 when missing and must be private to the running user
+ * (real folders, not symbolic links, owned by this uid, not writable by group or others: src/files.ts
+ * ensurePrivateDir); no effect in a checkout.
+ * @throws ConfigError naming DATA_DIR when `native/` or `native/<hash>/` is not private or cannot be created.
  */
 export function setNativeDir(dataDir: string): void {
-  nativeDir = path.join(dataDir, 'native');
+  if (!inBinary) return;
+  const m = binaryMeta();
+  const manifest = NATIVE_ADDONS.map((n) => `${n} ${m.natives[n].file} ${m.natives[n].sha256}`).join('\n');
+  const root = path.join(dataDir, 'native');
+  const dir = path.join(root, createHash('sha256').update(manifest).digest('hex').slice(0, 16));
+  checkPrivateDir('DATA_DIR', root);
+  checkPrivateDir('DATA_DIR', dir);
+  nativeDir = dir;
+  extraction.dir = dir;
 }
 
-/** What the last extraction did, for the start-up log: files written and files found intact. */
+/** What the extraction did, for the start-up log: files written and files found intact. */
 export const extraction = { dir: '', written: [] as string[], reused: [] as string[] };
 
 /** Audio addon files a checkout may have built (node-gyp's build/ first, then cmake-js's). */
@@ -131,51 +146,101 @@ function loadFromCheckout(name: NativeAddonName): unknown {
   throw new Error(`meetcore audio addon not built (tried ${AUDIO_ADDON_CANDIDATES.join(', ')}): run \`npm run install\` or \`npm run build:native\``);
 }
 
+/**
+ * The binary's way: at the first load every addon file is opened once (O_NOFOLLOW) and hashed from that
+ * descriptor (openAddons); each addon is then loaded from its own descriptor through `/proc/self/fd/N`
+ * (Linux), so the file checked is the file loaded and nothing can be swapped in between. The descriptor is
+ * closed once its addon is loaded. All are opened before any is loaded because glibc's dlopen returns an
+ * already loaded library when the path string matches: a descriptor number reused after a close would load
+ * the previous addon again.
+ */
 function loadFromBinary(name: NativeAddonName): unknown {
+  const fds = openAddons();
+  const fd = fds.get(name);
+  if (fd === undefined) throw new Error(`native addon ${name} is already loaded or its file was closed`);
+  fds.delete(name);
+  try {
+    const module = { exports: {} as unknown };
+    process.dlopen(module, `/proc/self/fd/${fd}`);
+    return module.exports;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+let openFds: Map<NativeAddonName, number> | null = null;
+
+/**
+ * Open and check every addon of the manifest in `<nativeDir>/` once: a file that is the manifest's (a regular
+ * file of this uid, not writable by group or others, right sha256 read from the descriptor) is kept open; a
+ * missing or altered one is written again from the binary (a new file, O_EXCL, mode 0500, renamed over the
+ * old one), then opened and hashed again.
+ * @returns addon name → open read-only descriptor (not yet loaded ones).
+ * @throws Error on an ABI mismatch, before setNativeDir, or when a file written does not hash right.
+ */
+function openAddons(): Map<NativeAddonName, number> {
+  if (openFds) return openFds;
   const m = binaryMeta();
   if (m.nodeAbi !== process.versions.modules) throw new Error(`binary built for Node ABI ${m.nodeAbi}, running ${process.versions.modules}`);
-  const file = extractNatives(m)[name];
-  const module = { exports: {} as unknown };
-  process.dlopen(module, file);
-  return module.exports;
-}
-
-let extracted: Record<NativeAddonName, string> | null = null;
-
-/** Write (or check) every addon once into `<nativeDir>/<hash>/`; returns name → absolute file. */
-function extractNatives(m: BinaryMeta): Record<NativeAddonName, string> {
-  if (extracted) return extracted;
   if (!nativeDir) throw new Error('setNativeDir() must run before a native addon is loaded');
-  const manifest = NATIVE_ADDONS.map((n) => `${n} ${m.natives[n].file} ${m.natives[n].sha256}`).join('\n');
-  const dir = path.join(nativeDir, createHash('sha256').update(manifest).digest('hex').slice(0, 16));
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  fs.chmodSync(dir, 0o700);
-  extraction.dir = dir;
-  const files = {} as Record<NativeAddonName, string>;
+  const fds = new Map<NativeAddonName, number>();
   for (const name of NATIVE_ADDONS) {
     const { file, sha256 } = m.natives[name];
-    const target = path.join(dir, file);
-    if (sha256Of(target) === sha256) {
-      extraction.reused.push(file);
-    } else {
-      const bytes = Buffer.from(sea.getRawAsset(`native/${file}`) as ArrayBuffer);
-      const actual = createHash('sha256').update(bytes).digest('hex');
-      if (actual !== sha256) throw new Error(`embedded addon ${file} is corrupt (sha256 ${actual}, manifest ${sha256})`);
-      const tmp = `${target}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, bytes, { mode: 0o500 });
-      fs.renameSync(tmp, target);
+    const target = path.join(nativeDir, file);
+    let fd = openIfIntact(target, sha256);
+    if (fd === null) {
+      writeAddon(target, file, sha256);
+      fd = openIfIntact(target, sha256);
+      if (fd === null) throw new Error(`${target} does not match the binary's sha256 right after it was written`);
       extraction.written.push(file);
+    } else {
+      extraction.reused.push(file);
     }
-    files[name] = target;
+    fds.set(name, fd);
   }
-  extracted = files;
-  return files;
+  openFds = fds;
+  return fds;
 }
 
-function sha256Of(file: string): string | null {
+/** A read-only descriptor of `file` when it is the addon the manifest names (see loadFromBinary), else null (closed). */
+function openIfIntact(file: string, sha256: string): number | null {
+  let fd: number;
   try {
-    return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-  } catch {
-    return null;
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP') return null; // missing, or a symbolic link: written again
+    throw err;
   }
+  const st = fs.fstatSync(fd);
+  if (st.isFile() && st.uid === process.getuid!() && (st.mode & 0o022) === 0 && sha256OfFd(fd) === sha256) return fd;
+  fs.closeSync(fd);
+  return null;
+}
+
+function sha256OfFd(fd: number): string {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (let pos = 0; ;) {
+    const n = fs.readSync(fd, buf, 0, buf.length, pos);
+    if (n === 0) return hash.digest('hex');
+    hash.update(buf.subarray(0, n));
+    pos += n;
+  }
+}
+
+/** Write the embedded addon `file` to `target` through a new temporary file and a rename. */
+function writeAddon(target: string, file: string, sha256: string): void {
+  const bytes = Buffer.from(sea.getRawAsset(`native/${file}`) as ArrayBuffer);
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  if (actual !== sha256) throw new Error(`embedded addon ${file} is corrupt (sha256 ${actual}, manifest ${sha256})`);
+  const tmp = `${target}.${process.pid}.tmp`;
+  fs.rmSync(tmp, { force: true }); // left by a start that died with this pid
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o500);
+  try {
+    for (let off = 0; off < bytes.length;) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, target);
 }

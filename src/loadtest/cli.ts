@@ -33,23 +33,31 @@ common:    --target URL        a running meetcore (default: start one here)
            --out DIR           where the JSON and HTML reports go (default bench/results)
            --json              print only the JSON report
            --workers N         load worker processes (default: cores - 1 here, cores for --target; at least 1)
-           --token T           access token (Bearer) for a server with REQUIRE_AUTH, POST /api/egress/url and feedback
+           --token-file F      access token (Bearer) for a server with REQUIRE_AUTH, POST /api/egress/url and feedback,
+                               read from file F (or the BENCH_TOKEN variable; --token T works but shows in ps)
            --ramp              add load step by step until the service level breaks
            --ramp-step N       load added per step (default: the starting load)   --ramp-max N  (default 100 × step)
 signaling: --rooms R (10) --participants P (5) --transport ws-json|ws-msgpack|sio (ws-json)
            --ice-rate N (2 ICE messages/s per participant) --chat-rate N (0.2 chats/s per participant)
            --compare           also run the same load on the other two transports, side by side
            service level: --slo-p99-ms (100) relay p99, --slo-errors (0)
-egress:    --streams N (20) --frame-ms 10|20 (20) --egress-secret S (else --token asks POST /api/egress/url)
+egress:    --streams N (20) --frame-ms 10|20 (20)
+           --egress-secret-file F  the server's EGRESS_SECRET, read from file F (or BENCH_EGRESS_SECRET; --egress-secret S
+                               works but shows in ps); without it the token asks POST /api/egress/url
            --snr DB            add white noise DB below the speech's RMS (egress and meeting; default: clean)
            service level: --slo-backlog-ms (200) a stream's send backlog, --slo-errors (0)
 meeting:   --meetings M (3) --participants P (4) --meeting-seconds S (60, the script's length; it loops)
-           --frame-ms 10|20 (20) --egress-secret S --token T (an owner or admin: the host on feedback:<id>)
+           --frame-ms 10|20 (20), the egress secret as for egress, a token (an owner or admin: the host on feedback:<id>)
            service level: --slo-feedback-p95-ms (200), --slo-backlog-ms (200), --slo-errors (0)
 `;
 
-/** A bad option or an unreachable target: exit code 2. */
+/** A bad option, an unreachable target, a redirect, or an egress URL of another origin: exit code 2. */
 export class UsageError extends Error {}
+
+/** Where the secrets come from besides --token and --egress-secret (which every local user sees in `ps`). */
+export const SECRET_VARIABLES = { token: 'BENCH_TOKEN', 'egress-secret': 'BENCH_EGRESS_SECRET' } as const;
+/** The largest secret file read, bytes. */
+const MAX_SECRET_FILE_BYTES = 64 * 1024;
 
 const SCENARIOS: Scenario[] = ['signaling', 'egress', 'meeting'];
 
@@ -74,6 +82,8 @@ export interface BenchOptions {
   compare: boolean;
   frameMs: 10 | 20;
   egressSecret: string | null;
+  /** The secret options given on the command line (`--token`, `--egress-secret`): a warning says they show in `ps`. */
+  exposedSecrets: string[];
   meetingSeconds: number;
   /** --snr: white noise at this SNR (dB re each stream's speech RMS) in egress and meeting audio; null = clean. */
   snrDb: number | null;
@@ -81,17 +91,17 @@ export interface BenchOptions {
 }
 
 /** Parse and check the command line. @throws UsageError naming the bad option. */
-export function parseOptions(argv: string[]): BenchOptions {
+export function parseOptions(argv: string[], env: Record<string, string | undefined> = process.env): BenchOptions {
   let parsed;
   try {
     parsed = parseArgs({
       args: argv, allowPositionals: true, strict: true,
       options: {
         target: { type: 'string' }, duration: { type: 'string' }, settle: { type: 'string' }, out: { type: 'string' },
-        json: { type: 'boolean' }, workers: { type: 'string' }, token: { type: 'string' }, ramp: { type: 'boolean' },
+        json: { type: 'boolean' }, workers: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, ramp: { type: 'boolean' },
         'ramp-step': { type: 'string' }, 'ramp-max': { type: 'string' }, rooms: { type: 'string' }, participants: { type: 'string' },
         transport: { type: 'string' }, 'ice-rate': { type: 'string' }, 'chat-rate': { type: 'string' }, compare: { type: 'boolean' },
-        streams: { type: 'string' }, 'frame-ms': { type: 'string' }, 'egress-secret': { type: 'string' }, meetings: { type: 'string' },
+        streams: { type: 'string' }, 'frame-ms': { type: 'string' }, 'egress-secret': { type: 'string' }, 'egress-secret-file': { type: 'string' }, meetings: { type: 'string' },
         'meeting-seconds': { type: 'string' }, 'slo-p99-ms': { type: 'string' }, 'slo-backlog-ms': { type: 'string' },
         'slo-feedback-p95-ms': { type: 'string' }, 'slo-errors': { type: 'string' }, snr: { type: 'string' },
       },
@@ -115,7 +125,19 @@ export function parseOptions(argv: string[]): BenchOptions {
   onlyFor(['rooms', 'transport', 'ice-rate', 'chat-rate', 'compare', 'slo-p99-ms'], ['signaling']);
   onlyFor(['streams'], ['egress']);
   onlyFor(['meetings', 'meeting-seconds', 'slo-feedback-p95-ms'], ['meeting']);
-  onlyFor(['frame-ms', 'egress-secret', 'slo-backlog-ms', 'snr'], ['egress', 'meeting']);
+  onlyFor(['frame-ms', 'egress-secret', 'egress-secret-file', 'slo-backlog-ms', 'snr'], ['egress', 'meeting']);
+  /** A secret from --<flag>-file, else --<flag> (noted in `exposed`), else its variable (SECRET_VARIABLES); null when none. */
+  const exposed: string[] = [];
+  const secret = (flag: keyof typeof SECRET_VARIABLES): string | null => {
+    const given = (v as Record<string, string | undefined>)[flag];
+    const file = (v as Record<string, string | undefined>)[`${flag}-file`];
+    if (given !== undefined && file !== undefined) throw new UsageError(`give --${flag} or --${flag}-file, not both`);
+    if (file !== undefined) return readSecretFile(`--${flag}-file`, file);
+    if (given !== undefined) { exposed.push(`--${flag}`); return given; }
+    return env[SECRET_VARIABLES[flag]] || null;
+  };
+  const token = secret('token');
+  const egressSecret = secret('egress-secret');
   let target: string | null = null;
   if (v.target !== undefined) {
     let u: URL;
@@ -139,14 +161,15 @@ export function parseOptions(argv: string[]): BenchOptions {
     out: v.out ?? path.join('bench', 'results'),
     json: v.json ?? false,
     workers: num('workers', v.workers, Math.max(1, target ? cores : cores - 1), 1, 256),
-    token: v.token ?? null,
+    token,
     participants: num('participants', v.participants, scenario === 'signaling' ? 5 : 4, 2, 1000),
     transport,
     iceRate: num('ice-rate', v['ice-rate'], 2, 0, 1000, false),
     chatRate: num('chat-rate', v['chat-rate'], 0.2, 0, 1000, false),
     compare: v.compare ?? false,
     frameMs,
-    egressSecret: v['egress-secret'] ?? null,
+    egressSecret,
+    exposedSecrets: exposed,
     meetingSeconds: num('meeting-seconds', v['meeting-seconds'], 60, 20, 3600),
     snrDb: v.snr === undefined ? null : num('snr', v.snr, 0, -30, 100, false),
     slo: {
@@ -158,7 +181,40 @@ export function parseOptions(argv: string[]): BenchOptions {
   };
 }
 
+/**
+ * A secret kept in a file (the token or the egress secret): its text without the trailing newline.
+ * @throws UsageError naming the option when the file cannot be read, is over 64 KiB or is empty.
+ */
+function readSecretFile(option: string, file: string): string {
+  let text: string;
+  try {
+    if (fs.statSync(file).size > MAX_SECRET_FILE_BYTES) throw new UsageError(`${option} ${file} is over ${MAX_SECRET_FILE_BYTES} bytes: not a secret file`);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`${option} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const value = text.replace(/\r?\n$/, '');
+  if (!value) throw new UsageError(`${option} ${file} is empty`);
+  return value;
+}
+
 // ------------------------------------------------------------------------------------------- target
+
+/**
+ * fetch that never follows a redirect: the load tool talks to the server it was given and no other (a 3xx
+ * could send the token or the audio elsewhere).
+ * @throws UsageError `"POST http://…/api/egress/url answered 302 (a redirect to https://…): meetcore bench
+ *   follows no redirect; give --target the server's own URL"`; the fetch error when it cannot connect.
+ */
+export async function fetchNoRedirect(url: string, init: RequestInit = {}): Promise<Response> {
+  const res = await fetch(url, { ...init, redirect: 'manual' });
+  if (res.status >= 300 && res.status < 400) {
+    const location = res.headers.get('location');
+    throw new UsageError(`${init.method ?? 'GET'} ${url} answered ${res.status} (a redirect${location ? ` to ${location}` : ''}): meetcore bench follows no redirect; give --target the server's own URL`);
+  }
+  return res;
+}
 
 interface Target { url: string; local: boolean; serverVersion: string | null; egressSecret: string | null; token: string | null; stop(): Promise<void>; pid: number | null }
 
@@ -178,8 +234,9 @@ function hasTaskset(): boolean {
 async function health(url: string): Promise<{ version?: string }> {
   let res: Response;
   try {
-    res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(5000) });
+    res = await fetchNoRedirect(`${url}/health`, { signal: AbortSignal.timeout(5000) });
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     throw new UsageError(`cannot reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
   }
@@ -216,8 +273,8 @@ async function startLocal(pin: boolean): Promise<Target> {
   // of no organization (UNSCOPED_MEETINGS_ORG=first; REGISTRATION=first lets this one account register).
   const email = `bench-${randomBytes(4).toString('hex')}@example.test`;
   const password = randomBytes(12).toString('base64url');
-  await fetch(`${url}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ organization: 'bench', name: 'bench host', email, password }) });
-  const login = (await (await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) })).json()) as { accessToken?: string };
+  await fetchNoRedirect(`${url}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ organization: 'bench', name: 'bench host', email, password }) });
+  const login = (await (await fetchNoRedirect(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) })).json()) as { accessToken?: string };
   return {
     url, local: true, serverVersion: h.version ?? null, egressSecret, token: login.accessToken ?? null, pid: child.pid ?? null,
     stop: async () => {
@@ -264,7 +321,7 @@ async function makeUnits(o: BenchOptions, t: Target, count: number, transport: T
   for (let i = 0; i < count; i++) {
     const k = nextUnit++;
     if (o.scenario === 'signaling') {
-      units.push({ kind: 'room', baseUrl: t.url, transport, roomId: `bench-${run}-${k}`, participants: o.participants, iceRate: o.iceRate, chatRate: o.chatRate, token: o.token });
+      units.push({ kind: 'room', baseUrl: t.url, transport, roomId: `bench-${run}-${k}`, participants: o.participants, iceRate: o.iceRate, chatRate: o.chatRate, token: t.local ? null : t.token });
     } else if (o.scenario === 'egress') {
       units.push({ kind: 'stream', url: await egressUrl(o, t, { roomName: `bench-${run}-${k}`, participant: `p${k}`, trackId: `TR_bench_${k}` }), frameMs: o.frameMs, seed: k, snrDb: o.snrDb });
     } else {
@@ -272,19 +329,31 @@ async function makeUnits(o: BenchOptions, t: Target, count: number, transport: T
       const participants = Array.from({ length: o.participants }, (_, j) => `p${j}`);
       const urls = [];
       for (const p of participants) urls.push(await egressUrl(o, t, { roomName: `bench-${run}-${k}`, participant: p, trackId: `TR_${p}`, meetingId }));
-      units.push({ kind: 'meeting', meetingId, urls, participants, frameMs: o.frameMs, seconds: o.meetingSeconds, seed: k, hostWsUrl: t.url.replace(/^http/, 'ws'), hostToken: (o.token ?? t.token)!, minOverlapMs: 500, snrDb: o.snrDb });
+      units.push({ kind: 'meeting', meetingId, urls, participants, frameMs: o.frameMs, seconds: o.meetingSeconds, seed: k, hostWsUrl: t.url.replace(/^http/, 'ws'), hostToken: t.token!, minOverlapMs: 500, snrDb: o.snrDb });
     }
   }
   return units;
 }
 
-/** A signed /egress-audio URL: signed here with the egress secret, else from POST /api/egress/url with the token. */
+/**
+ * A signed /egress-audio URL: signed here with the egress secret (a local server's own, else the one given),
+ * else from POST /api/egress/url with the token.
+ * @throws UsageError when that answer redirects, or its URL is not on the target's origin (http→ws,
+ *   https→wss, same host and port): the audio goes to the server given and no other.
+ */
 async function egressUrl(o: BenchOptions, t: Target, params: Record<string, string>): Promise<string> {
-  const secret = o.egressSecret ?? t.egressSecret;
-  if (secret) return signedUrl(secret, t.url.replace(/^http/, 'ws'), '/egress-audio', { ...params, sampleRate: 48000, channels: 2 }, 86_400);
-  const res = await fetch(`${t.url}/api/egress/url`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${o.token}` }, body: JSON.stringify(params) });
+  const secret = t.egressSecret ?? o.egressSecret;
+  const wsOrigin = t.url.replace(/^http/, 'ws');
+  if (secret) return signedUrl(secret, wsOrigin, '/egress-audio', { ...params, sampleRate: 48000, channels: 2 }, 86_400);
+  const res = await fetchNoRedirect(`${t.url}/api/egress/url`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${t.token}` }, body: JSON.stringify(params) });
   if (res.status !== 200) throw new Error(`POST /api/egress/url answered ${res.status}: ${await res.text()}`);
-  return ((await res.json()) as { url: string }).url;
+  const url = ((await res.json()) as { url?: unknown }).url;
+  let origin: string | null = null;
+  try { origin = new URL(String(url)).origin; } catch { /* reported below */ }
+  if (origin !== wsOrigin) {
+    throw new UsageError(`POST ${t.url}/api/egress/url returned a URL on ${origin ?? JSON.stringify(String(url).slice(0, 80))}, not on ${wsOrigin}: meetcore bench streams audio only to the server it was given; give --target the server's public URL (its PUBLIC_URL)`);
+  }
+  return String(url);
 }
 
 // ------------------------------------------------------------------------------------------- steps
@@ -423,8 +492,8 @@ export async function runScenario(o: BenchOptions): Promise<{ report: BenchRepor
     ? { url: o.target, local: false, serverVersion: (await health(o.target)).version ?? null, egressSecret: null, token: o.token, pid: null, stop: async () => {} }
     : await startLocal(pin);
   const warnings: string[] = [];
-  if (o.scenario !== 'signaling' && !o.egressSecret && !target.egressSecret && !o.token) throw new UsageError(`${o.scenario} against --target needs --egress-secret (the server's EGRESS_SECRET) or --token (for POST /api/egress/url)`);
-  if (o.scenario === 'meeting' && !o.token && !target.token) throw new UsageError('meeting against --target needs --token: an access token of an owner or admin (the host listening on feedback:<meetingId>)');
+  if (o.scenario !== 'signaling' && !o.egressSecret && !target.egressSecret && !o.token) throw new UsageError(`${o.scenario} against --target needs the server's EGRESS_SECRET (--egress-secret-file, BENCH_EGRESS_SECRET or --egress-secret) or a token for POST /api/egress/url (--token-file, BENCH_TOKEN or --token)`);
+  if (o.scenario === 'meeting' && !o.token && !target.token) throw new UsageError('meeting against --target needs --token-file, BENCH_TOKEN or --token: an access token of an owner or admin (the host listening on feedback:<meetingId>)');
   const metricsReachable = (await scrape(target.url)) !== null;
   if (!metricsReachable) warnings.push(`${target.url}/metrics is not reachable (METRICS_LOCAL_ONLY?): no server CPU, RSS or event-loop figures`);
   const workers = startWorkers(o.workers, pin);
@@ -488,7 +557,7 @@ function sloRecord(o: BenchOptions): Record<string, number> {
 }
 
 function optionsRecord(o: BenchOptions): Record<string, string | number | boolean | null> {
-  const { slo, ...rest } = o;
+  const { slo, exposedSecrets: _exposed, ...rest } = o;
   return { ...rest, token: o.token ? '(set)' : null, egressSecret: o.egressSecret ? '(set)' : null, sloP99Ms: slo.p99Ms, sloBacklogMs: slo.backlogMs, sloFeedbackP95Ms: slo.feedbackP95Ms, sloErrors: slo.errors };
 }
 
@@ -519,6 +588,10 @@ export async function runBench(argv: string[]): Promise<number> {
   } catch (err) {
     process.stderr.write(`meetcore bench: ${(err as Error).message}\n${USAGE}`);
     return 2;
+  }
+  for (const flag of o.exposedSecrets) {
+    const name = flag.slice(2) as keyof typeof SECRET_VARIABLES;
+    process.stderr.write(`meetcore bench: warning: ${flag} is visible to every local user in the process list (ps); use --${name}-file FILE or ${SECRET_VARIABLES[name]} instead\n`);
   }
   try {
     const { report, files } = await runScenario(o);

@@ -13,11 +13,11 @@ export interface Scrape {
 /**
  * GET `<url>/metrics`.
  * @returns the scrape, or null when /metrics does not answer 200 within 5 s (e.g. METRICS_LOCAL_ONLY on a
- *   remote target).
+ *   remote target); a redirect is not followed (null too).
  */
 export async function scrape(url: string, headers: Record<string, string> = {}): Promise<Scrape | null> {
   try {
-    const res = await fetch(`${url}/metrics`, { headers, signal: AbortSignal.timeout(5000) });
+    const res = await fetch(`${url}/metrics`, { headers, redirect: 'manual', signal: AbortSignal.timeout(5000) });
     if (res.status !== 200) return null;
     return { at: performance.now(), values: parseText(await res.text()) };
   } catch {

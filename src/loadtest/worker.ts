@@ -392,6 +392,9 @@ export function runWorker(): void {
     })().catch((err: unknown) => reply({ type: 'error', message: (err as Error).message }));
   });
   process.on('disconnect', () => process.exit(0));
+  // The parent may have gone while this process was still loading (a run that fails right after starting its
+  // workers): then 'disconnect' was emitted before the handler above, and the pacer would keep it alive.
+  if (!process.connected) process.exit(0);
 }
 
 /** Add `from`'s figures into `into` (the parent's sum over workers). */

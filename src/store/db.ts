@@ -1,6 +1,7 @@
 /**
  * The SQLite database (better-sqlite3): one file `DATA_DIR/meetcore.db` in WAL mode, written only from the
- * JS thread (one writer), migrated at open by the versioned migrations of ./migrations.
+ * JS thread (one writer), migrated at open by the versioned migrations of ./migrations. The file and its
+ * `-wal` and `-shm` are readable by the running user only (0600): they hold password hashes and tokens.
  */
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
@@ -11,12 +12,18 @@ import { migrations, type Migration } from './migrations/index.js';
 export type Db = Database.Database;
 
 /**
- * Open (creating if needed) and migrate the database.
+ * Open (creating if needed) and migrate the database. A file is created 0600 before SQLite opens it (SQLite
+ * gives its `-wal` and `-shm` the database file's mode), and an existing database, `-wal` or `-shm` is set
+ * to 0600 (older versions left them 0644).
  * @param file path of the SQLite file, or ':memory:'.
  * @throws Error when the file cannot be opened or a migration fails (the failing migration is rolled back).
  */
 export function openDatabase(file: string, list: readonly Migration[] = migrations): Db {
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  const onDisk = file !== ':memory:';
+  if (onDisk) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600));
+  }
   // In the single executable the addon is the embedded one (src/runtime.ts); in a checkout, better-sqlite3's own.
   const db = new Database(file, { nativeBinding: loadNative('better_sqlite3') as string | undefined });
   db.pragma('journal_mode = WAL');
@@ -24,6 +31,7 @@ export function openDatabase(file: string, list: readonly Migration[] = migratio
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db, list);
+  if (onDisk) for (const f of [file, `${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) fs.chmodSync(f, 0o600);
   return db;
 }
 

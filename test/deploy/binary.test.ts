@@ -198,6 +198,79 @@ function pollRecording(server: TestServer, meetingId: string, auth: Record<strin
   }, `the recording of ${participant} in GET /api/sessions/${meetingId}`);
 }
 
+/** The uid of `nobody` (another local user; changing owners needs root, as CI runs). */
+const nobody = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim());
+const modeOf = (file: string): string => (fs.lstatSync(file).mode & 0o7777).toString(8);
+
+/** Serve with DATA_DIR `dataDir` until the binary exits (killed after 20 s): exit code and stderr. */
+function serve(dataDir: string): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(binary, [], { cwd: home, env: { PATH: emptyBin, HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, STORAGE_DIR: path.join(work, 'storage-private') }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.once('exit', (status) => { clearTimeout(timer); resolve({ status, stderr }); });
+  });
+}
+
+test('DATA_DIR, native/ and native/<hash>/ are created 0700 and must stay private; the database is 0600', async () => {
+  const dataDir = path.join(work, 'private', 'data');
+  const server = await startTestServer({}, { dataDir, storageDir: path.join(work, 'private', 'storage') }, as);
+  const hashDir = (await waitFor(() => server.logs.find((l) => l.msg === 'native addons') as { dir: string } | undefined, '"native addons" log line')).dir;
+  const nativeDir = path.dirname(hashDir);
+  try {
+    assert.is(nativeDir, path.join(dataDir, 'native'));
+    for (const d of [dataDir, nativeDir, hashDir]) assert.is(modeOf(d), '700', d);
+    for (const f of ['meetcore.db', 'meetcore.db-wal', 'meetcore.db-shm', 'secrets.json']) assert.is(modeOf(path.join(dataDir, f)), '600', f);
+  } finally {
+    assert.is(await server.stop(), 0);
+  }
+  const uid = process.getuid!();
+  const refused = async (why: string): Promise<void> => {
+    const r = await serve(dataDir);
+    assert.is(r.status, 1, r.stderr);
+    assert.is(r.stderr, `meetcore: configuration error: DATA_DIR: ${why}\n`);
+  };
+  for (const dir of [dataDir, nativeDir, hashDir]) {
+    fs.chownSync(dir, nobody, nobody);
+    await refused(`${dir} is owned by uid ${nobody}, not by the running user (uid ${uid})`);
+    fs.chownSync(dir, uid, 0);
+    fs.chmodSync(dir, 0o770);
+    await refused(`${dir} is writable by group or others (mode 0770); chmod go-w it`);
+    fs.chmodSync(dir, 0o700);
+  }
+  // <hash>/ replaced by a symbolic link to a private folder holding the very same addons: still refused.
+  const elsewhere = path.join(work, 'private', 'elsewhere');
+  fs.renameSync(hashDir, elsewhere);
+  fs.symlinkSync(elsewhere, hashDir);
+  await refused(`${hashDir} is a symbolic link (to ${elsewhere}); give the real folder`);
+  fs.unlinkSync(hashDir);
+  fs.renameSync(elsewhere, hashDir);
+
+  // Addon files that hash right but are a symbolic link (not followed: O_NOFOLLOW) or another user's (who
+  // could change them after the check) are written again as regular files of this user.
+  const audio = path.join(hashDir, 'meetcore_audio.node');
+  const sqlite = path.join(hashDir, 'better_sqlite3.node');
+  const copy = path.join(work, 'private', 'meetcore_audio.node');
+  fs.renameSync(audio, copy);
+  fs.symlinkSync(copy, audio);
+  fs.chownSync(sqlite, nobody, nobody);
+  const again = await startTestServer({}, { dataDir, storageDir: path.join(work, 'private', 'storage') }, as);
+  try {
+    const log = await waitFor(() => again.logs.find((l) => l.msg === 'native addons') as { written: string[]; reused: string[] } | undefined, '"native addons" log line');
+    assert.equal([...log.written].sort(), ['better_sqlite3.node', 'meetcore_audio.node']);
+    assert.is(log.reused.length, 1);
+    for (const f of [audio, sqlite]) {
+      const st = fs.lstatSync(f);
+      assert.ok(st.isFile() && st.uid === uid, f);
+      assert.is(modeOf(f), '500', f);
+    }
+    assert.is((await http('GET', `${again.url}/health`)).status, 200);
+  } finally {
+    await again.stop();
+  }
+});
+
 test('`meetcore check` passes on good folders and fails naming STORAGE_DIR when it is read-only', () => {
   const good = run(['check'], { DATA_DIR: dirs.dataDir, STORAGE_DIR: path.join(work, 'storage-ok'), PORT: '0' });
   assert.is(good.status, 0, good.stderr);

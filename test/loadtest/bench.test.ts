@@ -8,6 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,9 +32,9 @@ test.after(async () => {
 });
 
 /** Run `npx meetcore bench ...` (bin/meetcore.js) to its end. */
-function bench(args: string[], timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function bench(args: string[], timeoutMs = 120_000, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/meetcore.js'), 'bench', ...args], { cwd: out, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/meetcore.js'), 'bench', ...args], { cwd: out, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
@@ -42,8 +43,8 @@ function bench(args: string[], timeoutMs = 120_000): Promise<{ code: number | nu
   });
 }
 
-async function benchJson(args: string[]): Promise<BenchReport> {
-  const r = await bench([...args, '--json', '--out', out]);
+async function benchJson(args: string[], env: Record<string, string> = {}): Promise<BenchReport> {
+  const r = await bench([...args, '--json', '--out', out], 120_000, env);
   assert.is(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as BenchReport;
 }
@@ -110,11 +111,14 @@ test('egress with a wrong --egress-secret: every stream refused, exit 1 naming t
   const r = await bench(['egress', '--target', server.url, '--egress-secret', 'not-the-secret-0123456789', '--streams', '2', '--duration', '1', '--out', out]);
   assert.is(r.code, 1);
   assert.match(r.stderr, /no egress load could be opened: egress refused: HTTP 401/);
+  assert.match(r.stderr, /^meetcore bench: warning: --egress-secret is visible to every local user in the process list \(ps\); use --egress-secret-file FILE or BENCH_EGRESS_SECRET instead$/m);
 });
 
-test('meeting against --target: the host hears the scripted overlaps', async () => {
+test('meeting against --target, the egress secret from BENCH_EGRESS_SECRET and the token from --token-file: the host hears the scripted overlaps', async () => {
   const host = await registerAccount(server);
-  const r = await benchJson(['meeting', '--target', server.url, '--egress-secret', SECRET, '--token', host.accessToken, '--meetings', '1', '--participants', '3', '--duration', '12', '--settle', '0.5']);
+  const tokenFile = path.join(out, 'host-token');
+  fs.writeFileSync(tokenFile, `${host.accessToken}\n`, { mode: 0o600 });
+  const r = await benchJson(['meeting', '--target', server.url, '--token-file', tokenFile, '--meetings', '1', '--participants', '3', '--duration', '12', '--settle', '0.5'], { BENCH_EGRESS_SECRET: SECRET });
   assertReport(r, 'meeting');
   const [s] = r.steps as [Step];
   assert.equal(s.load, { units: 1, unit: 'meetings', meetings: 1, participantsPerMeeting: 3 });
@@ -184,7 +188,7 @@ test('a bad option, an unreachable target, a meeting without a host token: one l
   const cases: [string[], RegExp][] = [
     [['signaling', '--rooms', 'many'], /^meetcore bench: --rooms must be an integer from 1 to 100000, got "many"\nusage: meetcore bench/],
     [['signaling', '--target', `http://127.0.0.1:${closedPort}`, '--duration', '1'], new RegExp(`^meetcore bench: cannot reach http://127\\.0\\.0\\.1:${closedPort}: ECONNREFUSED\n$`)],
-    [['meeting', '--target', server.url, '--egress-secret', SECRET], /^meetcore bench: meeting against --target needs --token/],
+    [['meeting', '--target', server.url, '--egress-secret', SECRET], /^meetcore bench: meeting against --target needs --token-file, BENCH_TOKEN or --token/m],
   ];
   for (const [args, message] of cases) {
     const r = await bench([...args, '--out', out], 30_000);
@@ -194,6 +198,83 @@ test('a bad option, an unreachable target, a meeting without a host token: one l
   const help = await bench(['--help']);
   assert.is(help.code, 0);
   assert.match(help.stdout, /^usage: meetcore bench <signaling\|egress\|meeting>/);
+});
+
+/** A local HTTP server answering with `handler`; counts every request and WebSocket upgrade it gets. */
+async function fakeServer(handler: http.RequestListener): Promise<{ url: string; hits: string[]; close(): Promise<void> }> {
+  const hits: string[] = [];
+  const srv = http.createServer((req, res) => { hits.push(`${req.method} ${req.url}`); handler(req, res); });
+  srv.on('upgrade', (req, socket) => { hits.push(`upgrade ${req.url}`); socket.destroy(); });
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(srv.address() as net.AddressInfo).port}`, hits, close: () => new Promise((resolve) => { srv.closeAllConnections(); srv.close(() => resolve()); }) };
+}
+
+test('a target that redirects: no redirect is followed (GET /health, POST /api/egress/url), exit code 2 naming the redirect', async () => {
+  const elsewhere = await fakeServer((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok","version":"x","url":"ws://127.0.0.1:1/egress-audio"}'); });
+  const redirectsAll = await fakeServer((req, res) => { res.writeHead(302, { location: `${elsewhere.url}${req.url}` }).end(); });
+  const redirectsEgress = await fakeServer((req, res) => {
+    if (req.url === '/health') res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok","version":"x"}');
+    else if (req.url === '/api/egress/url') res.writeHead(307, { location: `${elsewhere.url}/api/egress/url` }).end();
+    else res.writeHead(404).end();
+  });
+  const tokenFile = path.join(out, 'token');
+  fs.writeFileSync(tokenFile, 'a-token-for-the-target', { mode: 0o600 });
+  try {
+    const health = await bench(['signaling', '--target', redirectsAll.url, '--duration', '1', '--workers', '1', '--out', out], 30_000);
+    assert.is(health.code, 2, health.stderr);
+    assert.is(health.stderr, `meetcore bench: GET ${redirectsAll.url}/health answered 302 (a redirect to ${elsewhere.url}/health): meetcore bench follows no redirect; give --target the server's own URL\n`);
+    const egress = await bench(['egress', '--target', redirectsEgress.url, '--token-file', tokenFile, '--streams', '1', '--duration', '1', '--settle', '0', '--workers', '1', '--out', out], 30_000);
+    assert.is(egress.code, 2, egress.stderr);
+    assert.is(egress.stderr, `meetcore bench: POST ${redirectsEgress.url}/api/egress/url answered 307 (a redirect to ${elsewhere.url}/api/egress/url): meetcore bench follows no redirect; give --target the server's own URL\n`);
+    assert.equal(elsewhere.hits, [], 'nothing reached the other origin');
+  } finally {
+    await Promise.all([elsewhere.close(), redirectsAll.close(), redirectsEgress.close()]);
+  }
+});
+
+test('POST /api/egress/url returning a URL of another origin: no audio sent there, exit code 2 naming both origins', async () => {
+  const elsewhere = await fakeServer((_req, res) => { res.writeHead(404).end(); });
+  const wsElsewhere = elsewhere.url.replace(/^http/, 'ws');
+  const target = await fakeServer((req, res) => {
+    if (req.url === '/health') res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok","version":"x"}');
+    else if (req.url === '/api/egress/url') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ url: `${wsElsewhere}/egress-audio?roomName=r&participant=p0&trackId=t&exp=9999999999&sig=x` }));
+    else res.writeHead(404).end();
+  });
+  try {
+    const r = await bench(['egress', '--target', target.url, '--streams', '1', '--duration', '1', '--settle', '0', '--workers', '1', '--out', out], 30_000, { BENCH_TOKEN: 'a-token-for-the-target' });
+    assert.is(r.code, 2, r.stderr);
+    assert.is(r.stderr, `meetcore bench: POST ${target.url}/api/egress/url returned a URL on ${wsElsewhere}, not on ${target.url.replace(/^http/, 'ws')}: meetcore bench streams audio only to the server it was given; give --target the server's public URL (its PUBLIC_URL)\n`);
+    assert.equal(elsewhere.hits, [], 'no stream opened on the other origin');
+    assert.ok(target.hits.includes('POST /api/egress/url'), 'the token came from BENCH_TOKEN (else: exit 2 asking for one)');
+  } finally {
+    await Promise.all([elsewhere.close(), target.close()]);
+  }
+});
+
+test('secrets: from --token-file / --egress-secret-file, the variables, or the flags; not a flag and a file at once', () => {
+  const file = path.join(out, 'secret');
+  fs.writeFileSync(file, 'from-the-file-0123456789\r\n');
+  const empty = path.join(out, 'empty');
+  fs.writeFileSync(empty, '\n');
+  const env = { BENCH_TOKEN: 'from-env-token', BENCH_EGRESS_SECRET: 'from-env-secret-0123456789' };
+  let o = parseOptions(['egress', '--egress-secret-file', file], env);
+  assert.is(o.egressSecret, 'from-the-file-0123456789');
+  assert.is(o.token, 'from-env-token');
+  assert.equal(o.exposedSecrets, []);
+  o = parseOptions(['meeting', '--token', 'on-the-command-line'], env);
+  assert.is(o.token, 'on-the-command-line');
+  assert.is(o.egressSecret, 'from-env-secret-0123456789');
+  assert.equal(o.exposedSecrets, ['--token']);
+  assert.is(parseOptions(['signaling'], {}).token, null);
+  const cases: [string[], RegExp][] = [
+    [['egress', '--token', 'x', '--token-file', file], /^give --token or --token-file, not both$/],
+    [['egress', '--egress-secret-file', empty], new RegExp(`^--egress-secret-file ${empty} is empty$`)],
+    [['egress', '--token-file', path.join(out, 'missing')], /^--token-file .*missing cannot be read \(ENOENT\)$/],
+    [['signaling', '--egress-secret-file', file], /--egress-secret-file is not an option of signaling/],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseOptions(args, {}), (err: Error) => err instanceof UsageError && message.test(err.message), args.join(' '));
+  }
 });
 
 test.run();

@@ -18,10 +18,10 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), 'meetcore-writable-'));
 const readOnly = path.join(root, 'ro');
 let mounted = false;
 
-/** A read-only tmpfs at `readOnly` (mounted on first use). */
+/** A read-only tmpfs at `readOnly` (mounted on first use), mode 0700: a private DATA_DIR but for being read-only. */
 function readOnlyMount(): string {
   if (!mounted) {
-    mountTmpfs(readOnly, 'size=1m,ro');
+    mountTmpfs(readOnly, 'size=1m,ro,mode=0700');
     mounted = true;
   }
   return readOnly;
