@@ -168,12 +168,22 @@ test('ring buffer: a push larger than the free space is dropped and counted exac
 test('ring wrap-around: many pushes totalling far more than the ring lose nothing when the worker keeps up', async () => {
   const pcm = toStereoBytes(concat(loadFixture('pt-br').samples, loadFixture('en-female').samples));
   const file = path.join(tmp, 'wrap.wav');
-  const events: EngineEvent[] = [];
-  const engine = new AudioEngine({ threads: 1 }, (b) => { events.push(...b); });
+  // The worker "keeps up" by construction, not by timing: a push waits until the stats rows (every 50 ms of
+  // stream time; tMs is the analysed stream time, 192 bytes per ms from startedAtMs 0) show room for it in the
+  // 400 ms ring, however slowly the worker is scheduled.
+  let analysed = 0;
+  const engine = new AudioEngine({ threads: 1, statsIntervalMs: 50 }, (_b, stats) => {
+    for (const row of stats.toObjects()) analysed = Math.max(analysed, row.tMs * 192);
+  });
   const s = engine.openStream({ meetingId: 'm', participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0, recordingPath: file, ringMs: 400 });
-  for (let o = 0; o < pcm.length; o += 19200) {
-    s.push(pcm.subarray(o, o + 19200));
-    await new Promise((r) => setTimeout(r, 12));  // let the worker drain (it wakes every 10 ms)
+  const chunk = 19200;  // 100 ms
+  for (let o = 0; o < pcm.length; o += chunk) {
+    const deadline = Date.now() + 10_000;
+    while (o - analysed > s.ringBytes - chunk) {
+      assert.ok(Date.now() < deadline, `the worker analysed nothing for 10 s (${analysed} of ${o} bytes)`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    s.push(pcm.subarray(o, o + chunk));
   }
   s.close();
   const closed = await s.closed;
