@@ -153,18 +153,24 @@ void Worker::run() {
       pending_.clear();
       stop = stopping_;
     }
-    for (size_t i = 0; i < streams_.size();) {
-      Stream& s = *streams_[i];
-      const bool closing = stop || s.closeRequested();  // read before draining: bytes pushed before close are seen
-      drain(s, scratch);
-      if (closing) {
-        finalize(s);
-        streams_.erase(streams_.begin() + static_cast<long>(i));
+    // Every stream is drained before the closing ones are finalized: what a pass reads is on the meetings'
+    // timelines before any of its streams ends, whatever the order of the streams.
+    closing_.resize(streams_.size());
+    for (size_t i = 0; i < streams_.size(); i++) {
+      closing_[i] = stop || streams_[i]->closeRequested();  // read before draining: bytes pushed before close are seen
+      drain(*streams_[i], scratch);
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < streams_.size(); i++) {
+      if (closing_[i]) {
+        finalize(*streams_[i]);
         count_.fetch_sub(1, std::memory_order_relaxed);
       } else {
-        i++;
+        if (kept != i) streams_[kept] = std::move(streams_[i]);
+        kept++;
       }
     }
+    streams_.resize(kept);
     const auto now = std::chrono::steady_clock::now();
     if (now - lastFlush >= kFlushEvery) {
       flushRecordings();

@@ -134,6 +134,7 @@ class Worker {
   bool stopping_ = false;
   std::atomic<size_t> count_{0};
   std::vector<std::shared_ptr<Stream>> streams_;
+  std::vector<char> closing_;  // per stream of streams_, during a pass of run()
   std::unordered_map<std::string, std::unique_ptr<MeetingTimeline>> meetings_;
   EventBatch batch_;
   TimelineReports reports_;  // what the meeting timelines reported while processing one stream

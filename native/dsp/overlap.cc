@@ -33,33 +33,42 @@ void MeetingTimeline::addStream(uint32_t id, const std::string& participant) {
 
 void MeetingTimeline::removeStream(uint32_t id, TimelineReports& out) {
   auto self = streams_.find(id);
-  if (self == streams_.end()) return;
+  if (self == streams_.end() || self->second.ended) return;
   Track& t = self->second;
-  if (t.started) settle(id, t, out);  // no frame will follow
-  for (auto it = pairs_.begin(); it != pairs_.end();) {
-    if (it->first.first == id || it->first.second == id) {
-      finish(it->second, out);
-      it = pairs_.erase(it);
-    } else {
-      ++it;
+  if (t.started) settle(id, t, out);  // no frame will follow: final up to its last slot
+  // Its pairs go on with the live streams that have not passed its last slot (those without frames yet too);
+  // the others are finished.
+  for (auto& [otherId, other] : streams_) {
+    if (otherId == id) continue;
+    const PairKey key{std::min(id, otherId), std::max(id, otherId)};
+    auto it = pairs_.find(key);
+    const bool lags = t.started && !other.ended &&
+                      (!other.started || (it != pairs_.end() && it->second.cursor <= t.finalSlot()));
+    if (lags) {
+      if (it == pairs_.end()) pairs_.emplace(key, Pair{});  // walked from its first frame on
+      t.pairsLeft++;
+    } else if (it != pairs_.end()) {
+      dropPair(it, out);
     }
   }
-  streams_.erase(self);
+  t.ended = true;
+  ended_++;
+  dropEndedTracks();
 }
 
 void MeetingTimeline::setExcluded(uint32_t id, bool excluded) {
   auto it = streams_.find(id);
-  if (it != streams_.end()) it->second.excluded = excluded;
+  if (it != streams_.end() && !it->second.ended) it->second.excluded = excluded;
 }
 
 void MeetingTimeline::setMuted(uint32_t id, bool muted) {
   auto it = streams_.find(id);
-  if (it != streams_.end()) it->second.muted = muted;
+  if (it != streams_.end() && !it->second.ended) it->second.muted = muted;
 }
 
 void MeetingTimeline::onFrame(uint32_t id, int64_t slot, bool speaking, TimelineReports& out) {
   auto self = streams_.find(id);
-  if (self == streams_.end()) return;
+  if (self == streams_.end() || self->second.ended) return;
   Track& a = self->second;
   if (a.started && slot <= a.lastSlot) slot = a.lastSlot + 1;  // frames after a mute gap may round into a used slot
   const bool v = speaking && !a.muted;
@@ -101,6 +110,7 @@ void MeetingTimeline::onFrame(uint32_t id, int64_t slot, bool speaking, Timeline
   for (auto& [otherId, b] : streams_) {
     if (otherId != id && b.started) advancePair(id, otherId, out);
   }
+  if (ended_ > 0) dropEndedTracks();
 }
 
 void MeetingTimeline::settle(uint32_t id, Track& t, TimelineReports& out) {
@@ -139,7 +149,12 @@ void MeetingTimeline::advancePair(uint32_t a, uint32_t b, TimelineReports& out) 
   Track& low = streams_.at(lowId);
   Track& high = streams_.at(highId);
   if (!low.started || !high.started) return;
-  Pair& p = pairs_[{lowId, highId}];
+  auto it = pairs_.find({lowId, highId});
+  if (it == pairs_.end()) {
+    if (low.ended || high.ended) return;  // passed by the live one, or it was added after the removal
+    it = pairs_.emplace(PairKey{lowId, highId}, Pair{}).first;
+  }
+  Pair& p = it->second;
   p.lowId = lowId;
   p.highId = highId;
   int64_t from = p.started ? p.cursor : std::max(low.firstSlot, high.firstSlot);
@@ -153,6 +168,8 @@ void MeetingTimeline::advancePair(uint32_t a, uint32_t b, TimelineReports& out) 
   const int64_t upTo = std::min(low.finalSlot(), high.finalSlot());
   for (int64_t s = from; s <= upTo; s++) step(p, low, high, s, low.bridged.get(s) && high.bridged.get(s), out);
   p.cursor = std::max(from, upTo + 1);
+  const Track* ended = low.ended ? &low : high.ended ? &high : nullptr;
+  if (ended && p.cursor > ended->finalSlot()) dropPair(it, out);  // the live stream has passed its last slot
 }
 
 void MeetingTimeline::step(Pair& p, Track& low, Track& high, int64_t s, bool both, TimelineReports& out) {
@@ -209,6 +226,26 @@ void MeetingTimeline::step(Pair& p, Track& low, Track& high, int64_t s, bool bot
 void MeetingTimeline::finish(Pair& p, TimelineReports& out) {
   if (p.active && p.reported) out.overlaps.push_back(report(p, OverlapReport::kEnd, (p.last + 1) * 10.0));
   p.active = p.pending = p.reported = false;
+}
+
+void MeetingTimeline::dropPair(std::map<PairKey, Pair>::iterator it, TimelineReports& out) {
+  finish(it->second, out);
+  for (const uint32_t id : {it->first.first, it->first.second}) {
+    Track& t = streams_.at(id);
+    if (t.ended) t.pairsLeft--;
+  }
+  pairs_.erase(it);
+}
+
+void MeetingTimeline::dropEndedTracks() {
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    if (it->second.ended && it->second.pairsLeft == 0) {
+      it = streams_.erase(it);
+      ended_--;
+    } else {
+      ++it;
+    }
+  }
 }
 
 OverlapReport MeetingTimeline::report(const Pair& p, OverlapReport::Phase phase, double tMs) const {

@@ -48,9 +48,18 @@ struct TimelineReports {
  * the higher stream id) has lasted kTakeSlots (turn and spurt both seen as far as the history remembers when
  * the overlap reaches minOverlapMs): the 'start' is reported at the first slot where both hold, with
  * `excluded` set when either stream is excluded at that moment; 'ongoing' about every second while it lasts;
- * 'end' when it stops (or a stream is removed). An overlap that ends before its later speaker's spurt reaches
- * kTakeSlots waits for that spurt: reported (start and end at once) if the spurt reaches kTakeSlots,
- * dropped (a backchannel) when the spurt ends shorter; simultaneous speech resuming meanwhile joins it.
+ * 'end' when it stops (or the pair is finished, see below). An overlap that ends before its later speaker's
+ * spurt reaches kTakeSlots waits for that spurt: reported (start and end at once) if the spurt reaches
+ * kTakeSlots, dropped (a backchannel) when the spurt ends shorter; simultaneous speech resuming meanwhile
+ * joins it.
+ *
+ * Removing a stream settles it (its open spurt is reported, its pairs walk what is final on both) and ends its
+ * track: its decisions stay on the timeline for the streams that lag behind it. A pair of an ended track and
+ * a stream live at its removal (fed already or not) goes on walking as that stream gets frames, up to the
+ * ended track's last slot; once past it, the pair is finished (an overlap still open gets its 'end'; one
+ * waiting for its later speaker's spurt is dropped). A pair whose streams have both ended is finished at the
+ * second removal. An ended track is forgotten once none of its pairs remains; streams added after its removal
+ * are not compared with it.
  * Not thread-safe: a meeting lives on one worker thread.
  */
 class MeetingTimeline {
@@ -64,8 +73,12 @@ class MeetingTimeline {
   explicit MeetingTimeline(int minOverlapMs) : minSlots_((minOverlapMs + 9) / 10) {}
 
   void addStream(uint32_t id, const std::string& participant);
-  /** Reports the stream's last spurt and ends the overlaps it takes part in, then forgets it. */
+  /**
+   * Reports the stream's last spurt and ends its track: no frame of it follows; the live streams lagging
+   * behind it are still compared with it (see above). Unknown or already removed ids are ignored.
+   */
   void removeStream(uint32_t id, TimelineReports& out);
+  /** Live streams only: an ended track keeps what it had. */
   void setExcluded(uint32_t id, bool excluded);
   void setMuted(uint32_t id, bool muted);
   /**
@@ -76,7 +89,10 @@ class MeetingTimeline {
    * final on both), before the silence overwrites the history.
    */
   void onFrame(uint32_t id, int64_t slot, bool speaking, TimelineReports& out);
-  bool empty() const { return streams_.empty(); }
+  /** No live stream (ended tracks may remain: they have no stream left to be compared with). */
+  bool empty() const { return streams_.size() == ended_; }
+  /** Tracks kept: the live streams and the ended tracks still compared with a live stream. */
+  size_t trackCount() const { return streams_.size(); }
 
  private:
   struct Bits {
@@ -100,6 +116,8 @@ class MeetingTimeline {
     int64_t spurtCursor = 0, spurtStart = 0;
     bool started = false, hasVoice = false, inSpurt = false;
     bool excluded = false, muted = false;
+    bool ended = false;  // removed: no frame follows; kept while pairsLeft > 0
+    int pairsLeft = 0;   // once ended: its pairs with live streams that have not passed its last slot
     /** Oldest slot still remembered. */
     int64_t lo() const { return lastSlot - firstSlot >= kHistorySlots ? lastSlot - kHistorySlots + 1 : firstSlot; }
     bool knows(int64_t s) const { return started && s >= lo() && s <= lastSlot; }
@@ -110,6 +128,7 @@ class MeetingTimeline {
     int64_t turnStart(int64_t s) const;
     int64_t spurtStartAt(int64_t s) const;
   };
+  using PairKey = std::pair<uint32_t, uint32_t>;  // (lower id, higher id)
   struct Pair {
     bool started = false;
     int64_t cursor = 0;  // next slot to compare
@@ -127,11 +146,16 @@ class MeetingTimeline {
   void advancePair(uint32_t a, uint32_t b, TimelineReports& out);
   void step(Pair& p, Track& low, Track& high, int64_t s, bool both, TimelineReports& out);
   void finish(Pair& p, TimelineReports& out);
+  /** Finishes and erases a pair; an ended track of it has one pair less. */
+  void dropPair(std::map<PairKey, Pair>::iterator it, TimelineReports& out);
+  /** Erases the ended tracks without pairs (not while iterating streams_). */
+  void dropEndedTracks();
   OverlapReport report(const Pair& p, OverlapReport::Phase phase, double tMs) const;
 
   const int minSlots_;
-  std::map<uint32_t, Track> streams_;
-  std::map<std::pair<uint32_t, uint32_t>, Pair> pairs_;
+  std::map<uint32_t, Track> streams_;  // live streams and ended tracks
+  size_t ended_ = 0;                    // ended tracks in streams_
+  std::map<PairKey, Pair> pairs_;
 };
 
 }  // namespace meetcore

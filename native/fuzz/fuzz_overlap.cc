@@ -12,7 +12,9 @@
 //    once the stream's last slot is kBridgeSlots past the spurt's last slot (or the stream was removed). A pair's walk replays the log: whenever
 //    either stream reaches a slot, the pair walks the slots final on both not walked yet; when an unwalked
 //    slot has been forgotten by either (outside its last kHistorySlots), the walk breaks and resumes at the
-//    oldest slot both know. Within each unbroken stretch of walked slots, the runs bridged on both are interval
+//    oldest slot both know. A removed stream's log stays: the walk goes on while the other one (live, fed
+//    already or not) reaches its slots later, and is over (closed) once it has walked past the removed one's
+//    last slot, when both are removed, or at once when the removed one never had a frame. Within each unbroken stretch of walked slots, the runs bridged on both are interval
 //    intersections; an overlap begins at a run of minSlots or more, its sides are decided from the turn starts
 //    (iterators walking the voice set back, stopping at a silence of kTurnGapSlots or at the window the log
 //    gave at the minSlots-th slot), the later speaker's spurt is the bridged interval containing the overlap's
@@ -200,15 +202,26 @@ class Model {
     std::vector<size_t> starts;  // where each stretch begins in `walks`
     std::vector<bool> closed;
     Window win[2];
-    bool started[2] = {false, false}, excluded[2] = {false, false}, walking = false;
+    bool started[2] = {false, false}, excluded[2] = {false, false}, removed[2] = {false, false}, walking = false;
     int64_t next = 0;  // the first slot not walked yet, once walking
     walks.clear();
+    // The walk is over when both are removed, or one is removed (never started, or walked past its end).
+    auto over = [&] {
+      for (int j = 0; j < 2; j++) {
+        if (removed[j] && (removed[1 - j] || !started[j] || (walking && next > win[j].final()))) return true;
+      }
+      return false;
+    };
     for (const Event& e : log_) {
       const int k = e.id == lo ? 0 : e.id == hi ? 1 : -1;
       if (k < 0) continue;
       if (e.kind == Event::kRemoved) {
-        if (!closed.empty()) closed.back() = true;
-        break;
+        removed[k] = true;
+        if (over()) {
+          if (!closed.empty()) closed.back() = true;
+          break;
+        }
+        continue;
       }
       if (e.kind == Event::kExcluded) {
         excluded[k] = e.value != 0;
@@ -232,6 +245,10 @@ class Model {
       const int64_t upTo = std::min(win[0].final(), win[1].final());
       if (upTo >= from) walks.push_back(Walk{from, upTo, {win[0], win[1]}, excluded[0] || excluded[1]});
       next = std::max(from, upTo + 1);
+      if (over()) {  // the live one has walked past the removed one's end
+        closed.back() = true;
+        break;
+      }
     }
     std::vector<Stretch> out;
     for (size_t i = 0; i < starts.size(); i++) {
@@ -426,5 +443,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   FUZZ_CHECK(agrees(out, model));
   FUZZ_CHECK(timeline.empty());
+  FUZZ_CHECK(timeline.trackCount() == 0);  // no ended track left behind
   return 0;
 }

@@ -410,6 +410,83 @@ static void testOverlapNegativeSlots() {
   }
 }
 
+/**
+ * A removed stream stays on the timeline for the streams that lag behind it. Alice speaks 0..499 and her
+ * stream is removed after all its frames; Bob's audio is processed only afterwards (a burst after a network
+ * stall): he speaks 400..799, so he interrupts her from 400. Before the fix her track was erased at the removal
+ * and nothing was reported.
+ */
+static void testOverlapRemovedStreamLagging() {
+  MeetingTimeline t(500);
+  TimelineReports out;
+  t.addStream(1, "alice");
+  t.addStream(2, "bob");
+  for (int s = 0; s < 500; s++) t.onFrame(1, s, true, out);
+  t.removeStream(1, out);
+  CHECK(!t.empty());  // Bob is live
+  for (int s = 0; s < 900; s++) t.onFrame(2, s, s >= 400 && s < 800, out);
+  CHECK(out.overlaps.size() == 2);
+  if (out.overlaps.size() == 2) {
+    CHECK(out.overlaps[0].phase == OverlapReport::kStart);
+    CHECK(out.overlaps[0].first == "alice" && out.overlaps[0].second == "bob");
+    CHECK_NEAR(out.overlaps[0].startMs, 4000, 0.1);
+    CHECK_NEAR(out.overlaps[0].tMs, 5000, 0.1);  // Bob's spurt reaches 1 s at Alice's last slot
+    CHECK(out.overlaps[1].phase == OverlapReport::kEnd);  // the pair passed her last slot
+    CHECK_NEAR(out.overlaps[1].tMs, 5000, 0.1);
+    CHECK_NEAR(out.overlaps[1].overlapMs, 1000, 0.1);
+  }
+  printUnexpected(out);
+}
+
+/**
+ * An ended track is dropped once no live stream still lags behind it: when the last one passes its last slot,
+ * or is removed. Streams added after the removal are not compared with it.
+ */
+static void testOverlapEndedTrackDropped() {
+  MeetingTimeline t(500);
+  TimelineReports out;
+  t.addStream(1, "alice");
+  t.addStream(2, "bob");
+  for (int s = 0; s < 500; s++) t.onFrame(1, s, true, out);
+  t.removeStream(1, out);
+  for (int s = 0; s < 520; s++) t.onFrame(2, s, s >= 400, out);
+  CHECK(t.trackCount() == 2);  // Bob's slots are final up to 490: Alice's last one (499) is still ahead
+  for (int s = 520; s < 530; s++) t.onFrame(2, s, true, out);
+  CHECK(t.trackCount() == 1);  // final up to 500: past her end
+  // Carol joins after Alice left and speaks over Alice's old slots: only Bob is compared with her.
+  t.addStream(3, "carol");
+  for (int s = 0; s < 900; s++) t.onFrame(3, s, s >= 300 && s < 800, out);
+  for (int s = 530; s < 900; s++) t.onFrame(2, s, s < 800, out);
+  bool bobCarol = false;
+  for (auto& o : out.overlaps) {
+    CHECK(o.first != "alice" || o.second != "carol");
+    CHECK(o.first != "carol" || o.second != "alice");
+    if (o.first == "carol" && o.second == "bob") bobCarol = true;
+  }
+  CHECK(bobCarol);
+  t.removeStream(2, out);
+  CHECK(!t.empty() && t.trackCount() == 2);  // Carol lags behind Bob's end (899)... until her removal
+  t.removeStream(3, out);
+  CHECK(t.empty() && t.trackCount() == 0);
+  printUnexpected(out);
+
+  // A lagging stream removed before it reaches the ended track's end: both are forgotten.
+  MeetingTimeline t2(500);
+  TimelineReports out2;
+  t2.addStream(1, "alice");
+  t2.addStream(2, "bob");
+  t2.addStream(3, "host");  // never fed
+  for (int s = 0; s < 500; s++) t2.onFrame(1, s, true, out2);
+  t2.removeStream(1, out2);
+  for (int s = 0; s < 300; s++) t2.onFrame(2, s, false, out2);
+  t2.removeStream(2, out2);
+  CHECK(!t2.empty() && t2.trackCount() == 3);  // the host, without frames yet, lags behind both
+  t2.removeStream(3, out2);
+  CHECK(t2.empty() && t2.trackCount() == 0);
+  CHECK(out2.overlaps.empty());
+  printUnexpected(out2);
+}
+
 int main() {
   testLevels();
   testVadNoise();
@@ -424,5 +501,7 @@ int main() {
   testOverlapGapSettles();
   testOverlapSpurtBeyondHistory();
   testOverlapNegativeSlots();
+  testOverlapRemovedStreamLagging();
+  testOverlapEndedTrackDropped();
   TEST_MAIN_END();
 }

@@ -56,14 +56,15 @@ function hasFfprobe(): boolean {
 }
 
 /**
- * Run one engine over streams fed by `feed`, collect every event until all streams are closed. The feeds push
- * whole fixtures at once (far faster than real time), so the rings default to 60 s here.
+ * Run one engine over streams fed by `feed` (awaited: it may close some streams and wait for them), collect
+ * every event until all streams are closed. The feeds push whole fixtures at once (far faster than real
+ * time), so the rings default to 60 s here.
  */
-async function run(feed: (open: (o: Partial<StreamOptions>) => AudioStream) => void, engineOptions = {}): Promise<(EngineEvent | StatsEvent)[]> {
+async function run(feed: (open: (o: Partial<StreamOptions>) => AudioStream) => void | Promise<void>, engineOptions = {}): Promise<(EngineEvent | StatsEvent)[]> {
   const events: (EngineEvent | StatsEvent)[] = [];
   const engine = new AudioEngine({ threads: 2, ringMs: 60_000, ...engineOptions }, (batch, stats) => events.push(...stats.toObjects(), ...batch));
   const streams: AudioStream[] = [];
-  feed((o) => {
+  await feed((o) => {
     const s = engine.openStream({ meetingId: 'm1', participantId: 'p1', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 1_000_000, ...o });
     streams.push(s);
     return s;
@@ -167,12 +168,22 @@ test('ring buffer: a push larger than the free space is dropped and counted exac
 test('ring wrap-around: many pushes totalling far more than the ring lose nothing when the worker keeps up', async () => {
   const pcm = toStereoBytes(concat(loadFixture('pt-br').samples, loadFixture('en-female').samples));
   const file = path.join(tmp, 'wrap.wav');
-  const events: EngineEvent[] = [];
-  const engine = new AudioEngine({ threads: 1 }, (b) => { events.push(...b); });
+  // The worker "keeps up" by construction, not by timing: a push waits until the stats rows (every 50 ms of
+  // stream time; tMs is the analysed stream time, 192 bytes per ms from startedAtMs 0) show room for it in the
+  // 400 ms ring, however slowly the worker is scheduled.
+  let analysed = 0;
+  const engine = new AudioEngine({ threads: 1, statsIntervalMs: 50 }, (_b, stats) => {
+    for (const row of stats.toObjects()) analysed = Math.max(analysed, row.tMs * 192);
+  });
   const s = engine.openStream({ meetingId: 'm', participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0, recordingPath: file, ringMs: 400 });
-  for (let o = 0; o < pcm.length; o += 19200) {
-    s.push(pcm.subarray(o, o + 19200));
-    await new Promise((r) => setTimeout(r, 12));  // let the worker drain (it wakes every 10 ms)
+  const chunk = 19200;  // 100 ms
+  for (let o = 0; o < pcm.length; o += chunk) {
+    const deadline = Date.now() + 10_000;
+    while (o - analysed > s.ringBytes - chunk) {
+      assert.ok(Date.now() < deadline, `the worker analysed nothing for 10 s (${analysed} of ${o} bytes)`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    s.push(pcm.subarray(o, o + chunk));
   }
   s.close();
   const closed = await s.closed;
@@ -314,35 +325,48 @@ test('segments: mono WAVs of groupSeconds with stream-clock times', async () => 
   assert.is(segs[0]!.startMs, 1_000_000);
 });
 
-test('overlap: an interruption is reported once with the interrupter (overlapMs = the bridged truth); a backchannel is not; a host\'s are flagged', async () => {
+/**
+ * The interruption meeting of the overlap tests: Alice (en-male, then 6 s of silence); Bob starts 1 s before
+ * the end of Alice's last phrase (his fixture from 300 ms on: its speech starts there); the host (excluded)
+ * plays Bob's audio. `check` asserts: one interruption, Bob the interrupter, overlapMs the bridged truth, and
+ * every overlap with the host reported, flagged.
+ */
+const interruption = (() => {
   const a = loadFixture('en-male');
   const b = loadFixture('en-female');
-  // Bob starts 1 s before the end of Alice's last phrase; his fixture from 300 ms on (its speech starts there).
   const bobStartMs = 6900;
-  const alice = concat(a.samples, silence(6000));
-  const bob = concat(silence(bobStartMs - 300), b.samples.subarray(300 * 48));
+  return {
+    alice: toStereoBytes(concat(a.samples, silence(6000))),
+    bob: toStereoBytes(concat(silence(bobStartMs - 300), b.samples.subarray(300 * 48))),
+    check(events: (EngineEvent | StatsEvent)[]) {
+      const overlaps = events.filter((e): e is OverlapEvent => e.type === 'overlap');
+      const starts = overlaps.filter((e) => e.phase === 'start' && !e.excluded);
+      assert.is(starts.length, 1, JSON.stringify(overlaps));
+      assert.is(starts[0]!.laterParticipantId, 'bob');
+      assert.equal(starts[0]!.participants, ['alice', 'bob']);
+      const end = overlaps.find((e) => e.phase === 'end' && !e.excluded)!;
+      // Truth: the intersection of both talk spurts (annotated speech, pauses under 300 ms bridged); Bob's
+      // fixture time τ ≥ 300 ms plays at τ + bobStartMs - 600.
+      const truth = intersectionMs(talkSpurts(a.segments, 0), talkSpurts(b.segments, bobStartMs - 600));
+      assert.ok(Math.abs(end.overlapMs - truth) <= 150, `overlapMs ${end.overlapMs} vs truth ${truth}`);
+      assert.ok(overlaps.some((e) => e.participants.includes('host')), JSON.stringify(overlaps));
+      for (const e of overlaps) assert.is(e.excluded, e.participants.includes('host'));
+    },
+  };
+})();
+
+test('overlap: an interruption is reported once with the interrupter (overlapMs = the bridged truth); a backchannel is not; a host\'s are flagged', async () => {
+  const a = loadFixture('en-male');
   const events = await run((open) => {
     const sa = open({ participantId: 'alice' });
     const sb = open({ participantId: 'bob' });
     const host = open({ participantId: 'host', excluded: true });
     // Uneven, faster than real time: all of Alice first, then Bob and the host.
-    pushFrames(sa, toStereoBytes(alice));
-    pushFrames(sb, toStereoBytes(bob));
-    pushFrames(host, toStereoBytes(bob));
+    pushFrames(sa, interruption.alice);
+    pushFrames(sb, interruption.bob);
+    pushFrames(host, interruption.bob);
   });
-  const overlaps = events.filter((e): e is OverlapEvent => e.type === 'overlap');
-  const starts = overlaps.filter((e) => e.phase === 'start' && !e.excluded);
-  assert.is(starts.length, 1, JSON.stringify(overlaps));
-  assert.is(starts[0]!.laterParticipantId, 'bob');
-  assert.equal(starts[0]!.participants, ['alice', 'bob']);
-  const end = overlaps.find((e) => e.phase === 'end' && !e.excluded)!;
-  // Truth: the intersection of both talk spurts (annotated speech, pauses under 300 ms bridged); Bob's
-  // fixture time τ ≥ 300 ms plays at τ + bobStartMs - 600.
-  const truth = intersectionMs(talkSpurts(a.segments, 0), talkSpurts(b.segments, bobStartMs - 600));
-  assert.ok(Math.abs(end.overlapMs - truth) <= 150, `overlapMs ${end.overlapMs} vs truth ${truth}`);
-  // Every overlap with the host is reported, flagged.
-  assert.ok(overlaps.some((e) => e.participants.includes('host')));
-  for (const e of overlaps) assert.is(e.excluded, e.participants.includes('host'));
+  interruption.check(events);
 
   const short = await run((open) => {
     const sa = open({ participantId: 'alice' });
@@ -351,5 +375,20 @@ test('overlap: an interruption is reported once with the interrupter (overlapMs 
     pushFrames(sb, toStereoBytes(concat(silence(2000), sine(200, 220, -10), silence(7000))));
   });
   assert.is(short.filter((e) => e.type === 'overlap').length, 0);
+});
+
+test('overlap: a stream closed before the others\' audio is processed still counts for them (a burst after a network stall)', async () => {
+  const events = await run(async (open) => {
+    const sa = open({ participantId: 'alice' });
+    const sb = open({ participantId: 'bob' });
+    const host = open({ participantId: 'host', excluded: true });
+    // Alice's stream is processed and closed before any audio of Bob and the host arrives.
+    pushFrames(sa, interruption.alice);
+    sa.close();
+    await sa.closed;
+    pushFrames(sb, interruption.bob);
+    pushFrames(host, interruption.bob);
+  });
+  interruption.check(events);
 });
 test.run();
