@@ -176,6 +176,9 @@ export class MeetingAnalytics {
     // participant is in a talk spurt"); `reachMs`: the furthest end of any spurt started before the current
     // moment (the end of the last speech before it: silence before a turn); `turn`: who holds the floor.
     const enclosing = new Map<string, Spurt>();
+    // Every spurt that became some participant's `enclosing` one, earliest start first (a lazy heap: entries
+    // no longer enclosing, or ended by now, are dropped when they reach the top).
+    const candidates = new SpurtHeap();
     const backchannels: BackchannelMark[] = [];
     let reachMs = -Infinity;
     let speechMs = 0;
@@ -199,15 +202,15 @@ export class MeetingAnalytics {
       for (let k = i; k < j; k++) {
         const s = spurts[k]!;
         const held = enclosing.get(s.participantId);
-        if (!held || s.endMs > held.endMs) enclosing.set(s.participantId, s);
+        if (!held || s.endMs > held.endMs) {
+          enclosing.set(s.participantId, s);
+          candidates.push(s);
+        }
       }
       for (let k = i; k < j; k++) {
         const s = spurts[k]!;
         if (s.endMs - s.startMs < FLOOR_TAKE_MS) {
-          let to: Spurt | null = null;
-          for (const [id, o] of enclosing) {
-            if (id !== s.participantId && o.endMs > t && (!to || o.startMs < to.startMs || (o.startMs === to.startMs && id < to.participantId))) to = o;
-          }
+          const to = earliestOther(candidates, enclosing, s.participantId, t);
           if (to) {
             fig(s.participantId).backchannels++;
             backchannels.push({ participantId: s.participantId, toParticipantId: to.participantId, startMs: s.startMs, endMs: s.endMs });
@@ -307,6 +310,61 @@ export class MeetingAnalytics {
   private span(startMs: number | null, endMs: number): void {
     if (startMs !== null && Number.isFinite(startMs) && (this.firstMs === null || startMs < this.firstMs)) this.firstMs = startMs;
     if (Number.isFinite(endMs) && (this.lastMs === null || endMs > this.lastMs)) this.lastMs = endMs;
+  }
+}
+
+/**
+ * The enclosing spurt of another participant than `self` still running at `t` (endMs > t) that started first
+ * (ties: lower participantId), or null. Entries of `heap` that are no longer their participant's enclosing spurt,
+ * or that ended by `t`, are dropped for good (enclosing spurts are only ever replaced, `t` only grows), so a
+ * report costs O(n log n) in the spurts whatever the number of participants.
+ */
+function earliestOther(heap: SpurtHeap, enclosing: Map<string, Spurt>, self: string, t: number): Spurt | null {
+  const live = (o: Spurt) => enclosing.get(o.participantId) === o && o.endMs > t;
+  let own: Spurt | null = null;
+  let found: Spurt | null = null;
+  for (let top = heap.peek(); top; top = heap.peek()) {
+    if (!live(top)) { heap.pop(); continue; }
+    if (top.participantId !== self) { found = top; break; }
+    own = heap.pop()!;  // set aside: the participant's own spurt never is the one spoken to
+  }
+  if (own) heap.push(own);
+  return found;
+}
+
+/** Binary min-heap of spurts by start, then participantId. */
+class SpurtHeap {
+  private readonly items: Spurt[] = [];
+  private static less(x: Spurt, y: Spurt): boolean {
+    return x.startMs < y.startMs || (x.startMs === y.startMs && x.participantId < y.participantId);
+  }
+  peek(): Spurt | undefined { return this.items[0]; }
+  push(s: Spurt): void {
+    const a = this.items;
+    let i = a.push(s) - 1;
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (!SpurtHeap.less(a[i]!, a[up]!)) break;
+      [a[i], a[up]] = [a[up]!, a[i]!];
+      i = up;
+    }
+  }
+  pop(): Spurt | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    a[0] = last;
+    for (let i = 0; ;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < a.length && SpurtHeap.less(a[l]!, a[m]!)) m = l;
+      if (r < a.length && SpurtHeap.less(a[r]!, a[m]!)) m = r;
+      if (m === i) break;
+      [a[i], a[m]] = [a[m]!, a[i]!];
+      i = m;
+    }
+    return top;
   }
 }
 
