@@ -80,6 +80,18 @@ export function readFixtureAsset(name: FixtureAssetName): Buffer {
 }
 
 /**
+ * Asset name of the render worker (src/meetings/render-worker.ts bundled by scripts/build-binary.ts into one
+ * CommonJS script, run with `new Worker(code, { eval: true })`: a SEA has no file to point a worker at).
+ */
+export const RENDER_WORKER_ASSET = 'workers/render-worker.cjs';
+
+/** The render worker's bundled code. Only inside the binary (a checkout loads the TypeScript entry). @throws Error outside it. */
+export function readWorkerAsset(): string {
+  if (!inBinary) throw new Error(`${RENDER_WORKER_ASSET} exists only inside the binary`);
+  return sea.getAsset(RENDER_WORKER_ASSET, 'utf8');
+}
+
+/**
  * The command that runs this same meetcore again (for `meetcore bench`'s worker processes and local server):
  * the binary itself, or node on bin/meetcore.js (which loads the TypeScript sources through tsx) in a checkout.
  */

@@ -250,7 +250,7 @@ export class Router {
       res.writeStatus(statusLine(status));
       this.writeCors(res, req.headers.origin ?? '');
       for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
-      if (status === 204) { res.endWithoutBody(); return; }
+      if (status === 204 || status === 304) { res.endWithoutBody(); return; }
       if (reply.raw !== undefined) {
         res.writeHeader('Content-Type', reply.contentType ?? 'application/octet-stream');
         endBody(res, reply.raw, head);

@@ -35,6 +35,30 @@ export interface MeetingAnalyticsOptions {
 
 interface Spurt { participantId: string; startMs: number; endMs: number }
 
+/**
+ * MeetingAnalytics.snapshot(): participants are indices into `ids`; times stream-clock Unix ms.
+ * `made`: triplets (interrupter index, interrupted index, count); `markTimes`: triplets (startMs, endMs,
+ * overlapMs) of the kept interruption i at 3i.
+ */
+export interface TimelineSnapshot {
+  meetingId: string;
+  maxSpurts: number;
+  ids: string[];
+  talkMs: Float64Array;
+  made: Int32Array;
+  spurtWho: Int32Array;
+  spurtStart: Float64Array;
+  spurtEnd: Float64Array;
+  markBy: Int32Array;
+  markOf: Int32Array;
+  markTimes: Float64Array;
+  interruptionTotal: number;
+  dropped: number;
+  droppedMarks: number;
+  firstMs: number | null;
+  lastMs: number | null;
+}
+
 /** Per participant figures folded on arrival (everything else is computed from the kept timeline). */
 interface Person {
   /** Sum of every spurt's length, kept or dropped, ms. */
@@ -60,6 +84,7 @@ export class MeetingAnalytics {
   private droppedMarks = 0;
   private firstMs: number | null = null;
   private lastMs: number | null = null;
+  private changes = 0;
 
   /**
    * @param meetingId reported as MeetingReport.meetingId.
@@ -69,6 +94,20 @@ export class MeetingAnalytics {
     const max = opts.maxSpurts ?? DEFAULT_MAX_SPURTS;
     if (!Number.isInteger(max) || max < 0) throw new RangeError(`maxSpurts must be a non-negative integer, got ${max}`);
     this.maxSpurts = max;
+  }
+
+  /**
+   * A number that grows whenever the report would change: a talk spurt, an interruption (or its update), a
+   * stream opened or closed, stream time reaching a new whole second, or `touch()`. Equal versions of one
+   * MeetingAnalytics give the same report but for `generatedAt` and stream time within the same second.
+   */
+  get version(): number {
+    return this.changes;
+  }
+
+  /** Something the report shows from outside the timeline changed (a participant's name or host flag). */
+  touch(): void {
+    this.changes++;
   }
 
   /** Talk spurts not kept because `maxSpurts` were already kept (still counted in talk time). */
@@ -83,12 +122,14 @@ export class MeetingAnalytics {
 
   /** A stream of `participantId` opened; `startedAtMs` is its stream clock origin (Unix ms). */
   streamOpened(participantId: string, startedAtMs: number): void {
+    this.changes++;
     this.person(participantId);
     this.span(startedAtMs, startedAtMs);
   }
 
   /** A stream of `participantId` closed at stream time `endMs` (its ClosedEvent's endMs). */
   streamClosed(participantId: string, endMs: number): void {
+    this.changes++;
     this.person(participantId);
     this.span(null, endMs);
   }
@@ -104,6 +145,7 @@ export class MeetingAnalytics {
    */
   speech(e: SpeechEvent): void {
     if (!Number.isFinite(e.startMs) || !Number.isFinite(e.endMs) || e.endMs <= e.startMs) return;
+    this.changes++;
     this.person(e.participantId).talkMs += e.endMs - e.startMs;
     this.span(e.startMs, e.endMs);
     if (this.spurts.length >= this.maxSpurts) {
@@ -127,6 +169,7 @@ export class MeetingAnalytics {
     const mark = this.openInterruptions.get(key);
     if (e.phase !== 'start') {
       if (!mark) return;
+      this.changes++;
       if (e.tMs >= mark.endMs || e.phase === 'end') {
         mark.endMs = e.tMs;
         mark.overlapMs = e.overlapMs;
@@ -135,6 +178,7 @@ export class MeetingAnalytics {
       return;
     }
     if (mark) return; // a repeated start
+    this.changes++;
     const by = e.laterParticipantId;
     const of = by === a ? b : a;
     this.interruptionTotal++;
@@ -308,8 +352,77 @@ export class MeetingAnalytics {
 
   /** Widen the meeting span: `startMs` may lower its start (and raise its end), `endMs` raises its end. */
   private span(startMs: number | null, endMs: number): void {
-    if (startMs !== null && Number.isFinite(startMs) && (this.firstMs === null || startMs < this.firstMs)) this.firstMs = startMs;
-    if (Number.isFinite(endMs) && (this.lastMs === null || endMs > this.lastMs)) this.lastMs = endMs;
+    if (startMs !== null && Number.isFinite(startMs) && (this.firstMs === null || startMs < this.firstMs)) {
+      this.firstMs = startMs;
+      this.changes++;
+    }
+    if (Number.isFinite(endMs) && (this.lastMs === null || endMs > this.lastMs)) {
+      if (this.lastMs === null || Math.floor(endMs / 1000) !== Math.floor(this.lastMs / 1000)) this.changes++;
+      this.lastMs = endMs;
+    }
+  }
+
+  /**
+   * Everything `report()` reads, as columns (typed arrays, index-coded participants) that postMessage copies
+   * cheaply: O(kept spurts + kept interruptions + participants), for a report computed off the event loop
+   * (src/meetings/render-worker.ts through `fromSnapshot`).
+   */
+  snapshot(): TimelineSnapshot {
+    const ids = [...this.people.keys()];
+    const index = new Map<string, number>();
+    ids.forEach((id, i) => index.set(id, i));
+    const talkMs = new Float64Array(ids.length);
+    const pairs: number[] = [];
+    ids.forEach((id, i) => {
+      const p = this.people.get(id)!;
+      talkMs[i] = p.talkMs;
+      for (const [of, n] of p.made) pairs.push(i, index.get(of)!, n);
+    });
+    const n = this.spurts.length;
+    const spurtWho = new Int32Array(n), spurtStart = new Float64Array(n), spurtEnd = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const s = this.spurts[i]!;
+      spurtWho[i] = index.get(s.participantId)!;
+      spurtStart[i] = s.startMs;
+      spurtEnd[i] = s.endMs;
+    }
+    const k = this.interruptions.length;
+    const markBy = new Int32Array(k), markOf = new Int32Array(k);
+    const markTimes = new Float64Array(k * 3);
+    for (let i = 0; i < k; i++) {
+      const m = this.interruptions[i]!;
+      markBy[i] = index.get(m.byParticipantId)!;
+      markOf[i] = index.get(m.ofParticipantId)!;
+      markTimes.set([m.startMs, m.endMs, m.overlapMs], i * 3);
+    }
+    return {
+      meetingId: this.meetingId, maxSpurts: this.maxSpurts, ids, talkMs, made: Int32Array.from(pairs),
+      spurtWho, spurtStart, spurtEnd, markBy, markOf, markTimes,
+      interruptionTotal: this.interruptionTotal, dropped: this.dropped, droppedMarks: this.droppedMarks,
+      firstMs: this.firstMs, lastMs: this.lastMs,
+    };
+  }
+
+  /** A MeetingAnalytics holding what `snapshot()` took (its `report()` equals the original's). */
+  static fromSnapshot(s: TimelineSnapshot): MeetingAnalytics {
+    const a = new MeetingAnalytics(s.meetingId, { maxSpurts: s.maxSpurts });
+    s.ids.forEach((id, i) => { a.person(id).talkMs = s.talkMs[i]!; });
+    for (let i = 0; i + 2 < s.made.length; i += 3) {
+      const by = s.ids[s.made[i]!]!, of = s.ids[s.made[i + 1]!]!, count = s.made[i + 2]!;
+      a.person(by).made.set(of, count);
+      a.person(of).received.set(by, count);
+    }
+    for (let i = 0; i < s.spurtWho.length; i++) a.spurts.push({ participantId: s.ids[s.spurtWho[i]!]!, startMs: s.spurtStart[i]!, endMs: s.spurtEnd[i]! });
+    a.sorted = false;
+    for (let i = 0; i < s.markBy.length; i++) {
+      a.interruptions.push({ byParticipantId: s.ids[s.markBy[i]!]!, ofParticipantId: s.ids[s.markOf[i]!]!, startMs: s.markTimes[i * 3]!, endMs: s.markTimes[i * 3 + 1]!, overlapMs: s.markTimes[i * 3 + 2]! });
+    }
+    a.interruptionTotal = s.interruptionTotal;
+    a.dropped = s.dropped;
+    a.droppedMarks = s.droppedMarks;
+    a.firstMs = s.firstMs;
+    a.lastMs = s.lastMs;
+    return a;
   }
 }
 

@@ -34,7 +34,9 @@ import type { EngineEvent } from '../pipeline/types.js';
 import type { ReportStore } from '../store/reports.js';
 import type { Participant, SessionStore } from '../store/sessions.js';
 import { MeetingAnalytics } from './analytics.js';
+import { RenderPool, VersionCache, type ReportSource } from './render-pool.js';
 import type { MeetingReport } from './report.js';
+import type { TimelineFeedback } from './timeline-svg.js';
 
 /** Meetings without a live stream whose timeline stays in memory (their report is stored meanwhile). */
 export const MAX_IDLE_MEETINGS = 200;
@@ -71,6 +73,8 @@ interface LiveMeeting {
   streams: Map<number, LiveStream>;
   people: Map<string, Person>;
   analytics: MeetingAnalytics;
+  /** Which keeping in memory this is (grows over the server's life): with analytics.version, the report's version. */
+  epoch: number;
   /** Set by `finish`: the final report is made once no stream is left. */
   finishedAtMs: number | null;
 }
@@ -87,9 +91,18 @@ export class Meetings extends EventEmitter<MeetingEvents> {
   /** Audio streams by engine streamId (the engine's events name them so). */
   private readonly audio = new Map<number, LiveStream>();
   private readonly recordings = new Set<number>();
+  private epochs = 0;
+  /** The render worker (started at the first report or picture asked for) and its results per report version. */
+  private readonly renders = new RenderPool();
+  private readonly rendered = new VersionCache(32);
 
   constructor(private readonly deps: MeetingsDeps) {
     super();
+  }
+
+  /** Stop the render worker (server shutdown). */
+  async close(): Promise<void> {
+    await this.renders.close();
   }
 
   // ---------------------------------------------------------------------------------------- participants
@@ -105,7 +118,10 @@ export class Meetings extends EventEmitter<MeetingEvents> {
     const before = this.live.get(p.meetingId)?.people.get(p.identity);
     const stored = this.deps.sessions.upsertParticipant(p);
     const m = this.live.get(p.meetingId);
-    if (m) m.people.set(p.identity, { name: stored.name, isHost: stored.isHost });
+    if (m) {
+      m.people.set(p.identity, { name: stored.name, isHost: stored.isHost });
+      m.analytics.touch();
+    }
     if (m && before && before.isHost !== stored.isHost) this.fire('participant.roles', p.meetingId, p.identity, stored.isHost);
     else if (m && !before && stored.isHost) this.fire('participant.roles', p.meetingId, p.identity, true);
     return stored;
@@ -229,12 +245,75 @@ export class Meetings extends EventEmitter<MeetingEvents> {
     return this.deps.reports.get(meetingId);
   }
 
+  /**
+   * The version of a meeting's report: `L<epoch>.<analytics version>` while its timeline is in memory,
+   * `S<stored at>` for a stored report, null when it has none. Equal versions give the same report (but for
+   * `generatedAt`); it is the ETag of the report routes.
+   */
+  reportVersion(meetingId: string): string | null {
+    const m = this.live.get(meetingId);
+    if (m) return `L${m.epoch}.${m.analytics.version}`;
+    const at = this.deps.reports.storedAt(meetingId);
+    return at === null ? null : `S${at}`;
+  }
+
+  /**
+   * The report as JSON bytes, computed in the render worker (the event loop only snapshots the timeline) and
+   * kept per version: concurrent and later requests of the same version share one computation.
+   * @returns the version and the bytes to come, or null when the meeting has no report (no audio yet).
+   * @throws (the promise) Error when the worker failed.
+   */
+  reportJson(meetingId: string): { version: string; bytes: Promise<Buffer> } | null {
+    const version = this.reportVersion(meetingId);
+    if (version === null) return null;
+    return {
+      version,
+      bytes: this.rendered.get(`report:${meetingId}`, version, () => {
+        const source = this.reportSource(meetingId);
+        return 'stored' in source ? Promise.resolve(Buffer.from(source.stored, 'utf8')) : this.renders.run({ kind: 'report', source });
+      }),
+    };
+  }
+
+  /**
+   * The timeline picture (src/meetings/timeline-svg.ts) as SVG bytes, drawn in the render worker and kept per
+   * version (the report's, or `none` before any audio, with `feedback.version`).
+   * @param feedback the meeting's feedback events: a text that changes with them, and their list (read only
+   *   when the picture must be drawn).
+   * @param maxMarks marks of one kind drawn one by one (beyond: merged per lane, and the picture says so).
+   */
+  timelineSvg(meetingId: string, feedback: { version: string; list: () => TimelineFeedback[] }, maxMarks: number): { version: string; bytes: Promise<Buffer> } {
+    const version = `${this.reportVersion(meetingId) ?? 'none'}.f${feedback.version}`;
+    return {
+      version,
+      bytes: this.rendered.get(`timeline:${meetingId}`, version, () => this.renders.run({ kind: 'timeline', source: this.reportSource(meetingId), feedback: feedback.list(), maxMarks })),
+    };
+  }
+
   // ------------------------------------------------------------------------------------------ private
+
+  /** What the worker computes a report from: the live timeline's snapshot, the stored JSON, or an empty timeline. */
+  private reportSource(meetingId: string): ReportSource {
+    const m = this.live.get(meetingId);
+    if (!m) {
+      const stored = this.deps.reports.getText(meetingId);
+      if (stored !== null) return { stored };
+    }
+    const live = (m?.analytics ?? new MeetingAnalytics(meetingId)).snapshot();
+    const names: (string | null)[] = [];
+    const hosts = new Uint8Array(live.ids.length);
+    live.ids.forEach((id, i) => {
+      const p = this.person(meetingId, id);
+      names.push(p.name);
+      hosts[i] = p.isHost ? 1 : 0;
+    });
+    return { live, people: { names, hosts }, nowMs: Date.now(), final: false };
+  }
 
   private meeting(meetingId: string): LiveMeeting {
     let m = this.live.get(meetingId);
     if (m) return m;
-    m = { meetingId, streams: new Map(), people: new Map(), analytics: new MeetingAnalytics(meetingId), finishedAtMs: null };
+    m = { meetingId, streams: new Map(), people: new Map(), analytics: new MeetingAnalytics(meetingId), epoch: ++this.epochs, finishedAtMs: null };
     const stored = this.deps.reports.get(meetingId);
     if (stored) seedAnalytics(m.analytics, stored);
     for (const p of this.deps.sessions.participants(meetingId)) m.people.set(p.identity, { name: p.name, isHost: p.isHost });

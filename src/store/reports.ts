@@ -15,12 +15,23 @@ export class ReportStore {
       put: db.prepare(`INSERT INTO meeting_reports (meeting_id, report, final, created_at) VALUES (?, ?, ?, ?)
         ON CONFLICT (meeting_id) DO UPDATE SET report = excluded.report, final = excluded.final, created_at = excluded.created_at`),
       get: db.prepare<[string], { report: string }>('SELECT report FROM meeting_reports WHERE meeting_id = ?'),
+      stamp: db.prepare<[string], { created_at: number }>('SELECT created_at FROM meeting_reports WHERE meeting_id = ?'),
     };
   }
 
   /** Store (or replace) the report of `report.meetingId`. */
   put(report: MeetingReport, now = Date.now()): void {
     this.q.put.run(report.meetingId, JSON.stringify(report), report.final ? 1 : 0, now);
+  }
+
+  /** The stored report of a meeting as its JSON text (not parsed), or null. */
+  getText(meetingId: string): string | null {
+    return this.q.get.get(meetingId)?.report ?? null;
+  }
+
+  /** When the stored report of a meeting was written (Unix ms; it changes with every `put`), or null when none is. */
+  storedAt(meetingId: string): number | null {
+    return this.q.stamp.get(meetingId)?.created_at ?? null;
   }
 
   /** The stored report of a meeting, or null. */
