@@ -152,6 +152,14 @@ function loadFromBinary(name: NativeAddonName): unknown {
   return module.exports;
 }
 
+/**
+ * The file of an addon for a worker thread to load itself (better-sqlite3's `nativeBinding`): the extracted
+ * file inside the binary, undefined in a checkout (the package finds its own).
+ */
+export function nativeFile(name: NativeAddonName): string | undefined {
+  return inBinary ? extractNatives(binaryMeta())[name] : undefined;
+}
+
 let extracted: Record<NativeAddonName, string> | null = null;
 
 /** Write (or check) every addon once into `<nativeDir>/<hash>/`; returns name → absolute file. */

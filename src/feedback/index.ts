@@ -242,7 +242,7 @@ export function registerFeedback(ctx: AppContext): FeedbackService {
     // The report is computed off the event loop and kept per version (src/meetings/index.ts reportJson).
     const report = withReport ? ctx.meetings.reportJson(meetingId) : null;
     const version = `${report?.version ?? 'none'}.${createHash('sha256').update(head).digest('base64url').slice(0, 16)}`;
-    const bytes = report ? report.bytes.then((r) => Buffer.concat([Buffer.from(head), r, Buffer.from('}')])) : Promise.resolve(Buffer.from(`${head}null}`));
+    const bytes = report ? report.bytes.then((r) => [Buffer.from(head), r, Buffer.from('}')]) : Promise.resolve([Buffer.from(`${head}null}`)]);
     return versionedReply(req, { version, bytes }, 'application/json');
   }, { auth: 'bearer' });
   ctx.router.get('/feedback/metrics/:meetingId', (req) => ({ json: { meetingId: meetingOf(req), ...service.metrics(req.params.meetingId!) } }), { auth: 'bearer' });

@@ -33,7 +33,8 @@ export interface MeetingAnalyticsOptions {
   maxSpurts?: number;
 }
 
-interface Spurt { participantId: string; startMs: number; endMs: number }
+/** A kept talk spurt; `who`: the participant's index in the order of first appearance (snapshot columns). */
+interface Spurt { participantId: string; who: number; startMs: number; endMs: number }
 
 /**
  * MeetingAnalytics.snapshot(): participants are indices into `ids`; times stream-clock Unix ms.
@@ -67,6 +68,8 @@ interface Person {
   made: Map<string, number>;
   /** Interruptions received, by interrupter. */
   received: Map<string, number>;
+  /** Index in the order of first appearance. */
+  index: number;
 }
 
 /** Conversation timeline of one meeting; `report()` turns it into a MeetingReport. */
@@ -77,6 +80,8 @@ export class MeetingAnalytics {
   /** False when a spurt was added since `spurts` was last sorted. */
   private sorted = true;
   private readonly interruptions: InterruptionMark[] = [];
+  /** Interrupter's and interrupted one's index of each kept interruption, at 2i and 2i + 1. */
+  private readonly interruptionWho: number[] = [];
   /** Kept interruptions whose 'end' has not come yet, by overlap key. */
   private readonly openInterruptions = new Map<string, InterruptionMark>();
   private interruptionTotal = 0;
@@ -154,7 +159,7 @@ export class MeetingAnalytics {
     }
     const last = this.spurts[this.spurts.length - 1];
     if (last && compareSpurts(last, e) > 0) this.sorted = false;
-    this.spurts.push({ participantId: e.participantId, startMs: e.startMs, endMs: e.endMs });
+    this.spurts.push({ participantId: e.participantId, who: this.person(e.participantId).index, startMs: e.startMs, endMs: e.endMs });
   }
 
   /**
@@ -190,12 +195,13 @@ export class MeetingAnalytics {
     }
     const kept: InterruptionMark = { byParticipantId: by, ofParticipantId: of, startMs: e.startMs, endMs: e.tMs, overlapMs: e.overlapMs };
     this.interruptions.push(kept);
+    this.interruptionWho.push(this.person(by).index, this.person(of).index);
     this.openInterruptions.set(key, kept);
   }
 
   /**
-   * The meeting report from everything folded so far (O(n log n) in the kept spurts; cheap enough to call every
-   * few seconds for a live meeting).
+   * The meeting report from everything folded so far (O(n log n) in the kept spurts and interruptions: ~100 ms
+   * at the bound, so the routes compute it in the render worker from `snapshot()`, src/meetings/render-pool.ts).
    * @param people name and host flag of a participant.
    * @param nowMs wall clock to stamp as `generatedAt`, Unix ms.
    * @param final whether this is the stored, end-of-meeting report.
@@ -346,7 +352,7 @@ export class MeetingAnalytics {
 
   private person(id: string): Person {
     let p = this.people.get(id);
-    if (!p) this.people.set(id, (p = { talkMs: 0, made: new Map(), received: new Map() }));
+    if (!p) this.people.set(id, (p = { talkMs: 0, made: new Map(), received: new Map(), index: this.people.size }));
     return p;
   }
 
@@ -368,21 +374,19 @@ export class MeetingAnalytics {
    * (src/meetings/render-worker.ts through `fromSnapshot`).
    */
   snapshot(): TimelineSnapshot {
-    const ids = [...this.people.keys()];
-    const index = new Map<string, number>();
-    ids.forEach((id, i) => index.set(id, i));
-    const talkMs = new Float64Array(ids.length);
+    const ids: string[] = [];
+    const talkMs = new Float64Array(this.people.size);
     const pairs: number[] = [];
-    ids.forEach((id, i) => {
-      const p = this.people.get(id)!;
-      talkMs[i] = p.talkMs;
-      for (const [of, n] of p.made) pairs.push(i, index.get(of)!, n);
-    });
+    for (const [id, p] of this.people) {
+      ids.push(id);
+      talkMs[p.index] = p.talkMs;
+      for (const [of, n] of p.made) pairs.push(p.index, this.people.get(of)!.index, n);
+    }
     const n = this.spurts.length;
     const spurtWho = new Int32Array(n), spurtStart = new Float64Array(n), spurtEnd = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const s = this.spurts[i]!;
-      spurtWho[i] = index.get(s.participantId)!;
+      spurtWho[i] = s.who;
       spurtStart[i] = s.startMs;
       spurtEnd[i] = s.endMs;
     }
@@ -391,9 +395,11 @@ export class MeetingAnalytics {
     const markTimes = new Float64Array(k * 3);
     for (let i = 0; i < k; i++) {
       const m = this.interruptions[i]!;
-      markBy[i] = index.get(m.byParticipantId)!;
-      markOf[i] = index.get(m.ofParticipantId)!;
-      markTimes.set([m.startMs, m.endMs, m.overlapMs], i * 3);
+      markBy[i] = this.interruptionWho[2 * i]!;
+      markOf[i] = this.interruptionWho[2 * i + 1]!;
+      markTimes[i * 3] = m.startMs;
+      markTimes[i * 3 + 1] = m.endMs;
+      markTimes[i * 3 + 2] = m.overlapMs;
     }
     return {
       meetingId: this.meetingId, maxSpurts: this.maxSpurts, ids, talkMs, made: Int32Array.from(pairs),
@@ -412,10 +418,11 @@ export class MeetingAnalytics {
       a.person(by).made.set(of, count);
       a.person(of).received.set(by, count);
     }
-    for (let i = 0; i < s.spurtWho.length; i++) a.spurts.push({ participantId: s.ids[s.spurtWho[i]!]!, startMs: s.spurtStart[i]!, endMs: s.spurtEnd[i]! });
+    for (let i = 0; i < s.spurtWho.length; i++) a.spurts.push({ participantId: s.ids[s.spurtWho[i]!]!, who: s.spurtWho[i]!, startMs: s.spurtStart[i]!, endMs: s.spurtEnd[i]! });
     a.sorted = false;
     for (let i = 0; i < s.markBy.length; i++) {
       a.interruptions.push({ byParticipantId: s.ids[s.markBy[i]!]!, ofParticipantId: s.ids[s.markOf[i]!]!, startMs: s.markTimes[i * 3]!, endMs: s.markTimes[i * 3 + 1]!, overlapMs: s.markTimes[i * 3 + 2]! });
+      a.interruptionWho.push(s.markBy[i]!, s.markOf[i]!);
     }
     a.interruptionTotal = s.interruptionTotal;
     a.dropped = s.dropped;
@@ -482,7 +489,7 @@ class SpurtHeap {
 }
 
 /** Timeline order: start, then participantId, then end. */
-function compareSpurts(x: Spurt, y: Spurt): number {
+function compareSpurts(x: Omit<Spurt, 'who'>, y: Omit<Spurt, 'who'>): number {
   return x.startMs - y.startMs || compareIds(x.participantId, y.participantId) || x.endMs - y.endMs;
 }
 

@@ -24,7 +24,9 @@
  * when the meeting has finished and no stream is left, the final report is stored and announced, and the
  * meeting's memory is released. A stream that opens later for a meeting whose timeline was released starts
  * from the stored report's timeline. At most MAX_IDLE_MEETINGS meetings without a live stream are kept in
- * memory; beyond that the oldest is released (its report is already stored).
+ * memory; beyond that the oldest is released (its report is already stored). The routes' reports and pictures
+ * (`reportJson`, `timelineSvg`) are computed in a worker thread (./render-pool.ts) and kept per `reportVersion`;
+ * the report stored when the last stream closes is computed there too.
  */
 import { EventEmitter } from 'node:events';
 import type { EgressStreamInfo } from '../context.js';
@@ -75,6 +77,12 @@ interface LiveMeeting {
   analytics: MeetingAnalytics;
   /** Which keeping in memory this is (grows over the server's life): with analytics.version, the report's version. */
   epoch: number;
+  /** The worker's input for the report at `version` (a picture and a report of one version share it). */
+  snapshot: { version: number; source: ReportSource } | null;
+  /** Reports stored (or being made for storing) so far: only the latest one is stored. */
+  stores: number;
+  /** The `stores` number of the report last stored (equal to `stores`: the meeting may leave memory). */
+  stored: number;
   /** Set by `finish`: the final report is made once no stream is left. */
   finishedAtMs: number | null;
 }
@@ -93,11 +101,12 @@ export class Meetings extends EventEmitter<MeetingEvents> {
   private readonly recordings = new Set<number>();
   private epochs = 0;
   /** The render worker (started at the first report or picture asked for) and its results per report version. */
-  private readonly renders = new RenderPool();
+  private readonly renders: RenderPool;
   private readonly rendered = new VersionCache(32);
 
   constructor(private readonly deps: MeetingsDeps) {
     super();
+    this.renders = new RenderPool(deps.reports.file);
   }
 
   /** Stop the render worker (server shutdown). */
@@ -268,10 +277,7 @@ export class Meetings extends EventEmitter<MeetingEvents> {
     if (version === null) return null;
     return {
       version,
-      bytes: this.rendered.get(`report:${meetingId}`, version, () => {
-        const source = this.reportSource(meetingId);
-        return 'stored' in source ? Promise.resolve(Buffer.from(source.stored, 'utf8')) : this.renders.run({ kind: 'report', source });
-      }),
+      bytes: this.rendered.get(`report:${meetingId}`, version, () => this.renders.run({ kind: 'report', source: this.reportSource(meetingId) })),
     };
   }
 
@@ -292,13 +298,11 @@ export class Meetings extends EventEmitter<MeetingEvents> {
 
   // ------------------------------------------------------------------------------------------ private
 
-  /** What the worker computes a report from: the live timeline's snapshot, the stored JSON, or an empty timeline. */
+  /** What the worker computes a report from: the live timeline's snapshot, the stored report (the worker reads it), or an empty timeline. */
   private reportSource(meetingId: string): ReportSource {
     const m = this.live.get(meetingId);
-    if (!m) {
-      const stored = this.deps.reports.getText(meetingId);
-      if (stored !== null) return { stored };
-    }
+    if (!m && this.deps.reports.storedAt(meetingId) !== null) return { stored: meetingId };
+    if (m?.snapshot && m.snapshot.version === m.analytics.version) return m.snapshot.source;
     const live = (m?.analytics ?? new MeetingAnalytics(meetingId)).snapshot();
     const names: (string | null)[] = [];
     const hosts = new Uint8Array(live.ids.length);
@@ -307,13 +311,15 @@ export class Meetings extends EventEmitter<MeetingEvents> {
       names.push(p.name);
       hosts[i] = p.isHost ? 1 : 0;
     });
-    return { live, people: { names, hosts }, nowMs: Date.now(), final: false };
+    const source: ReportSource = { live, people: { names, hosts }, nowMs: Date.now(), final: false };
+    if (m) m.snapshot = { version: m.analytics.version, source };
+    return source;
   }
 
   private meeting(meetingId: string): LiveMeeting {
     let m = this.live.get(meetingId);
     if (m) return m;
-    m = { meetingId, streams: new Map(), people: new Map(), analytics: new MeetingAnalytics(meetingId), epoch: ++this.epochs, finishedAtMs: null };
+    m = { meetingId, streams: new Map(), people: new Map(), analytics: new MeetingAnalytics(meetingId), epoch: ++this.epochs, snapshot: null, stores: 0, stored: 0, finishedAtMs: null };
     const stored = this.deps.reports.get(meetingId);
     if (stored) seedAnalytics(m.analytics, stored);
     for (const p of this.deps.sessions.participants(meetingId)) m.people.set(p.identity, { name: p.name, isHost: p.isHost });
@@ -326,22 +332,32 @@ export class Meetings extends EventEmitter<MeetingEvents> {
       this.finalize(m);
       return;
     }
-    try {
-      this.deps.reports.put(m.analytics.report((id) => this.person(m.meetingId, id), Date.now(), false));
-    } catch (err) {
+    // The report is made in the render worker (at the bound ~100 ms of folding and 12 MB of JSON), then stored,
+    // unless a later store of this meeting or its final report came first.
+    const seq = ++m.stores;
+    this.renders.run({ kind: 'report', source: this.reportSource(m.meetingId) }).then((bytes) => {
+      if (seq !== m.stores || m.finishedAtMs !== null || this.live.get(m.meetingId) !== m) return;
+      this.deps.reports.putText(m.meetingId, bytes.toString('utf8'), false);
+      m.stored = seq;
+      this.releaseIdle();
+    }).catch((err: unknown) => {
+      // The timeline stays in memory: nothing is lost.
       this.deps.log.error({ err, meetingId: m.meetingId }, 'cannot store the meeting report');
-      return;  // keep the timeline in memory: nothing is lost
-    }
-    // Bound the meetings kept without a live stream (their reports are stored).
+    });
+  }
+
+  /** Bound the meetings kept without a live stream (their reports are stored): the oldest are released. */
+  private releaseIdle(): void {
     let idle = 0;
     for (const x of this.live.values()) if (x.streams.size === 0) idle++;
     for (const x of this.live.values()) {
       if (idle <= MAX_IDLE_MEETINGS) break;
-      if (x.streams.size === 0) { this.live.delete(x.meetingId); idle--; }
+      if (x.streams.size === 0 && x.stored === x.stores) { this.live.delete(x.meetingId); idle--; }
     }
   }
 
   private finalize(m: LiveMeeting): void {
+    m.stores++;
     const report = m.analytics.report((id) => this.person(m.meetingId, id), Date.now(), true);
     if (this.storeFinal(report)) this.live.delete(m.meetingId);
   }

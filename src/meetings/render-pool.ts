@@ -8,7 +8,7 @@
  * (typed arrays, a few ms) and writes the bytes the worker returns.
  */
 import { Worker } from 'node:worker_threads';
-import { inBinary, readWorkerAsset } from '../runtime.js';
+import { inBinary, nativeFile, readWorkerAsset } from '../runtime.js';
 import type { TimelineSnapshot } from './analytics.js';
 import type { TimelineFeedback } from './timeline-svg.js';
 
@@ -21,10 +21,13 @@ export const TIMELINE_MAX_MARKS = 2000;
 /** Names and host flags of the snapshot's `ids`, by index (`hosts[i]` 1 for a host). */
 export interface PeopleColumns { names: (string | null)[]; hosts: Uint8Array }
 
-/** Where a report comes from: the live timeline (computed in the worker), or the stored report's JSON text. */
+/** Where a report comes from: the live timeline (computed in the worker), or the stored report of a meeting (read by the worker). */
 export type ReportSource =
   | { live: TimelineSnapshot; people: PeopleColumns; nowMs: number; final: boolean }
   | { stored: string };
+
+/** What the worker is started with: the database file and the better-sqlite3 addon file (binary only). */
+export interface RenderWorkerData { dbFile: string; sqliteBinding: string | undefined }
 
 /** A job of the worker: the report's JSON text, or the timeline picture (SVG) with at most `maxMarks` marks per layer. */
 export type RenderTask =
@@ -33,24 +36,20 @@ export type RenderTask =
 
 interface Pending { resolve: (b: Buffer) => void; reject: (e: Error) => void }
 
-/** Typed arrays of a task, handed over (not copied) to the worker. */
-function transferables(task: RenderTask): ArrayBuffer[] {
-  if (!('live' in task.source)) return [];
-  const s = task.source.live;
-  return [s.talkMs, s.made, s.spurtWho, s.spurtStart, s.spurtEnd, s.markBy, s.markOf, s.markTimes, task.source.people.hosts].map((a) => a.buffer as ArrayBuffer);
-}
-
 /**
  * One render worker, started with the first task and started again after it failed. Tasks run one at a
  * time in the worker, in order.
  */
 export class RenderPool {
+  /** @param dbFile the SQLite file the worker reads stored reports from (read-only). */
+  constructor(private readonly dbFile: string) {}
+
   private worker: Worker | null = null;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
 
   /**
-   * Run a task in the worker. The task's typed arrays are transferred (unusable here afterwards).
+   * Run a task in the worker (the task is copied: its typed arrays stay usable here).
    * @returns the UTF-8 bytes of the result (JSON text or SVG).
    * @throws Error with the worker's message when the task threw, or when the worker died.
    */
@@ -60,7 +59,7 @@ export class RenderPool {
     return new Promise<Buffer>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       if (this.pending.size === 1) worker.ref();
-      worker.postMessage({ id, task }, transferables(task));
+      worker.postMessage({ id, task });
     });
   }
 
@@ -72,10 +71,11 @@ export class RenderPool {
   }
 
   private start(): Worker {
+    const workerData: RenderWorkerData = { dbFile: this.dbFile, sqliteBinding: nativeFile('better_sqlite3') };
     const worker = inBinary
-      ? new Worker(readWorkerAsset(), { eval: true })
+      ? new Worker(readWorkerAsset(), { eval: true, workerData })
       // A checkout runs TypeScript: the worker registers tsx's loader before importing its entry.
-      : new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(new URL('./render-worker.ts', import.meta.url).href)}); })`, { eval: true });
+      : new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(new URL('./render-worker.ts', import.meta.url).href)}); })`, { eval: true, workerData });
     worker.unref();
     worker.on('message', (m: { id: number; bytes?: Uint8Array; error?: string }) => {
       const p = this.pending.get(m.id);

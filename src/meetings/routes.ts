@@ -36,7 +36,7 @@ export function notModified(ifNoneMatch: string | undefined, etag: string): bool
  * A reply of versioned bytes: 304 with the ETag when the request already holds `version`, else 200 with the
  * bytes. `Cache-Control: no-cache`: a client keeps the body but asks again (with If-None-Match) each time.
  */
-export async function versionedReply(req: Request, result: { version: string; bytes: Promise<Buffer> }, contentType: string, headers: Record<string, string> = {}): Promise<Reply> {
+export async function versionedReply(req: Request, result: { version: string; bytes: Promise<Uint8Array | Uint8Array[]> }, contentType: string, headers: Record<string, string> = {}): Promise<Reply> {
   const etag = etagOf(result.version);
   const common = { ETag: etag, 'Cache-Control': 'no-cache', ...headers };
   if (notModified(req.headers['if-none-match'], etag)) return { status: 304, headers: common };

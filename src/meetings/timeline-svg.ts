@@ -77,8 +77,15 @@ export const TIMELINE_MARKS = {
  * A report without talk spurts (no audio yet, or silence only) gives a small SVG with the title and the text
  * "No speech recorded …" instead. Every text (names, ids, messages) is data, escaped by vega's SVG writer.
  *
+ * Bounded: lanes are keyed `p<index>` (labels only on the axis and in aria-labels); beyond TIMELINE_MAX_LANES
+ * participants the least talkative share a last lane "others (N)"; beyond `maxMarks` marks of a kind, a lane's
+ * marks closer than (time span × lanes / maxMarks) are merged into one (interruption connectors are then left
+ * out), so each layer holds at most maxMarks + lanes marks, and a subtitle line says what was aggregated.
+ * Seconds of CPU at the analytics bound: callers run it in a worker (src/meetings/render-worker.ts).
+ *
  * @param report the live or final report; times are stream-clock Unix ms, durations ms.
  * @param feedback the meeting's feedback events (any order); `ts` in stream-clock Unix ms.
+ * @param maxMarks marks of one kind drawn one by one (default TIMELINE_MAX_MARKS, 2 000).
  * @returns the SVG markup.
  */
 export async function renderTimelineSvg(report: MeetingReport, feedback: TimelineFeedback[], maxMarks = TIMELINE_MAX_MARKS): Promise<string> {
@@ -341,10 +348,14 @@ function laneList(report: MeetingReport, feedback: TimelineFeedback[]): { lanes:
   return { lanes, laneOf: (id) => index.get(id) ?? othersLane, othersCount: others.length };
 }
 
-/** A vega expression giving the label of lane key `p<i>` (an array literal of the labels, JSON-escaped). */
+/**
+ * A vega expression giving the label of lane key `p<i>`: an array literal of the labels (JSON-escaped), each
+ * written with a leading '#' that the expression drops again: a bare "__proto__" string constant in a vega
+ * expression fails its parse ("Operator not defined") and blanks the picture; no prototype name starts with '#'.
+ */
 function laneLabelExpr(lanes: Lane[]): string {
-  const literal = JSON.stringify(lanes.map((l) => l.label)).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
-  return `${literal}[toNumber(slice(datum.value, 1))]`;
+  const literal = JSON.stringify(lanes.map((l) => `#${l.label}`)).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+  return `slice(${literal}[toNumber(slice(datum.value, 1))], 1)`;
 }
 
 /** A merged mark: its lane (the `lane` key of its rows), its span in seconds, how many rows and the first of them. */

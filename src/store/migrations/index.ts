@@ -9,6 +9,7 @@ import m004 from './004_livekit.js';
 import m005 from './005_feedback.js';
 import m006 from './006_prosody.js';
 import m007 from './007_meeting_reports.js';
+import m008 from './008_meeting_report_stamps.js';
 
 export interface Migration {
   version: number;
@@ -16,4 +17,4 @@ export interface Migration {
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007];
+export const migrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008];
