@@ -304,7 +304,7 @@ function matches(pattern: readonly string[], parts: readonly string[]): boolean 
 const STREAM_BODY_BYTES = 256 * 1024;
 const STREAM_CHUNK_BYTES = 64 * 1024;
 /** Most bytes written in one turn of the event loop; the rest follows at the next turn (setImmediate). */
-const STREAM_TURN_BYTES = 256 * 1024;
+const STREAM_TURN_BYTES = 64 * 1024;
 
 /**
  * Write `parts` (their concatenation, `size` bytes) with uWS's tryEnd as far as the socket takes it, and the rest

@@ -80,10 +80,23 @@ export class MeetingAnalytics {
   /** False when a spurt was added since `spurts` was last sorted. */
   private sorted = true;
   private readonly interruptions: InterruptionMark[] = [];
-  /** Interrupter's and interrupted one's index of each kept interruption, at 2i and 2i + 1. */
-  private readonly interruptionWho: number[] = [];
   /** Kept interruptions whose 'end' has not come yet, by overlap key. */
-  private readonly openInterruptions = new Map<string, InterruptionMark>();
+  private readonly openInterruptions = new Map<string, { mark: InterruptionMark; index: number }>();
+  /**
+   * The kept spurts and interruptions again as columns in arrival order, appended as they come (interruption
+   * times updated in place), so that `snapshot()` is a copy of memory, not a walk over objects.
+   */
+  private spurtWho = new Int32Array(1024);
+  private spurtStart = new Float64Array(1024);
+  private spurtEnd = new Float64Array(1024);
+  private markBy = new Int32Array(1024);
+  private markOf = new Int32Array(1024);
+  private markTimes = new Float64Array(3 * 1024);
+  /** Participant ids by index (order of first appearance). */
+  private readonly ids: string[] = [];
+  /** Interruption counts as triplets (interrupter index, interrupted index, count); slot of a pair by `by,of`. */
+  private pairs = new Int32Array(3 * 256);
+  private readonly pairSlots = new Map<string, number>();
   private interruptionTotal = 0;
   private dropped = 0;
   private droppedMarks = 0;
@@ -159,7 +172,17 @@ export class MeetingAnalytics {
     }
     const last = this.spurts[this.spurts.length - 1];
     if (last && compareSpurts(last, e) > 0) this.sorted = false;
-    this.spurts.push({ participantId: e.participantId, who: this.person(e.participantId).index, startMs: e.startMs, endMs: e.endMs });
+    const who = this.person(e.participantId).index;
+    const n = this.spurts.length;
+    this.spurts.push({ participantId: e.participantId, who, startMs: e.startMs, endMs: e.endMs });
+    if (n >= this.spurtWho.length) {
+      this.spurtWho = grown(this.spurtWho);
+      this.spurtStart = grown(this.spurtStart);
+      this.spurtEnd = grown(this.spurtEnd);
+    }
+    this.spurtWho[n] = who;
+    this.spurtStart[n] = e.startMs;
+    this.spurtEnd[n] = e.endMs;
   }
 
   /**
@@ -171,32 +194,44 @@ export class MeetingAnalytics {
   overlap(e: OverlapEvent): void {
     const [a, b] = e.participants;
     const key = `${a}\u0000${b}\u0000${e.startMs}`;
-    const mark = this.openInterruptions.get(key);
+    const open = this.openInterruptions.get(key);
     if (e.phase !== 'start') {
-      if (!mark) return;
+      if (!open) return;
+      const { mark, index } = open;
       this.changes++;
       if (e.tMs >= mark.endMs || e.phase === 'end') {
         mark.endMs = e.tMs;
         mark.overlapMs = e.overlapMs;
+        this.markTimes[3 * index + 1] = e.tMs;
+        this.markTimes[3 * index + 2] = e.overlapMs;
       }
       if (e.phase === 'end') this.openInterruptions.delete(key);
       return;
     }
-    if (mark) return; // a repeated start
+    if (open) return; // a repeated start
     this.changes++;
     const by = e.laterParticipantId;
     const of = by === a ? b : a;
     this.interruptionTotal++;
     bump(this.person(by).made, of);
     bump(this.person(of).received, by);
+    this.countPair(this.person(by).index, this.person(of).index);
     if (this.interruptions.length >= this.maxSpurts) {
       this.droppedMarks++;
       return;
     }
     const kept: InterruptionMark = { byParticipantId: by, ofParticipantId: of, startMs: e.startMs, endMs: e.tMs, overlapMs: e.overlapMs };
+    const index = this.interruptions.length;
     this.interruptions.push(kept);
-    this.interruptionWho.push(this.person(by).index, this.person(of).index);
-    this.openInterruptions.set(key, kept);
+    if (index >= this.markBy.length) {
+      this.markBy = grown(this.markBy);
+      this.markOf = grown(this.markOf);
+      this.markTimes = grown(this.markTimes);
+    }
+    this.markBy[index] = this.person(by).index;
+    this.markOf[index] = this.person(of).index;
+    this.markTimes.set([e.startMs, e.tMs, e.overlapMs], 3 * index);
+    this.openInterruptions.set(key, { mark: kept, index });
   }
 
   /**
@@ -350,9 +385,26 @@ export class MeetingAnalytics {
     };
   }
 
+  /** One more interruption of participant index `of` by `by` in the `pairs` column. */
+  private countPair(by: number, of: number): void {
+    const key = `${by},${of}`;
+    let slot = this.pairSlots.get(key);
+    if (slot === undefined) {
+      slot = this.pairSlots.size;
+      this.pairSlots.set(key, slot);
+      if (3 * slot >= this.pairs.length) this.pairs = grown(this.pairs);
+      this.pairs[3 * slot] = by;
+      this.pairs[3 * slot + 1] = of;
+    }
+    this.pairs[3 * slot + 2]!++;
+  }
+
   private person(id: string): Person {
     let p = this.people.get(id);
-    if (!p) this.people.set(id, (p = { talkMs: 0, made: new Map(), received: new Map(), index: this.people.size }));
+    if (!p) {
+      this.people.set(id, (p = { talkMs: 0, made: new Map(), received: new Map(), index: this.ids.length }));
+      this.ids.push(id);
+    }
     return p;
   }
 
@@ -370,40 +422,19 @@ export class MeetingAnalytics {
 
   /**
    * Everything `report()` reads, as columns (typed arrays, index-coded participants) that postMessage copies
-   * cheaply: O(kept spurts + kept interruptions + participants), for a report computed off the event loop
-   * (src/meetings/render-worker.ts through `fromSnapshot`).
+   * cheaply, for a report computed off the event loop (src/meetings/render-worker.ts through `fromSnapshot`).
+   * The columns are kept up to date as events arrive (O(1) each), so this is a copy of memory plus one pass
+   * over the participants' talk times.
    */
   snapshot(): TimelineSnapshot {
-    const ids: string[] = [];
-    const talkMs = new Float64Array(this.people.size);
-    const pairs: number[] = [];
-    for (const [id, p] of this.people) {
-      ids.push(id);
-      talkMs[p.index] = p.talkMs;
-      for (const [of, n] of p.made) pairs.push(p.index, this.people.get(of)!.index, n);
-    }
+    const talkMs = new Float64Array(this.ids.length);
+    for (const p of this.people.values()) talkMs[p.index] = p.talkMs;
     const n = this.spurts.length;
-    const spurtWho = new Int32Array(n), spurtStart = new Float64Array(n), spurtEnd = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const s = this.spurts[i]!;
-      spurtWho[i] = s.who;
-      spurtStart[i] = s.startMs;
-      spurtEnd[i] = s.endMs;
-    }
     const k = this.interruptions.length;
-    const markBy = new Int32Array(k), markOf = new Int32Array(k);
-    const markTimes = new Float64Array(k * 3);
-    for (let i = 0; i < k; i++) {
-      const m = this.interruptions[i]!;
-      markBy[i] = this.interruptionWho[2 * i]!;
-      markOf[i] = this.interruptionWho[2 * i + 1]!;
-      markTimes[i * 3] = m.startMs;
-      markTimes[i * 3 + 1] = m.endMs;
-      markTimes[i * 3 + 2] = m.overlapMs;
-    }
     return {
-      meetingId: this.meetingId, maxSpurts: this.maxSpurts, ids, talkMs, made: Int32Array.from(pairs),
-      spurtWho, spurtStart, spurtEnd, markBy, markOf, markTimes,
+      meetingId: this.meetingId, maxSpurts: this.maxSpurts, ids: this.ids.slice(), talkMs, made: this.pairs.slice(0, 3 * this.pairSlots.size),
+      spurtWho: this.spurtWho.slice(0, n), spurtStart: this.spurtStart.slice(0, n), spurtEnd: this.spurtEnd.slice(0, n),
+      markBy: this.markBy.slice(0, k), markOf: this.markOf.slice(0, k), markTimes: this.markTimes.slice(0, 3 * k),
       interruptionTotal: this.interruptionTotal, dropped: this.dropped, droppedMarks: this.droppedMarks,
       firstMs: this.firstMs, lastMs: this.lastMs,
     };
@@ -417,12 +448,18 @@ export class MeetingAnalytics {
       const by = s.ids[s.made[i]!]!, of = s.ids[s.made[i + 1]!]!, count = s.made[i + 2]!;
       a.person(by).made.set(of, count);
       a.person(of).received.set(by, count);
+      for (let n = 0; n < count; n++) a.countPair(s.made[i]!, s.made[i + 1]!);
     }
     for (let i = 0; i < s.spurtWho.length; i++) a.spurts.push({ participantId: s.ids[s.spurtWho[i]!]!, who: s.spurtWho[i]!, startMs: s.spurtStart[i]!, endMs: s.spurtEnd[i]! });
+    a.spurtWho = new Int32Array(s.spurtWho);
+    a.spurtStart = new Float64Array(s.spurtStart);
+    a.spurtEnd = new Float64Array(s.spurtEnd);
+    a.markBy = new Int32Array(s.markBy);
+    a.markOf = new Int32Array(s.markOf);
+    a.markTimes = new Float64Array(s.markTimes);
     a.sorted = false;
     for (let i = 0; i < s.markBy.length; i++) {
       a.interruptions.push({ byParticipantId: s.ids[s.markBy[i]!]!, ofParticipantId: s.ids[s.markOf[i]!]!, startMs: s.markTimes[i * 3]!, endMs: s.markTimes[i * 3 + 1]!, overlapMs: s.markTimes[i * 3 + 2]! });
-      a.interruptionWho.push(s.markBy[i]!, s.markOf[i]!);
     }
     a.interruptionTotal = s.interruptionTotal;
     a.dropped = s.dropped;
@@ -496,6 +533,13 @@ function compareSpurts(x: Omit<Spurt, 'who'>, y: Omit<Spurt, 'who'>): number {
 /** Code-unit order of ids (the same on every machine, unlike localeCompare). */
 function compareIds(x: string, y: string): number {
   return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** A typed array of twice the length holding `a`'s values first. */
+function grown<A extends Int32Array | Float64Array>(a: A): A {
+  const b = new (a.constructor as new (n: number) => A)(Math.max(1024, a.length * 2));
+  b.set(a);
+  return b;
 }
 
 function bump(m: Map<string, number>, key: string): void {

@@ -59,7 +59,8 @@ export class RenderPool {
     return new Promise<Buffer>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       if (this.pending.size === 1) worker.ref();
-      worker.postMessage({ id, task });
+      // Copying the task (~2 MB of columns at the bound) in a turn of its own: the snapshot was this turn's work.
+      setImmediate(() => worker.postMessage({ id, task }));
     });
   }
 
