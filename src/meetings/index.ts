@@ -19,8 +19,8 @@
  * 1000) and
  * `meeting.report` (the final MeetingReport, stored in `meeting_reports`; src/feedback sends it to the hosts).
  *
- * Reports: `report(meetingId)` is the live report while the meeting has a timeline in memory, else the stored
- * one. When the last stream of a meeting closes, its report is stored (`final: false`, the meeting may go on);
+ * Reports: `reportJson(meetingId)` is the live report while the meeting has a timeline in memory, else the
+ * stored one. When the last stream of a meeting closes, its report is stored (`final: false`, the meeting may go on);
  * when the meeting has finished and no stream is left, the final report is stored and announced, and the
  * meeting's memory is released. A stream that opens later for a meeting whose timeline was released starts
  * from the stored report's timeline. At most MAX_IDLE_MEETINGS meetings without a live stream are kept in
@@ -246,13 +246,6 @@ export class Meetings extends EventEmitter<MeetingEvents> {
   }
 
   // ------------------------------------------------------------------------------------------- reports
-
-  /** The live report of a meeting with a timeline in memory, else the stored one, else null. */
-  report(meetingId: string, nowMs = Date.now()): MeetingReport | null {
-    const m = this.live.get(meetingId);
-    if (m) return m.analytics.report((id) => this.person(meetingId, id), nowMs, false);
-    return this.deps.reports.get(meetingId);
-  }
 
   /**
    * The version of a meeting's report: `L<epoch>.<analytics version>` while its timeline is in memory,

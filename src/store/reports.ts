@@ -36,11 +36,6 @@ export class ReportStore {
     this.stamps.set(meetingId, now);
   }
 
-  /** The stored report of a meeting as its JSON text (not parsed), or null. */
-  getText(meetingId: string): string | null {
-    return this.q.get.get(meetingId)?.report ?? null;
-  }
-
   /** When the stored report of a meeting was written (Unix ms; it changes with every `put`), or null when none is. */
   storedAt(meetingId: string): number | null {
     const known = this.stamps.get(meetingId);
