@@ -2,7 +2,8 @@
  * `npm run build:binary`: builds `dist/meetcore`, a Node single executable application (node:sea) that runs
  * meetcore with no Node, npm or node_modules on the machine. Offline, after `npm install`:
  *   1. esbuild bundles src/main.ts and everything it imports into one CommonJS script (SEA runs CommonJS);
- *   2. the web pages' files (TEXT_ASSETS of src/runtime.ts: the call page and the host console), the speech fixtures `meetcore bench` streams, and the three native addons (meetcore_audio from build/Release, uWebSockets.js's
+ *   2. the render worker (src/meetings/render-worker.ts) bundled the same way into a script of its own;
+ *      it, the web pages' files (TEXT_ASSETS of src/runtime.ts: the call page and the host console), the speech fixtures `meetcore bench` streams, and the three native addons (meetcore_audio from build/Release, uWebSockets.js's
  *      `uws_<platform>_<arch>_<abi>.node`, better-sqlite3's) become SEA assets, with a manifest (meta.json:
  *      version, Node ABI, each addon's sha256) that src/runtime.ts checks when it extracts them;
  *   3. `node --experimental-sea-config` writes the preparation blob, which postject injects into a copy of
@@ -21,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
-import { FIXTURE_ASSETS, NATIVE_ADDONS, TEXT_ASSETS, type BinaryMeta, type NativeAddonName } from '../src/runtime.js';
+import { FIXTURE_ASSETS, NATIVE_ADDONS, RENDER_WORKER_ASSET, TEXT_ASSETS, type BinaryMeta, type NativeAddonName } from '../src/runtime.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'dist');
@@ -76,9 +77,10 @@ const vegaCanvasBrowser: Plugin = {
   },
 };
 
-async function bundle(out: string): Promise<void> {
+/** Bundle `entry` (a file under src/) and everything it imports into one CommonJS script `out`. */
+async function bundle(out: string, entry = 'src/main.ts'): Promise<void> {
   const result = await build({
-    entryPoints: [path.join(ROOT, 'src/main.ts')],
+    entryPoints: [path.join(ROOT, entry)],
     outfile: out,
     bundle: true,
     platform: 'node',
@@ -181,6 +183,9 @@ export async function buildBinary(opts: { smoke?: boolean } = {}): Promise<strin
 
   const script = path.join(WORK, 'meetcore.cjs');
   await bundle(script);
+  // The render worker (reports and timeline pictures off the event loop) is a script of its own.
+  const renderWorker = path.join(WORK, 'render-worker.cjs');
+  await bundle(renderWorker, 'src/meetings/render-worker.ts');
 
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
   const meta: BinaryMeta = { version: pkg.version, nodeAbi: process.versions.modules, natives: {} as BinaryMeta['natives'] };
@@ -193,6 +198,7 @@ export async function buildBinary(opts: { smoke?: boolean } = {}): Promise<strin
   // The call page (web/index.html, web/app.js) and the host console (web/host.html, web/host.js).
   for (const name of TEXT_ASSETS) assets[name] = path.join(ROOT, 'src', name);
   for (const [name, file] of Object.entries(FIXTURE_ASSETS)) assets[name] = path.join(ROOT, file);
+  assets[RENDER_WORKER_ASSET] = renderWorker;
   const metaFile = path.join(WORK, 'meta.json');
   fs.writeFileSync(metaFile, JSON.stringify(meta, null, 2));
   assets['meta.json'] = metaFile;

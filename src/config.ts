@@ -83,6 +83,8 @@ const spec = {
   FEEDBACK_OVERLAP_MS: [int(100, 10000), '500'],
   FEEDBACK_MONOLOGUE_SEC: [num(1, 7200), '90'],
   FEEDBACK_COOLDOWN_SEC: [num(0, 3600), '15'],
+  /** Timeline pictures (`GET /api/sessions/:id/timeline.svg`, 304s included) per principal per minute, requests; over it 429 with Retry-After. */
+  TIMELINE_RATE_PER_MIN: [int(1, 100_000), '60'],
   AUDIO_THREADS: [int(1, 16), String(Math.min(4, os.availableParallelism()))],
   AUDIO_RING_MS: [int(20, 120000), '1000'],
   METRICS_LOCAL_ONLY: [bool, 'false'],

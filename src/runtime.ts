@@ -83,6 +83,18 @@ export function readFixtureAsset(name: FixtureAssetName): Buffer {
 }
 
 /**
+ * Asset name of the render worker (src/meetings/render-worker.ts bundled by scripts/build-binary.ts into one
+ * CommonJS script, run with `new Worker(code, { eval: true })`: a SEA has no file to point a worker at).
+ */
+export const RENDER_WORKER_ASSET = 'workers/render-worker.cjs';
+
+/** The render worker's bundled code. Only inside the binary (a checkout loads the TypeScript entry). @throws Error outside it. */
+export function readWorkerAsset(): string {
+  if (!inBinary) throw new Error(`${RENDER_WORKER_ASSET} exists only inside the binary`);
+  return sea.getAsset(RENDER_WORKER_ASSET, 'utf8');
+}
+
+/**
  * The command that runs this same meetcore again (for `meetcore bench`'s worker processes and local server):
  * the binary itself, or node on bin/meetcore.js (which loads the TypeScript sources through tsx) in a checkout.
  */
@@ -149,23 +161,32 @@ function loadFromCheckout(name: NativeAddonName): unknown {
 /**
  * The binary's way: at the first load every addon file is opened once (O_NOFOLLOW) and hashed from that
  * descriptor (openAddons); each addon is then loaded from its own descriptor through `/proc/self/fd/N`
- * (Linux), so the file checked is the file loaded and nothing can be swapped in between. The descriptor is
- * closed once its addon is loaded. All are opened before any is loaded because glibc's dlopen returns an
- * already loaded library when the path string matches: a descriptor number reused after a close would load
- * the previous addon again.
+ * (Linux), so the file checked is the file loaded and nothing can be swapped in between. The descriptors stay
+ * open for the life of the process: a worker thread loads an addon by the same `/proc/self/fd/N` path
+ * (nativeFile), and glibc's dlopen, which returns an already loaded library when the path string matches, can
+ * never meet a descriptor number reused for another file.
  */
 function loadFromBinary(name: NativeAddonName): unknown {
-  const fds = openAddons();
-  const fd = fds.get(name);
-  if (fd === undefined) throw new Error(`native addon ${name} is already loaded or its file was closed`);
-  fds.delete(name);
-  try {
-    const module = { exports: {} as unknown };
-    process.dlopen(module, `/proc/self/fd/${fd}`);
-    return module.exports;
-  } finally {
-    fs.closeSync(fd);
-  }
+  const module = { exports: {} as unknown };
+  process.dlopen(module, addonPath(name));
+  return module.exports;
+}
+
+/** `/proc/self/fd/N` of the checked, open file of an addon (binary only). */
+function addonPath(name: NativeAddonName): string {
+  const fd = openAddons().get(name);
+  if (fd === undefined) throw new Error(`native addon ${name} is not in the binary's manifest`);
+  return `/proc/self/fd/${fd}`;
+}
+
+/**
+ * The file of an addon for a worker thread to load itself (better-sqlite3's `nativeBinding`): in the binary the
+ * checked, open file (`/proc/self/fd/N`, the path the main thread loaded it by); undefined in a checkout (the
+ * package finds its own).
+ * @throws Error as loadNative does in the binary.
+ */
+export function nativeFile(name: NativeAddonName): string | undefined {
+  return inBinary ? addonPath(name) : undefined;
 }
 
 let openFds: Map<NativeAddonName, number> | null = null;
@@ -175,7 +196,7 @@ let openFds: Map<NativeAddonName, number> | null = null;
  * file of this uid, not writable by group or others, right sha256 read from the descriptor) is kept open; a
  * missing or altered one is written again from the binary (a new file, O_EXCL, mode 0500, renamed over the
  * old one), then opened and hashed again.
- * @returns addon name → open read-only descriptor (not yet loaded ones).
+ * @returns addon name → open read-only descriptor (kept open for the life of the process).
  * @throws Error on an ABI mismatch, before setNativeDir, or when a file written does not hash right.
  */
 function openAddons(): Map<NativeAddonName, number> {

@@ -8,7 +8,7 @@
  *
  * Everything here runs on the JS thread once per engine batch; the audio work is on the addon's threads.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AppContext, EgressStreamInfo, JoinDecision } from '../context.js';
 import type { Principal } from '../http/router.js';
@@ -18,6 +18,7 @@ import type { StatsRows } from '../pipeline/stats.js';
 import type { EngineEvent, OverlapEvent, StatsEvent } from '../pipeline/types.js';
 import { FeedbackStore, type FeedbackEvent } from '../store/feedback.js';
 import { feedbackRoom, mayReadMeeting } from '../auth/authorization.js';
+import { versionedReply } from '../meetings/routes.js';
 import { describe, SEVERITY, type Locale } from './messages.js';
 import { FEEDBACK_KINDS, MeetingRules, type Finding, type RuleThresholds } from './rules.js';
 import { Counter, Histogram } from 'prom-client';
@@ -200,6 +201,11 @@ const sinceQuery = z.object({
   limit: queryInteger(1, 5000).default(1000),
 });
 
+/** `?report=false`: the live view without the report (`report: null`); default true. */
+const debugQuery = z.object({
+  report: z.enum(['true', 'false'], { message: "must be 'true' or 'false'" }).transform((v) => v === 'true').default(true),
+});
+
 /**
  * Wire the feedback area: bus listeners, the TTL sweep timer, the routes.
  * @returns the service (src/hume adds its figures to the metrics through it).
@@ -233,9 +239,15 @@ export function registerFeedback(ctx: AppContext): FeedbackService {
     if (session && !mayReadMeeting(req.principal, session)) throw new HttpError('not_found', `no meeting ${JSON.stringify(id)}`);
     return id;
   };
-  ctx.router.get('/feedback/debug/:meetingId', (req) => {
+  ctx.router.get('/feedback/debug/:meetingId', async (req) => {
     const meetingId = meetingOf(req);
-    return { json: { meetingId, participants: service.debug(meetingId), report: ctx.meetings.report(meetingId) } };
+    const { report: withReport } = parseQuery(debugQuery, req.query);
+    const head = `{"meetingId":${JSON.stringify(meetingId)},"participants":${JSON.stringify(service.debug(meetingId))},"report":`;
+    // The report is computed off the event loop and kept per version (src/meetings/index.ts reportJson).
+    const report = withReport ? ctx.meetings.reportJson(meetingId) : null;
+    const version = `${report?.version ?? 'none'}.${createHash('sha256').update(head).digest('base64url').slice(0, 16)}`;
+    const bytes = report ? report.bytes.then((r) => [Buffer.from(head), r, Buffer.from('}')]) : Promise.resolve([Buffer.from(`${head}null}`)]);
+    return versionedReply(req, { version, bytes }, 'application/json');
   }, { auth: 'bearer' });
   ctx.router.get('/feedback/metrics/:meetingId', (req) => ({ json: { meetingId: meetingOf(req), ...service.metrics(req.params.meetingId!) } }), { auth: 'bearer' });
   ctx.router.get('/feedback/:meetingId', (req) => {

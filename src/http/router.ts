@@ -65,11 +65,15 @@ export interface Principal {
   expiresAt?: number;
 }
 
-/** A JSON reply (`json` is serialized), or raw bytes with their content type. */
+/**
+ * A JSON reply (`json` is serialized), or raw bytes with their content type (a list of byte arrays is sent as
+ * their concatenation). Bodies over STREAM_BODY_BYTES are written as the socket drains, not copied whole into
+ * uWS's buffer in one call (a 12 MB report would hold the event loop ~100 ms).
+ */
 export interface Reply {
   status?: number;
   json?: unknown;
-  raw?: string | Uint8Array;
+  raw?: string | Uint8Array | Uint8Array[];
   contentType?: string;
   /** Extra headers; a `Cache-Control` among them replaces the default `no-store` (and its `Pragma`). */
   headers?: Record<string, string>;
@@ -231,7 +235,7 @@ export class Router {
       reply = this.errorReply(err, req);
     }
     if (state.aborted) return;
-    this.send(res, req, reply, head);
+    this.send(res, req, reply, head, state);
   }
 
   private async authenticate(req: Request, mode: AuthMode): Promise<void> {
@@ -254,7 +258,7 @@ export class Router {
   }
 
   /** Write the reply; for HEAD (`head`), the same status and headers with the body's Content-Length, no body. */
-  private send(res: HttpResponse, req: Request, reply: Reply, head: boolean): void {
+  private send(res: HttpResponse, req: Request, reply: Reply, head: boolean, state: { aborted: boolean } = { aborted: false }): void {
     const status = reply.status ?? 200;
     res.cork(() => {
       res.writeStatus(statusLine(status));
@@ -262,10 +266,15 @@ export class Router {
       const headers = Object.entries(reply.headers ?? {});
       if (!headers.some(([k]) => k.toLowerCase() === 'cache-control')) writeNoStore(res);
       for (const [k, v] of headers) res.writeHeader(k, v);
-      if (status === 204) { res.endWithoutBody(); return; }
+      if (status === 204 || status === 304) { res.endWithoutBody(); return; }
       if (reply.raw !== undefined) {
         res.writeHeader('Content-Type', reply.contentType ?? 'application/octet-stream');
-        endBody(res, reply.raw, head);
+        const parts = typeof reply.raw === 'string' ? null : Array.isArray(reply.raw) ? reply.raw : [reply.raw];
+        let size = 0;
+        for (const p of parts ?? []) size += p.byteLength;
+        if (parts && head) { res.writeHeader('Content-Length', String(size)); res.endWithoutBody(); }
+        else if (parts && size > STREAM_BODY_BYTES) streamBody(res, parts, size, state);
+        else endBody(res, parts ? (parts.length === 1 ? parts[0]! : Buffer.concat(parts)) : (reply.raw as string), head);
       } else {
         res.writeHeader('Content-Type', 'application/json');
         endBody(res, JSON.stringify(reply.json ?? null), head);
@@ -310,6 +319,55 @@ function matches(pattern: readonly string[], parts: readonly string[]): boolean 
  * HEAD: `end(body)` would send the body, and `endWithoutBody(length)` leaves this uWS build's response
  * unfinished (the process aborts when that happens inside a handler), so the header is written by hand.
  */
+/** Bodies larger than this, bytes, are written in STREAM_CHUNK_BYTES pieces as the socket drains. */
+const STREAM_BODY_BYTES = 256 * 1024;
+const STREAM_CHUNK_BYTES = 64 * 1024;
+/** Most bytes written in one turn of the event loop; the rest follows at the next turn (setImmediate). */
+const STREAM_TURN_BYTES = 64 * 1024;
+
+/**
+ * Write `parts` (their concatenation, `size` bytes) with uWS's tryEnd as far as the socket takes it, and the rest
+ * from onWritable (uWS's streaming pattern: a refused piece is offered again from the response's write offset).
+ * At most STREAM_TURN_BYTES are written per turn of the event loop. Call inside the reply's cork, after the
+ * headers; nothing is written once `state.aborted`.
+ */
+function streamBody(res: HttpResponse, parts: Uint8Array[], size: number, state: { aborted: boolean }): void {
+  const base = res.getWriteOffset();
+  let part = 0;
+  let partStart = 0;
+  /** At most STREAM_CHUNK_BYTES of the body from byte `pos`, within one part. */
+  const pieceAt = (pos: number): Uint8Array => {
+    while (pos >= partStart + parts[part]!.byteLength) partStart += parts[part++]!.byteLength;
+    const from = pos - partStart;
+    return parts[part]!.subarray(from, Math.min(parts[part]!.byteLength, from + STREAM_CHUNK_BYTES));
+  };
+  let waiting = false;
+  /** True once everything is written or the turn's share is; false when the socket is full (onWritable goes on). */
+  const write = (): boolean => {
+    const until = res.getWriteOffset() + STREAM_TURN_BYTES;
+    for (;;) {
+      const [ok, done] = res.tryEnd(pieceAt(res.getWriteOffset() - base), size);
+      if (done) return true;
+      if (!ok) {
+        if (!waiting) {
+          waiting = true;
+          res.onWritable(() => {
+            let drained = false;
+            res.cork(() => { drained = write(); });
+            return drained;
+          });
+        }
+        return false;
+      }
+      if (res.getWriteOffset() >= until) {
+        setImmediate(() => { if (!state.aborted) res.cork(() => { write(); }); });
+        return true;
+      }
+    }
+  };
+  write();
+}
+
 function endBody(res: HttpResponse, body: string | Uint8Array, head: boolean): void {
   if (!head) { res.end(body); return; }
   res.writeHeader('Content-Length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength));

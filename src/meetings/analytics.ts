@@ -33,7 +33,32 @@ export interface MeetingAnalyticsOptions {
   maxSpurts?: number;
 }
 
-interface Spurt { participantId: string; startMs: number; endMs: number }
+/** A kept talk spurt; `who`: the participant's index in the order of first appearance (snapshot columns). */
+interface Spurt { participantId: string; who: number; startMs: number; endMs: number }
+
+/**
+ * MeetingAnalytics.snapshot(): participants are indices into `ids`; times stream-clock Unix ms.
+ * `made`: triplets (interrupter index, interrupted index, count); `markTimes`: triplets (startMs, endMs,
+ * overlapMs) of the kept interruption i at 3i.
+ */
+export interface TimelineSnapshot {
+  meetingId: string;
+  maxSpurts: number;
+  ids: string[];
+  talkMs: Float64Array;
+  made: Int32Array;
+  spurtWho: Int32Array;
+  spurtStart: Float64Array;
+  spurtEnd: Float64Array;
+  markBy: Int32Array;
+  markOf: Int32Array;
+  markTimes: Float64Array;
+  interruptionTotal: number;
+  dropped: number;
+  droppedMarks: number;
+  firstMs: number | null;
+  lastMs: number | null;
+}
 
 /** Per participant figures folded on arrival (everything else is computed from the kept timeline). */
 interface Person {
@@ -43,6 +68,8 @@ interface Person {
   made: Map<string, number>;
   /** Interruptions received, by interrupter. */
   received: Map<string, number>;
+  /** Index in the order of first appearance. */
+  index: number;
 }
 
 /** Conversation timeline of one meeting; `report()` turns it into a MeetingReport. */
@@ -54,12 +81,28 @@ export class MeetingAnalytics {
   private sorted = true;
   private readonly interruptions: InterruptionMark[] = [];
   /** Kept interruptions whose 'end' has not come yet, by overlap key. */
-  private readonly openInterruptions = new Map<string, InterruptionMark>();
+  private readonly openInterruptions = new Map<string, { mark: InterruptionMark; index: number }>();
+  /**
+   * The kept spurts and interruptions again as columns in arrival order, appended as they come (interruption
+   * times updated in place), so that `snapshot()` is a copy of memory, not a walk over objects.
+   */
+  private spurtWho = new Int32Array(1024);
+  private spurtStart = new Float64Array(1024);
+  private spurtEnd = new Float64Array(1024);
+  private markBy = new Int32Array(1024);
+  private markOf = new Int32Array(1024);
+  private markTimes = new Float64Array(3 * 1024);
+  /** Participant ids by index (order of first appearance). */
+  private readonly ids: string[] = [];
+  /** Interruption counts as triplets (interrupter index, interrupted index, count); slot of a pair by `by,of`. */
+  private pairs = new Int32Array(3 * 256);
+  private readonly pairSlots = new Map<string, number>();
   private interruptionTotal = 0;
   private dropped = 0;
   private droppedMarks = 0;
   private firstMs: number | null = null;
   private lastMs: number | null = null;
+  private changes = 0;
 
   /**
    * @param meetingId reported as MeetingReport.meetingId.
@@ -69,6 +112,20 @@ export class MeetingAnalytics {
     const max = opts.maxSpurts ?? DEFAULT_MAX_SPURTS;
     if (!Number.isInteger(max) || max < 0) throw new RangeError(`maxSpurts must be a non-negative integer, got ${max}`);
     this.maxSpurts = max;
+  }
+
+  /**
+   * A number that grows whenever the report would change: a talk spurt, an interruption (or its update), a
+   * stream opened or closed, stream time reaching a new whole second, or `touch()`. Equal versions of one
+   * MeetingAnalytics give the same report but for `generatedAt` and stream time within the same second.
+   */
+  get version(): number {
+    return this.changes;
+  }
+
+  /** Something the report shows from outside the timeline changed (a participant's name or host flag). */
+  touch(): void {
+    this.changes++;
   }
 
   /** Talk spurts not kept because `maxSpurts` were already kept (still counted in talk time). */
@@ -83,12 +140,14 @@ export class MeetingAnalytics {
 
   /** A stream of `participantId` opened; `startedAtMs` is its stream clock origin (Unix ms). */
   streamOpened(participantId: string, startedAtMs: number): void {
+    this.changes++;
     this.person(participantId);
     this.span(startedAtMs, startedAtMs);
   }
 
   /** A stream of `participantId` closed at stream time `endMs` (its ClosedEvent's endMs). */
   streamClosed(participantId: string, endMs: number): void {
+    this.changes++;
     this.person(participantId);
     this.span(null, endMs);
   }
@@ -104,6 +163,7 @@ export class MeetingAnalytics {
    */
   speech(e: SpeechEvent): void {
     if (!Number.isFinite(e.startMs) || !Number.isFinite(e.endMs) || e.endMs <= e.startMs) return;
+    this.changes++;
     this.person(e.participantId).talkMs += e.endMs - e.startMs;
     this.span(e.startMs, e.endMs);
     if (this.spurts.length >= this.maxSpurts) {
@@ -112,7 +172,17 @@ export class MeetingAnalytics {
     }
     const last = this.spurts[this.spurts.length - 1];
     if (last && compareSpurts(last, e) > 0) this.sorted = false;
-    this.spurts.push({ participantId: e.participantId, startMs: e.startMs, endMs: e.endMs });
+    const who = this.person(e.participantId).index;
+    const n = this.spurts.length;
+    this.spurts.push({ participantId: e.participantId, who, startMs: e.startMs, endMs: e.endMs });
+    if (n >= this.spurtWho.length) {
+      this.spurtWho = grown(this.spurtWho);
+      this.spurtStart = grown(this.spurtStart);
+      this.spurtEnd = grown(this.spurtEnd);
+    }
+    this.spurtWho[n] = who;
+    this.spurtStart[n] = e.startMs;
+    this.spurtEnd[n] = e.endMs;
   }
 
   /**
@@ -124,34 +194,49 @@ export class MeetingAnalytics {
   overlap(e: OverlapEvent): void {
     const [a, b] = e.participants;
     const key = `${a}\u0000${b}\u0000${e.startMs}`;
-    const mark = this.openInterruptions.get(key);
+    const open = this.openInterruptions.get(key);
     if (e.phase !== 'start') {
-      if (!mark) return;
+      if (!open) return;
+      const { mark, index } = open;
+      this.changes++;
       if (e.tMs >= mark.endMs || e.phase === 'end') {
         mark.endMs = e.tMs;
         mark.overlapMs = e.overlapMs;
+        this.markTimes[3 * index + 1] = e.tMs;
+        this.markTimes[3 * index + 2] = e.overlapMs;
       }
       if (e.phase === 'end') this.openInterruptions.delete(key);
       return;
     }
-    if (mark) return; // a repeated start
+    if (open) return; // a repeated start
+    this.changes++;
     const by = e.laterParticipantId;
     const of = by === a ? b : a;
     this.interruptionTotal++;
     bump(this.person(by).made, of);
     bump(this.person(of).received, by);
+    this.countPair(this.person(by).index, this.person(of).index);
     if (this.interruptions.length >= this.maxSpurts) {
       this.droppedMarks++;
       return;
     }
     const kept: InterruptionMark = { byParticipantId: by, ofParticipantId: of, startMs: e.startMs, endMs: e.tMs, overlapMs: e.overlapMs };
+    const index = this.interruptions.length;
     this.interruptions.push(kept);
-    this.openInterruptions.set(key, kept);
+    if (index >= this.markBy.length) {
+      this.markBy = grown(this.markBy);
+      this.markOf = grown(this.markOf);
+      this.markTimes = grown(this.markTimes);
+    }
+    this.markBy[index] = this.person(by).index;
+    this.markOf[index] = this.person(of).index;
+    this.markTimes.set([e.startMs, e.tMs, e.overlapMs], 3 * index);
+    this.openInterruptions.set(key, { mark: kept, index });
   }
 
   /**
-   * The meeting report from everything folded so far (O(n log n) in the kept spurts; cheap enough to call every
-   * few seconds for a live meeting).
+   * The meeting report from everything folded so far (O(n log n) in the kept spurts and interruptions: ~100 ms
+   * at the bound, so the routes compute it in the render worker from `snapshot()`, src/meetings/render-pool.ts).
    * @param people name and host flag of a participant.
    * @param nowMs wall clock to stamp as `generatedAt`, Unix ms.
    * @param final whether this is the stored, end-of-meeting report.
@@ -176,6 +261,9 @@ export class MeetingAnalytics {
     // participant is in a talk spurt"); `reachMs`: the furthest end of any spurt started before the current
     // moment (the end of the last speech before it: silence before a turn); `turn`: who holds the floor.
     const enclosing = new Map<string, Spurt>();
+    // Every spurt that became some participant's `enclosing` one, earliest start first (a lazy heap: entries
+    // no longer enclosing, or ended by now, are dropped when they reach the top).
+    const candidates = new SpurtHeap();
     const backchannels: BackchannelMark[] = [];
     let reachMs = -Infinity;
     let speechMs = 0;
@@ -199,15 +287,15 @@ export class MeetingAnalytics {
       for (let k = i; k < j; k++) {
         const s = spurts[k]!;
         const held = enclosing.get(s.participantId);
-        if (!held || s.endMs > held.endMs) enclosing.set(s.participantId, s);
+        if (!held || s.endMs > held.endMs) {
+          enclosing.set(s.participantId, s);
+          candidates.push(s);
+        }
       }
       for (let k = i; k < j; k++) {
         const s = spurts[k]!;
         if (s.endMs - s.startMs < FLOOR_TAKE_MS) {
-          let to: Spurt | null = null;
-          for (const [id, o] of enclosing) {
-            if (id !== s.participantId && o.endMs > t && (!to || o.startMs < to.startMs || (o.startMs === to.startMs && id < to.participantId))) to = o;
-          }
+          const to = earliestOther(candidates, enclosing, s.participantId, t);
           if (to) {
             fig(s.participantId).backchannels++;
             backchannels.push({ participantId: s.participantId, toParticipantId: to.participantId, startMs: s.startMs, endMs: s.endMs });
@@ -297,27 +385,161 @@ export class MeetingAnalytics {
     };
   }
 
+  /** One more interruption of participant index `of` by `by` in the `pairs` column. */
+  private countPair(by: number, of: number): void {
+    const key = `${by},${of}`;
+    let slot = this.pairSlots.get(key);
+    if (slot === undefined) {
+      slot = this.pairSlots.size;
+      this.pairSlots.set(key, slot);
+      if (3 * slot >= this.pairs.length) this.pairs = grown(this.pairs);
+      this.pairs[3 * slot] = by;
+      this.pairs[3 * slot + 1] = of;
+    }
+    this.pairs[3 * slot + 2]!++;
+  }
+
   private person(id: string): Person {
     let p = this.people.get(id);
-    if (!p) this.people.set(id, (p = { talkMs: 0, made: new Map(), received: new Map() }));
+    if (!p) {
+      this.people.set(id, (p = { talkMs: 0, made: new Map(), received: new Map(), index: this.ids.length }));
+      this.ids.push(id);
+    }
     return p;
   }
 
   /** Widen the meeting span: `startMs` may lower its start (and raise its end), `endMs` raises its end. */
   private span(startMs: number | null, endMs: number): void {
-    if (startMs !== null && Number.isFinite(startMs) && (this.firstMs === null || startMs < this.firstMs)) this.firstMs = startMs;
-    if (Number.isFinite(endMs) && (this.lastMs === null || endMs > this.lastMs)) this.lastMs = endMs;
+    if (startMs !== null && Number.isFinite(startMs) && (this.firstMs === null || startMs < this.firstMs)) {
+      this.firstMs = startMs;
+      this.changes++;
+    }
+    if (Number.isFinite(endMs) && (this.lastMs === null || endMs > this.lastMs)) {
+      if (this.lastMs === null || Math.floor(endMs / 1000) !== Math.floor(this.lastMs / 1000)) this.changes++;
+      this.lastMs = endMs;
+    }
+  }
+
+  /**
+   * Everything `report()` reads, as columns (typed arrays, index-coded participants) that postMessage copies
+   * cheaply, for a report computed off the event loop (src/meetings/render-worker.ts through `fromSnapshot`).
+   * The columns are kept up to date as events arrive (O(1) each), so this is a copy of memory plus one pass
+   * over the participants' talk times.
+   */
+  snapshot(): TimelineSnapshot {
+    const talkMs = new Float64Array(this.ids.length);
+    for (const p of this.people.values()) talkMs[p.index] = p.talkMs;
+    const n = this.spurts.length;
+    const k = this.interruptions.length;
+    return {
+      meetingId: this.meetingId, maxSpurts: this.maxSpurts, ids: this.ids.slice(), talkMs, made: this.pairs.slice(0, 3 * this.pairSlots.size),
+      spurtWho: this.spurtWho.slice(0, n), spurtStart: this.spurtStart.slice(0, n), spurtEnd: this.spurtEnd.slice(0, n),
+      markBy: this.markBy.slice(0, k), markOf: this.markOf.slice(0, k), markTimes: this.markTimes.slice(0, 3 * k),
+      interruptionTotal: this.interruptionTotal, dropped: this.dropped, droppedMarks: this.droppedMarks,
+      firstMs: this.firstMs, lastMs: this.lastMs,
+    };
+  }
+
+  /** A MeetingAnalytics holding what `snapshot()` took (its `report()` equals the original's). */
+  static fromSnapshot(s: TimelineSnapshot): MeetingAnalytics {
+    const a = new MeetingAnalytics(s.meetingId, { maxSpurts: s.maxSpurts });
+    s.ids.forEach((id, i) => { a.person(id).talkMs = s.talkMs[i]!; });
+    for (let i = 0; i + 2 < s.made.length; i += 3) {
+      const by = s.ids[s.made[i]!]!, of = s.ids[s.made[i + 1]!]!, count = s.made[i + 2]!;
+      a.person(by).made.set(of, count);
+      a.person(of).received.set(by, count);
+      for (let n = 0; n < count; n++) a.countPair(s.made[i]!, s.made[i + 1]!);
+    }
+    for (let i = 0; i < s.spurtWho.length; i++) a.spurts.push({ participantId: s.ids[s.spurtWho[i]!]!, who: s.spurtWho[i]!, startMs: s.spurtStart[i]!, endMs: s.spurtEnd[i]! });
+    a.spurtWho = new Int32Array(s.spurtWho);
+    a.spurtStart = new Float64Array(s.spurtStart);
+    a.spurtEnd = new Float64Array(s.spurtEnd);
+    a.markBy = new Int32Array(s.markBy);
+    a.markOf = new Int32Array(s.markOf);
+    a.markTimes = new Float64Array(s.markTimes);
+    a.sorted = false;
+    for (let i = 0; i < s.markBy.length; i++) {
+      a.interruptions.push({ byParticipantId: s.ids[s.markBy[i]!]!, ofParticipantId: s.ids[s.markOf[i]!]!, startMs: s.markTimes[i * 3]!, endMs: s.markTimes[i * 3 + 1]!, overlapMs: s.markTimes[i * 3 + 2]! });
+    }
+    a.interruptionTotal = s.interruptionTotal;
+    a.dropped = s.dropped;
+    a.droppedMarks = s.droppedMarks;
+    a.firstMs = s.firstMs;
+    a.lastMs = s.lastMs;
+    return a;
+  }
+}
+
+/**
+ * The enclosing spurt of another participant than `self` still running at `t` (endMs > t) that started first
+ * (ties: lower participantId), or null. Entries of `heap` that are no longer their participant's enclosing spurt,
+ * or that ended by `t`, are dropped for good (enclosing spurts are only ever replaced, `t` only grows), so a
+ * report costs O(n log n) in the spurts whatever the number of participants.
+ */
+function earliestOther(heap: SpurtHeap, enclosing: Map<string, Spurt>, self: string, t: number): Spurt | null {
+  const live = (o: Spurt) => enclosing.get(o.participantId) === o && o.endMs > t;
+  let own: Spurt | null = null;
+  let found: Spurt | null = null;
+  for (let top = heap.peek(); top; top = heap.peek()) {
+    if (!live(top)) { heap.pop(); continue; }
+    if (top.participantId !== self) { found = top; break; }
+    own = heap.pop()!;  // set aside: the participant's own spurt never is the one spoken to
+  }
+  if (own) heap.push(own);
+  return found;
+}
+
+/** Binary min-heap of spurts by start, then participantId. */
+class SpurtHeap {
+  private readonly items: Spurt[] = [];
+  private static less(x: Spurt, y: Spurt): boolean {
+    return x.startMs < y.startMs || (x.startMs === y.startMs && x.participantId < y.participantId);
+  }
+  peek(): Spurt | undefined { return this.items[0]; }
+  push(s: Spurt): void {
+    const a = this.items;
+    let i = a.push(s) - 1;
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (!SpurtHeap.less(a[i]!, a[up]!)) break;
+      [a[i], a[up]] = [a[up]!, a[i]!];
+      i = up;
+    }
+  }
+  pop(): Spurt | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    a[0] = last;
+    for (let i = 0; ;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < a.length && SpurtHeap.less(a[l]!, a[m]!)) m = l;
+      if (r < a.length && SpurtHeap.less(a[r]!, a[m]!)) m = r;
+      if (m === i) break;
+      [a[i], a[m]] = [a[m]!, a[i]!];
+      i = m;
+    }
+    return top;
   }
 }
 
 /** Timeline order: start, then participantId, then end. */
-function compareSpurts(x: Spurt, y: Spurt): number {
+function compareSpurts(x: Omit<Spurt, 'who'>, y: Omit<Spurt, 'who'>): number {
   return x.startMs - y.startMs || compareIds(x.participantId, y.participantId) || x.endMs - y.endMs;
 }
 
 /** Code-unit order of ids (the same on every machine, unlike localeCompare). */
 function compareIds(x: string, y: string): number {
   return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** A typed array of twice the length holding `a`'s values first. */
+function grown<A extends Int32Array | Float64Array>(a: A): A {
+  const b = new (a.constructor as new (n: number) => A)(Math.max(1024, a.length * 2));
+  b.set(a);
+  return b;
 }
 
 function bump(m: Map<string, number>, key: string): void {

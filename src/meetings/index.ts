@@ -19,12 +19,14 @@
  * 1000) and
  * `meeting.report` (the final MeetingReport, stored in `meeting_reports`; src/feedback sends it to the hosts).
  *
- * Reports: `report(meetingId)` is the live report while the meeting has a timeline in memory, else the stored
- * one. When the last stream of a meeting closes, its report is stored (`final: false`, the meeting may go on);
+ * Reports: `reportJson(meetingId)` is the live report while the meeting has a timeline in memory, else the
+ * stored one. When the last stream of a meeting closes, its report is stored (`final: false`, the meeting may go on);
  * when the meeting has finished and no stream is left, the final report is stored and announced, and the
  * meeting's memory is released. A stream that opens later for a meeting whose timeline was released starts
  * from the stored report's timeline. At most MAX_IDLE_MEETINGS meetings without a live stream are kept in
- * memory; beyond that the oldest is released (its report is already stored).
+ * memory; beyond that the oldest is released (its report is already stored). The routes' reports and pictures
+ * (`reportJson`, `timelineSvg`) are computed in a worker thread (./render-pool.ts) and kept per `reportVersion`;
+ * the report stored when the last stream closes is computed there too.
  */
 import { EventEmitter } from 'node:events';
 import type { EgressStreamInfo } from '../context.js';
@@ -34,7 +36,9 @@ import type { EngineEvent } from '../pipeline/types.js';
 import type { ReportStore } from '../store/reports.js';
 import type { Participant, SessionStore } from '../store/sessions.js';
 import { MeetingAnalytics } from './analytics.js';
+import { RenderPool, VersionCache, type ReportSource } from './render-pool.js';
 import type { MeetingReport } from './report.js';
+import type { TimelineFeedback } from './timeline-svg.js';
 
 /** Meetings without a live stream whose timeline stays in memory (their report is stored meanwhile). */
 export const MAX_IDLE_MEETINGS = 200;
@@ -71,6 +75,14 @@ interface LiveMeeting {
   streams: Map<number, LiveStream>;
   people: Map<string, Person>;
   analytics: MeetingAnalytics;
+  /** Which keeping in memory this is (grows over the server's life): with analytics.version, the report's version. */
+  epoch: number;
+  /** The worker's input for the report at `version` (a picture and a report of one version share it). */
+  snapshot: { version: number; source: ReportSource } | null;
+  /** Reports stored (or being made for storing) so far: only the latest one is stored. */
+  stores: number;
+  /** The `stores` number of the report last stored (equal to `stores`: the meeting may leave memory). */
+  stored: number;
   /** Set by `finish`: the final report is made once no stream is left. */
   finishedAtMs: number | null;
 }
@@ -87,9 +99,19 @@ export class Meetings extends EventEmitter<MeetingEvents> {
   /** Audio streams by engine streamId (the engine's events name them so). */
   private readonly audio = new Map<number, LiveStream>();
   private readonly recordings = new Set<number>();
+  private epochs = 0;
+  /** The render worker (started at the first report or picture asked for) and its results per report version. */
+  private readonly renders: RenderPool;
+  private readonly rendered = new VersionCache(32);
 
   constructor(private readonly deps: MeetingsDeps) {
     super();
+    this.renders = new RenderPool(deps.reports.file);
+  }
+
+  /** Stop the render worker (server shutdown). */
+  async close(): Promise<void> {
+    await this.renders.close();
   }
 
   // ---------------------------------------------------------------------------------------- participants
@@ -105,7 +127,10 @@ export class Meetings extends EventEmitter<MeetingEvents> {
     const before = this.live.get(p.meetingId)?.people.get(p.identity);
     const stored = this.deps.sessions.upsertParticipant(p);
     const m = this.live.get(p.meetingId);
-    if (m) m.people.set(p.identity, { name: stored.name, isHost: stored.isHost });
+    if (m) {
+      m.people.set(p.identity, { name: stored.name, isHost: stored.isHost });
+      m.analytics.touch();
+    }
     if (m && before && before.isHost !== stored.isHost) this.fire('participant.roles', p.meetingId, p.identity, stored.isHost);
     else if (m && !before && stored.isHost) this.fire('participant.roles', p.meetingId, p.identity, true);
     return stored;
@@ -222,19 +247,72 @@ export class Meetings extends EventEmitter<MeetingEvents> {
 
   // ------------------------------------------------------------------------------------------- reports
 
-  /** The live report of a meeting with a timeline in memory, else the stored one, else null. */
-  report(meetingId: string, nowMs = Date.now()): MeetingReport | null {
+  /**
+   * The version of a meeting's report: `L<epoch>.<analytics version>` while its timeline is in memory,
+   * `S<stored at>` for a stored report, null when it has none. Equal versions give the same report (but for
+   * `generatedAt`); it is the ETag of the report routes.
+   */
+  reportVersion(meetingId: string): string | null {
     const m = this.live.get(meetingId);
-    if (m) return m.analytics.report((id) => this.person(meetingId, id), nowMs, false);
-    return this.deps.reports.get(meetingId);
+    if (m) return `L${m.epoch}.${m.analytics.version}`;
+    const at = this.deps.reports.storedAt(meetingId);
+    return at === null ? null : `S${at}`;
+  }
+
+  /**
+   * The report as JSON bytes, computed in the render worker (the event loop only snapshots the timeline) and
+   * kept per version: concurrent and later requests of the same version share one computation.
+   * @returns the version and the bytes to come, or null when the meeting has no report (no audio yet).
+   * @throws (the promise) Error when the worker failed.
+   */
+  reportJson(meetingId: string): { version: string; bytes: Promise<Buffer> } | null {
+    const version = this.reportVersion(meetingId);
+    if (version === null) return null;
+    return {
+      version,
+      bytes: this.rendered.get(`report:${meetingId}`, version, () => this.renders.run({ kind: 'report', source: this.reportSource(meetingId) })),
+    };
+  }
+
+  /**
+   * The timeline picture (src/meetings/timeline-svg.ts) as SVG bytes, drawn in the render worker and kept per
+   * version (the report's, or `none` before any audio, with `feedback.version`).
+   * @param feedback the meeting's feedback events: a text that changes with them, and their list (read only
+   *   when the picture must be drawn).
+   * @param maxMarks marks of one kind drawn one by one (beyond: merged per lane, and the picture says so).
+   */
+  timelineSvg(meetingId: string, feedback: { version: string; list: () => TimelineFeedback[] }, maxMarks: number): { version: string; bytes: Promise<Buffer> } {
+    const version = `${this.reportVersion(meetingId) ?? 'none'}.f${feedback.version}`;
+    return {
+      version,
+      bytes: this.rendered.get(`timeline:${meetingId}`, version, () => this.renders.run({ kind: 'timeline', source: this.reportSource(meetingId), feedback: feedback.list(), maxMarks })),
+    };
   }
 
   // ------------------------------------------------------------------------------------------ private
 
+  /** What the worker computes a report from: the live timeline's snapshot, the stored report (the worker reads it), or an empty timeline. */
+  private reportSource(meetingId: string): ReportSource {
+    const m = this.live.get(meetingId);
+    if (!m && this.deps.reports.storedAt(meetingId) !== null) return { stored: meetingId };
+    if (m?.snapshot && m.snapshot.version === m.analytics.version) return m.snapshot.source;
+    const live = (m?.analytics ?? new MeetingAnalytics(meetingId)).snapshot();
+    const names: (string | null)[] = [];
+    const hosts = new Uint8Array(live.ids.length);
+    live.ids.forEach((id, i) => {
+      const p = this.person(meetingId, id);
+      names.push(p.name);
+      hosts[i] = p.isHost ? 1 : 0;
+    });
+    const source: ReportSource = { live, people: { names, hosts }, nowMs: Date.now(), final: false };
+    if (m) m.snapshot = { version: m.analytics.version, source };
+    return source;
+  }
+
   private meeting(meetingId: string): LiveMeeting {
     let m = this.live.get(meetingId);
     if (m) return m;
-    m = { meetingId, streams: new Map(), people: new Map(), analytics: new MeetingAnalytics(meetingId), finishedAtMs: null };
+    m = { meetingId, streams: new Map(), people: new Map(), analytics: new MeetingAnalytics(meetingId), epoch: ++this.epochs, snapshot: null, stores: 0, stored: 0, finishedAtMs: null };
     const stored = this.deps.reports.get(meetingId);
     if (stored) seedAnalytics(m.analytics, stored);
     for (const p of this.deps.sessions.participants(meetingId)) m.people.set(p.identity, { name: p.name, isHost: p.isHost });
@@ -247,22 +325,32 @@ export class Meetings extends EventEmitter<MeetingEvents> {
       this.finalize(m);
       return;
     }
-    try {
-      this.deps.reports.put(m.analytics.report((id) => this.person(m.meetingId, id), Date.now(), false));
-    } catch (err) {
+    // The report is made in the render worker (at the bound ~100 ms of folding and 12 MB of JSON), then stored,
+    // unless a later store of this meeting or its final report came first.
+    const seq = ++m.stores;
+    this.renders.run({ kind: 'report', source: this.reportSource(m.meetingId) }).then((bytes) => {
+      if (seq !== m.stores || m.finishedAtMs !== null || this.live.get(m.meetingId) !== m) return;
+      this.deps.reports.putText(m.meetingId, bytes.toString('utf8'), false);
+      m.stored = seq;
+      this.releaseIdle();
+    }).catch((err: unknown) => {
+      // The timeline stays in memory: nothing is lost.
       this.deps.log.error({ err, meetingId: m.meetingId }, 'cannot store the meeting report');
-      return;  // keep the timeline in memory: nothing is lost
-    }
-    // Bound the meetings kept without a live stream (their reports are stored).
+    });
+  }
+
+  /** Bound the meetings kept without a live stream (their reports are stored): the oldest are released. */
+  private releaseIdle(): void {
     let idle = 0;
     for (const x of this.live.values()) if (x.streams.size === 0) idle++;
     for (const x of this.live.values()) {
       if (idle <= MAX_IDLE_MEETINGS) break;
-      if (x.streams.size === 0) { this.live.delete(x.meetingId); idle--; }
+      if (x.streams.size === 0 && x.stored === x.stores) { this.live.delete(x.meetingId); idle--; }
     }
   }
 
   private finalize(m: LiveMeeting): void {
+    m.stores++;
     const report = m.analytics.report((id) => this.person(m.meetingId, id), Date.now(), true);
     if (this.storeFinal(report)) this.live.delete(m.meetingId);
   }

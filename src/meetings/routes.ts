@@ -5,17 +5,51 @@
  *   meeting goes on (`final: false`), the stored final one after it ended; 404 when the meeting or its report
  *   is unknown (no audio yet);
  * - `GET /api/sessions/:meetingId/timeline.svg` → 200 `image/svg+xml`: the meeting as a picture
- *   (src/meetings/timeline-svg.ts), with the feedback events stored for it; an empty picture before any audio.
+ *   (src/meetings/timeline-svg.ts), with the feedback events stored for it; an empty picture before any audio;
+ *   429 `rate_limited` with Retry-After (seconds) beyond TIMELINE_RATE_PER_MIN requests per principal a minute.
+ * Both are computed in the render worker (src/meetings/render-pool.ts), kept per report version and sent with
+ * that version as a weak ETag: a request whose If-None-Match holds it gets 304 and no body.
  */
 import type { AppContext } from '../context.js';
 import { mayReadMeeting } from '../auth/authorization.js';
 import { HttpError } from '../http/errors.js';
-import type { Principal } from '../http/router.js';
+import type { Principal, Reply, Request } from '../http/router.js';
 import { FeedbackStore } from '../store/feedback.js';
-import { MeetingAnalytics } from './analytics.js';
+import { RateLimiter, TIMELINE_MAX_MARKS } from './render-pool.js';
 
 /** Most feedback events drawn on a timeline. */
 const TIMELINE_FEEDBACK_LIMIT = 5000;
+
+/** The weak entity tag of a report version (RFC 9110 §8.8.3). */
+export function etagOf(version: string): string {
+  return `W/"${version}"`;
+}
+
+/** Whether an If-None-Match header value names `etag` (weak comparison, RFC 9110 §13.1.2; `*` matches). */
+export function notModified(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  const opaque = (t: string) => t.trim().replace(/^W\//, '');
+  return ifNoneMatch.split(',').some((t) => t.trim() === '*' || opaque(t) === opaque(etag));
+}
+
+/**
+ * A reply of versioned bytes: 304 with the ETag when the request already holds `version`, else 200 with the
+ * bytes. `Cache-Control: no-cache`: a client keeps the body but asks again (with If-None-Match) each time.
+ */
+export async function versionedReply(req: Request, result: { version: string; bytes: Promise<Uint8Array | Uint8Array[]> }, contentType: string, headers: Record<string, string> = {}): Promise<Reply> {
+  const etag = etagOf(result.version);
+  const common = { ETag: etag, 'Cache-Control': 'no-cache', ...headers };
+  if (notModified(req.headers['if-none-match'], etag)) return { status: 304, headers: common };
+  return { raw: await result.bytes, contentType, headers: common };
+}
+
+/** Who a request counts against in per-principal limits: the account, the LiveKit identity, else the address. */
+function principalKey(req: { principal?: Principal; ip: string }): string {
+  const p = req.principal;
+  if (p?.userId) return `user:${p.userId}`;
+  if (p?.identity) return `livekit:${p.room ?? ''}:${p.identity}`;
+  return `ip:${req.ip}`;
+}
 
 /**
  * Feed the owner from the bus and register the report routes.
@@ -29,7 +63,9 @@ export function registerMeetings(ctx: AppContext): void {
   ctx.bus.on('audio.stats', (rows) => {
     try { ctx.meetings.engineStats(rows); } catch (err) { log.error({ err }, 'cannot fold stats into the meeting timelines'); }
   });
+  ctx.onShutdown('services', () => ctx.meetings.close());
   const feedback = new FeedbackStore(ctx.db, ctx.config.FEEDBACK_TTL_DAYS * 86_400_000);
+  const pictures = new RateLimiter(ctx.config.TIMELINE_RATE_PER_MIN);
 
   /** The meeting a request may read: 400 when malformed, 404 when unknown or another organization's. */
   const meetingOf = (req: { params: Record<string, string | undefined>; principal?: Principal }): string => {
@@ -42,17 +78,18 @@ export function registerMeetings(ctx: AppContext): void {
 
   ctx.router.get('/api/sessions/:meetingId/report', (req) => {
     const id = meetingOf(req);
-    const report = ctx.meetings.report(id);
+    const report = ctx.meetings.reportJson(id);
     if (!report) throw new HttpError('not_found', `no report for ${JSON.stringify(id)} yet (no audio analysed)`);
-    return { json: report };
+    return versionedReply(req, report, 'application/json');
   }, { auth: 'bearer' });
 
-  ctx.router.get('/api/sessions/:meetingId/timeline.svg', async (req) => {
+  ctx.router.get('/api/sessions/:meetingId/timeline.svg', (req) => {
     const id = meetingOf(req);
-    const report = ctx.meetings.report(id) ?? new MeetingAnalytics(id).report((p) => ctx.meetings.person(id, p), Date.now(), false);
-    // Loaded at the first picture, not at start-up (vega is large).
-    const { renderTimelineSvg } = await import('./timeline-svg.js');
-    const svg = await renderTimelineSvg(report, feedback.list(id, 0, TIMELINE_FEEDBACK_LIMIT));
-    return { raw: svg, contentType: 'image/svg+xml; charset=utf-8', headers: { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' } };
+    const wait = pictures.take(principalKey(req));
+    if (wait > 0) {
+      throw new HttpError('rate_limited', `more than ${ctx.config.TIMELINE_RATE_PER_MIN} timeline pictures a minute (TIMELINE_RATE_PER_MIN); retry in ${wait} s`, { 'Retry-After': String(wait) });
+    }
+    const svg = ctx.meetings.timelineSvg(id, { version: feedback.version(id), list: () => feedback.list(id, 0, TIMELINE_FEEDBACK_LIMIT) }, TIMELINE_MAX_MARKS);
+    return versionedReply(req, svg, 'image/svg+xml; charset=utf-8', { 'X-Content-Type-Options': 'nosniff' });
   }, { auth: 'bearer' });
 }

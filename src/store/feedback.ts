@@ -44,6 +44,7 @@ export class FeedbackStore {
       since: db.prepare('SELECT * FROM feedback_events WHERE meeting_id = ? AND ts > ? ORDER BY ts, rowid LIMIT ?'),
       get: db.prepare('SELECT * FROM feedback_events WHERE id = ?'),
       update: db.prepare('UPDATE feedback_events SET metadata = ?, window_end = ? WHERE id = ?'),
+      version: db.prepare<[string], { n: number; last: number | null }>('SELECT COUNT(*) AS n, MAX(rowid) AS last FROM feedback_events WHERE meeting_id = ?'),
       counts: db.prepare('SELECT kind, COUNT(*) AS n FROM feedback_events WHERE meeting_id = ? GROUP BY kind'),
       latencies: db.prepare('SELECT latency_ms FROM feedback_events WHERE meeting_id = ? ORDER BY latency_ms'),
     };
@@ -77,6 +78,12 @@ export class FeedbackStore {
   /** Remove events delivered more than the TTL before `now`; returns how many. */
   sweep(now = Date.now()): number {
     return this.stmts.sweep.run(now - this.ttlMs).changes;
+  }
+
+  /** A text that changes when an event of the meeting is stored or removed (their count and latest rowid). */
+  version(meetingId: string): string {
+    const r = this.stmts.version.get(meetingId) as { n: number; last: number | null } | undefined;
+    return `${r?.n ?? 0}-${r?.last ?? 0}`;
   }
 
   /** Events of a meeting with `ts` after `sinceMs`, oldest first (at most `limit`). */

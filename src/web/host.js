@@ -11,9 +11,12 @@
 //   `meetcore.json`, requests with `rid`, reconnect with backoff; a join refused with not_found, the meeting
 //   not started yet, is retried), lists `{type:"feedback"}` events newest first (message, kind, time); the
 //   events stored before the page opened come from GET /feedback/:meetingId;
-// - talk share: bars of `report.participants[].talkSharePercent` from GET /feedback/debug/:meetingId
-//   (`{meetingId, participants: [live], report: MeetingReport}`), polled every 2 s;
-// - timeline: GET /api/sessions/:meetingId/timeline.svg every 5 s, shown in an <img> through a blob: URL;
+// - talk share: bars of `report.participants[].talkSharePercent` from GET /api/sessions/:meetingId/report,
+//   and who is speaking from GET /feedback/debug/:meetingId?report=false (`{meetingId, participants: [live]}`),
+//   both polled every 2 s;
+// - timeline: GET /api/sessions/:meetingId/timeline.svg every 5 s, shown in an <img> through a blob: URL.
+// Every poll sends the ETag of the reply it holds as If-None-Match: the server answers 304 (no body) while
+// the report version (and the feedback, for the picture) did not change, and nothing is fetched or redrawn;
 // - meeting ended: on `{type:"meeting_report", meetingId, report}` (or a final report from
 //   GET /api/sessions/:meetingId/report when the page opens late), the final figures in a table; polling
 //   stops after one last timeline.
@@ -46,6 +49,10 @@ const state = {
   final: false,
   stopped: false,
   timers: { ws: 0, join: 0, debug: 0, timeline: 0 },
+  /** ETag of the reply held, by path (sent back as If-None-Match). */
+  etags: new Map(),
+  /** Replies by status, for tests: how many 200s and 304s each poll got. */
+  replies: { report: { 200: 0, 304: 0 }, timeline: { 200: 0, 304: 0 } },
   timelineUrl: null,
   /** Pictures shown so far; the sequence number of the latest fetch (an older reply is dropped). */
   timelineUpdates: 0,
@@ -134,18 +141,27 @@ function nameOf(participantId) {
 
 /**
  * GET `path` with the bearer token. Returns {ok, status, body} (body: parsed JSON, or a Blob with `as`
- * 'blob'), or {ok: false, status, error} with the server's error text. A 401 stops the page (refused).
+ * 'blob'), {ok: true, status: 304, notModified: true} when `conditional` and the server still has the reply
+ * held (its ETag, kept per path, sent as If-None-Match), or {ok: false, status, error} with the server's error
+ * text. A 401 stops the page (refused).
  */
-async function api(path, as = 'json') {
+async function api(path, as = 'json', conditional = false) {
   let res;
+  const headers = { authorization: `Bearer ${state.token}` };
+  const held = conditional ? state.etags.get(path) : undefined;
+  if (held) headers['if-none-match'] = held;
   try {
-    res = await fetch(path, { headers: { authorization: `Bearer ${state.token}` }, cache: 'no-store', referrerPolicy: 'no-referrer' });
+    res = await fetch(path, { headers, cache: 'no-store', referrerPolicy: 'no-referrer' });
   } catch (err) {
     return { ok: false, status: 0, error: `network error: ${err.message}` };
   }
+  if (res.status === 304) return { ok: true, status: 304, notModified: true };
   if (res.ok) {
     try {
-      return { ok: true, status: res.status, body: as === 'blob' ? await res.blob() : await res.json() };
+      const body = as === 'blob' ? await res.blob() : await res.json();
+      const etag = res.headers.get('etag');
+      if (conditional && etag) state.etags.set(path, etag);
+      return { ok: true, status: res.status, body };
     } catch (err) {
       return { ok: false, status: res.status, error: `${res.status}: unreadable reply (${err.message})` };
     }
@@ -330,16 +346,24 @@ function renderEvents() {
 // ---------------------------------------------------------------------------------------------------------
 // Talk share (live report) and the final figures
 
+/** Who speaks (the live view, without the report), then the report when its version changed. */
 async function pollDebug() {
   if (state.stopped || state.final) return;
-  const r = await api(`/feedback/debug/${encodeURIComponent(state.meetingId)}`);
+  const id = encodeURIComponent(state.meetingId);
+  const [live, r] = await Promise.all([api(`/feedback/debug/${id}?report=false`, 'json', true), api(`/api/sessions/${id}/report`, 'json', true)]);
   if (state.stopped || state.final) return;
-  if (r.ok) {
-    state.live = new Map((Array.isArray(r.body.participants) ? r.body.participants : []).map((p) => [p.participantId, p]));
-    const report = r.body && r.body.report && Array.isArray(r.body.report.participants) ? r.body.report : null;
+  if (live.ok && !live.notModified) {
+    state.live = new Map((Array.isArray(live.body.participants) ? live.body.participants : []).map((p) => [p.participantId, p]));
+  }
+  if (r.ok) state.replies.report[r.status === 304 ? 304 : 200]++;
+  if (r.ok && !r.notModified) {
+    const report = reportOf(r.body);
     if (report && report.final) { showFinal(report); return; }
     if (report) renderShare(report);
-    else $('shareNote').textContent = 'The server sent no report yet (live view without `report`).';
+  } else if (r.notModified) {
+    if (state.report && live.ok && !live.notModified) renderShare(state.report);
+  } else if (r.status === 404) {
+    $('shareNote').textContent = `No report yet (${r.error}).`;
   } else {
     $('shareNote').textContent = `Talk share unavailable: ${r.error}`;
   }
@@ -434,10 +458,13 @@ function showFinal(report) {
 async function pollTimeline() {
   if (state.stopped) return;
   const seq = ++state.timelineSeq;
-  const r = await api(`/api/sessions/${encodeURIComponent(state.meetingId)}/timeline.svg`, 'blob');
+  const r = await api(`/api/sessions/${encodeURIComponent(state.meetingId)}/timeline.svg`, 'blob', true);
   // Stopped, or a later fetch started meanwhile (the final one): that one shows its picture.
   if (state.stopped || seq !== state.timelineSeq) return;
-  if (r.ok) {
+  if (r.ok) state.replies.timeline[r.status === 304 ? 304 : 200]++;
+  if (r.notModified) {
+    // The picture shown is the server's latest: nothing to fetch or redraw.
+  } else if (r.ok) {
     // An <img> shows an SVG blob only with the SVG type, whatever the server labelled it.
     const url = URL.createObjectURL(new Blob([r.body], { type: 'image/svg+xml' }));
     const img = $('timeline');

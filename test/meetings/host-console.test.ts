@@ -16,6 +16,8 @@
  * /egress-audio, and the page must show the speech_overlap feedback event, talk-share bars for both
  * participants and the timeline picture; after room_finished, "Meeting ended" with the final figures.
  * Throughout: no page error, and the token in no request URL or Referer but the /ws upgrade's `?token=`.
+ * Also: on a meeting that no longer changes, the console's polls carry If-None-Match and get 304 (the report
+ * and the picture are fetched and drawn once).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -224,6 +226,31 @@ test('a host watches a meeting: live speech_overlap, talk-share bars, timeline; 
   const data = w.requests.filter((r) => /\/(feedback|api)\//.test(new URL(r.url).pathname));
   assert.ok(data.length > 0 && data.every((r) => r.authorization === `Bearer ${owner.accessToken}`), 'bearer on the data routes');
   await page.close();
+});
+
+test('the console asks again with If-None-Match: an unchanged report and picture come back 304 and are not redrawn', async () => {
+  const meetingId = meeting();
+  const { alice, bob } = interruption();
+  // Streams closed, meeting not ended: its report stays live in memory, and nothing changes it any more.
+  await streamMeeting(server, meetingId, [{ participant: 'alice', pcm: alice }, { participant: 'bob', pcm: bob }]);
+  const w = await open(`${server.url}/host/${encodeURIComponent(meetingId)}#token=${owner.accessToken}`);
+  try {
+    await w.page.waitForFunction(() => (window as any).meetcoreHost.timelineUpdates >= 1, undefined, { timeout: 20_000 });
+    // Two more timeline polls (5 s apart) and several report polls (2 s apart).
+    await w.page.waitForFunction(() => (window as any).meetcoreHost.replies.timeline[304] >= 2, undefined, { timeout: 20_000 });
+    const seen = await w.page.evaluate(() => ({ replies: (window as any).meetcoreHost.replies, updates: (window as any).meetcoreHost.timelineUpdates }));
+    assert.is(seen.replies.timeline[200], 1, JSON.stringify(seen));
+    assert.is(seen.updates, 1, 'the picture was drawn once');
+    assert.is(seen.replies.report[200], 1, JSON.stringify(seen));
+    assert.ok(seen.replies.report[304] >= 3, JSON.stringify(seen));
+    assert.equal(await shareOf(w.page, 'alice') > 0, true);
+    // Every poll after the first carried the ETag it held.
+    const polled = w.requests.filter((r) => /\/(timeline\.svg|report)$/.test(new URL(r.url).pathname));
+    assert.ok(polled.length >= 5, `${polled.length} polls`);
+    assert.equal(w.errors, []);
+  } finally {
+    await w.page.close();
+  }
 });
 
 test.run();
