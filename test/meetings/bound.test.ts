@@ -21,10 +21,10 @@ import Database from 'better-sqlite3';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type WebSocket from 'ws';
-import { registerAccount, type TestAccount } from '../helpers/auth.js';
+import { inviteAccount, type TestAccount } from '../helpers/auth.js';
 import { concat, loadFixture, silence, toStereoBytes } from '../helpers/fixtures.js';
 import { http, startTestServer, type TestServer } from '../helpers/server.js';
-import { recordingsOf } from '../helpers/sessions.js';
+import { apiAccount, recordingsOf } from '../helpers/sessions.js';
 import { FRAME_BYTES, SECRET, closed, open, sendPcm, signedEgressUrl, waitFor } from '../egress/helpers.js';
 
 const SPURTS = 50_000;
@@ -93,7 +93,8 @@ async function loopLagMaxMs(): Promise<number> {
 
 test.before(async () => {
   const first = await startTestServer(env);
-  owner = await registerAccount(first);
+  // The first account: its organization's owners read meetings of no organization (UNSCOPED_MEETINGS_ORG=first).
+  owner = await apiAccount(first);
   await touch(first, LIVE, 'p0');
   await touch(first, STORED, 'p0');
   await first.stop();
@@ -179,7 +180,7 @@ test('a report or picture held by the client is answered 304 (ETag = report vers
 });
 
 test(`more than TIMELINE_RATE_PER_MIN (${RATE}) pictures a minute: 429 with Retry-After, other principals unaffected`, async () => {
-  const someone = await registerAccount(server);
+  const someone = await inviteAccount(server, owner, 'admin');
   const url = `${server.url}/api/sessions/${STORED}/timeline.svg`;
   const statuses: number[] = [];
   let refused: Response | null = null;
@@ -196,7 +197,7 @@ test(`more than TIMELINE_RATE_PER_MIN (${RATE}) pictures a minute: 429 with Retr
   const body = await refused.json() as { error: { code: string; message: string } };
   assert.is(body.error.code, 'rate_limited');
   assert.match(body.error.message, /TIMELINE_RATE_PER_MIN/);
-  const fresh = await registerAccount(server);
+  const fresh = await inviteAccount(server, owner, 'admin');
   const r = await http('GET', url, undefined, fresh.headers);
   assert.is(r.status, 200);
 });

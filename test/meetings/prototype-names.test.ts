@@ -7,7 +7,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { registerAccount, type TestAccount } from '../helpers/auth.js';
+import type { TestAccount } from '../helpers/auth.js';
+import { apiAccount } from '../helpers/sessions.js';
 import { concat, loadFixture, silence } from '../helpers/fixtures.js';
 import { FAST_RING_MS, startTestServer, type TestServer } from '../helpers/server.js';
 import { SECRET } from '../egress/helpers.js';
@@ -19,7 +20,7 @@ const MEETING = `MT_proto_${process.pid}`;
 
 test.before(async () => {
   server = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_RING_MS: FAST_RING_MS });
-  owner = await registerAccount(server);
+  owner = await apiAccount(server);  // the first account: it reads meetings of no organization
 });
 test.after(async () => { await server.stop(); });
 
