@@ -35,6 +35,7 @@ common:    --target URL        a running meetcore (default: start one here)
            --workers N         load worker processes (default: cores - 1 here, cores for --target; at least 1)
            --token-file F      access token (Bearer) for a server with REQUIRE_AUTH, POST /api/egress/url and feedback,
                                read from file F (or the BENCH_TOKEN variable; --token T works but shows in ps)
+                               (the target's METRICS_TOKEN, if it has one, comes from the BENCH_METRICS_TOKEN variable)
            --ramp              add load step by step until the service level breaks
            --ramp-step N       load added per step (default: the starting load)   --ramp-max N  (default 100 × step)
 signaling: --rooms R (10) --participants P (5) --transport ws-json|ws-msgpack|sio (ws-json)
@@ -82,6 +83,8 @@ export interface BenchOptions {
   compare: boolean;
   frameMs: 10 | 20;
   egressSecret: string | null;
+  /** The target's METRICS_TOKEN, from the BENCH_METRICS_TOKEN variable only (no flag: it would show in `ps`); null when unset. */
+  metricsToken: string | null;
   /** The secret options given on the command line (`--token`, `--egress-secret`): a warning says they show in `ps`. */
   exposedSecrets: string[];
   meetingSeconds: number;
@@ -169,6 +172,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     compare: v.compare ?? false,
     frameMs,
     egressSecret,
+    metricsToken: env.BENCH_METRICS_TOKEN || null,
     exposedSecrets: exposed,
     meetingSeconds: num('meeting-seconds', v['meeting-seconds'], 60, 20, 3600),
     snrDb: v.snr === undefined ? null : num('snr', v.snr, 0, -30, 100, false),
@@ -418,7 +422,7 @@ function unitName(o: BenchOptions): Step['load']['unit'] {
 async function measure(o: BenchOptions, t: Target, workers: Worker[], index: number, loadUnits: number, bar: Progress, label: string): Promise<Step> {
   await new Promise((r) => setTimeout(r, o.settleSec * 1000));
   await Promise.all(workers.map((w) => ask(w, { cmd: 'mark' })));
-  const before = await scrape(t.url);
+  const before = await scrape(t.url, metricsHeaders(o));
   const t0 = performance.now();
   const units = o.scenario === 'signaling' ? loadUnits * o.participants : loadUnits;
   const unit = unitName(o);
@@ -436,7 +440,7 @@ async function measure(o: BenchOptions, t: Target, workers: Worker[], index: num
     }, Math.min(1, (performance.now() - t0) / 1000 / o.durationSec));
   }
   const { sum, perWorker } = await collect(workers);
-  const after = await scrape(t.url);
+  const after = await scrape(t.url, metricsHeaders(o));
   const secs = sum.wallUs / 1e6;
   const latency = percentiles(sum.hist);
   const saturated = perWorker.some((f) => f.cpuUs / f.wallUs > 0.9 || f.timerLateP99Ms > 50);
@@ -484,6 +488,11 @@ function machine(): BenchReport['machine'] {
   return { hostname: os.hostname(), platform: os.platform(), arch: os.arch(), cpuModel: os.cpus()[0]?.model ?? 'unknown', cores: os.availableParallelism(), memoryGiB: round(os.totalmem() / 2 ** 30, 1), node: process.versions.node };
 }
 
+/** The headers of a /metrics scrape: `Authorization: Bearer <BENCH_METRICS_TOKEN>` when set (the server's METRICS_TOKEN). */
+export function metricsHeaders(o: Pick<BenchOptions, 'metricsToken'>): Record<string, string> {
+  return o.metricsToken ? { authorization: `Bearer ${o.metricsToken}` } : {};
+}
+
 /** Run the benchmark; returns the report (also written to `o.out`). */
 export async function runScenario(o: BenchOptions): Promise<{ report: BenchReport; files: { json: string; html: string } }> {
   const startedAt = new Date().toISOString();
@@ -494,8 +503,8 @@ export async function runScenario(o: BenchOptions): Promise<{ report: BenchRepor
   const warnings: string[] = [];
   if (o.scenario !== 'signaling' && !o.egressSecret && !target.egressSecret && !o.token) throw new UsageError(`${o.scenario} against --target needs the server's EGRESS_SECRET (--egress-secret-file, BENCH_EGRESS_SECRET or --egress-secret) or a token for POST /api/egress/url (--token-file, BENCH_TOKEN or --token)`);
   if (o.scenario === 'meeting' && !o.token && !target.token) throw new UsageError('meeting against --target needs --token-file, BENCH_TOKEN or --token: an access token of an owner or admin (the host listening on feedback:<meetingId>)');
-  const metricsReachable = (await scrape(target.url)) !== null;
-  if (!metricsReachable) warnings.push(`${target.url}/metrics is not reachable (METRICS_LOCAL_ONLY?): no server CPU, RSS or event-loop figures`);
+  const metricsReachable = (await scrape(target.url, metricsHeaders(o))) !== null;
+  if (!metricsReachable) warnings.push(`${target.url}/metrics is not reachable (METRICS_LOCAL_ONLY, or METRICS_TOKEN without BENCH_METRICS_TOKEN?): no server CPU, RSS or event-loop figures`);
   const workers = startWorkers(o.workers, pin);
   const bar = progress(o);
   const steps: Step[] = [];
@@ -558,7 +567,7 @@ function sloRecord(o: BenchOptions): Record<string, number> {
 
 function optionsRecord(o: BenchOptions): Record<string, string | number | boolean | null> {
   const { slo, exposedSecrets: _exposed, ...rest } = o;
-  return { ...rest, token: o.token ? '(set)' : null, egressSecret: o.egressSecret ? '(set)' : null, sloP99Ms: slo.p99Ms, sloBacklogMs: slo.backlogMs, sloFeedbackP95Ms: slo.feedbackP95Ms, sloErrors: slo.errors };
+  return { ...rest, token: o.token ? '(set)' : null, egressSecret: o.egressSecret ? '(set)' : null, metricsToken: o.metricsToken ? '(set)' : null, sloP99Ms: slo.p99Ms, sloBacklogMs: slo.backlogMs, sloFeedbackP95Ms: slo.feedbackP95Ms, sloErrors: slo.errors };
 }
 
 /** The console table of a report's steps. */

@@ -10,6 +10,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { metricsHeaders, parseOptions } from '../../src/loadtest/cli.js';
+import { scrape as benchScrape } from '../../src/loadtest/metrics.js';
 
 const TOKEN = 'metrics-token-0123456789abcdef';
 const FORWARDED: Record<string, string>[] = [
@@ -56,6 +58,14 @@ test('METRICS_TOKEN: without the bearer token 401 with WWW-Authenticate, with it
   }
   assert.is((await scrape(server, { authorization: `Bearer ${TOKEN}` })).status, 200);
   assert.is((await scrape(server, { authorization: `bearer ${TOKEN}`, ...FORWARDED[0] })).status, 200);
+});
+
+test("meetcore bench reads a METRICS_TOKEN server's /metrics with BENCH_METRICS_TOKEN, and without it gets nothing", async () => {
+  const server = await start({ METRICS_TOKEN: TOKEN });
+  assert.is(await benchScrape(server.url, metricsHeaders(parseOptions(['signaling', '--target', server.url], {}))), null);
+  const withToken = parseOptions(['signaling', '--target', server.url], { BENCH_METRICS_TOKEN: TOKEN });
+  const values = (await benchScrape(server.url, metricsHeaders(withToken)))?.values;
+  assert.ok(values?.has('process_cpu_seconds_total'), 'the scrape with the token has the process figures');
 });
 
 test('both settings: a forwarded scrape is refused even with the token, a direct one needs the token', async () => {
