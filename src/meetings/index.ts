@@ -346,9 +346,16 @@ export class Meetings extends EventEmitter<MeetingEvents> {
       meetingId, streams: new Map(), people: new Map(), analytics: new MeetingAnalytics(meetingId), seeding: null, finalizing: null,
       epoch: ++this.epochs, snapshot: null, stores: 0, stored: 0, finishedAtMs: null,
     };
-    for (const p of this.deps.sessions.participants(meetingId)) m.people.set(p.identity, { name: p.name, isHost: p.isHost });
     this.live.set(meetingId, m);
-    if (this.deps.reports.storedAt(meetingId) !== null) this.seed(m);
+    const loadPeople = (into: LiveMeeting) => {
+      for (const p of this.deps.sessions.participants(meetingId)) if (!into.people.has(p.identity)) into.people.set(p.identity, { name: p.name, isHost: p.isHost });
+    };
+    if (this.deps.reports.storedAt(meetingId) !== null) {
+      this.seed(m);
+      // A reopened meeting may have thousands of participants: read in a turn of its own, not in the stream's
+      // opening (`person` reads one participant meanwhile).
+      setImmediate(() => { if (this.live.get(meetingId) === m) loadPeople(m); });
+    } else loadPeople(m);
     return m;
   }
 

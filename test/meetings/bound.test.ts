@@ -206,13 +206,6 @@ test('the 50,000-spurt meeting ends (room_finished): its final report is stored 
   } finally {
     db.close();
   }
-  // Once the server has taken the write in (the ETag is the stored row's), the route serves the row.
-  const report = await waitFor(async () => {
-    const r = await fetch(`${server.url}/api/sessions/${LIVE}/report`, { headers: owner.headers });
-    const body = await r.text();
-    assert.is(r.status, 200);
-    return /^W\/"S\d+"$/.test(r.headers.get('etag') ?? '') && JSON.parse(body) as Record<string, any>;
-  }, 'the stored final report served');
   const sent = await streaming;
   rt.close();
   await closed(rt);
@@ -222,6 +215,13 @@ test('the 50,000-spurt meeting ends (room_finished): its final report is stored 
   const recorded = await waitFor(async () => (await recordingsOf(server, 'realtime2')).find((r) => r.status !== 'RECORDING'), 'the real-time recording');
   assert.is(recorded.bytes, sent, `real-time stream: ${sent} bytes sent, ${recorded.bytes} recorded`);
 
+  // Once the server has taken the write in (the ETag is the stored row's), the route serves the row.
+  const report = await waitFor(async () => {
+    const r = await fetch(`${server.url}/api/sessions/${LIVE}/report`, { headers: owner.headers });
+    const body = await r.text();
+    assert.is(r.status, 200);
+    return /^W\/"S\d+"$/.test(r.headers.get('etag') ?? '') && JSON.parse(body) as Record<string, any>;
+  }, 'the stored final report served');
   assert.is(report.final, true);
   assert.is(report.timeline.spurts.length, SPURTS);
   assert.is(report.timeline.interruptions.length, SPURTS);
