@@ -214,9 +214,13 @@ export function registerFeedback(ctx: AppContext): FeedbackService {
   const service = new FeedbackService(ctx);
   ctx.meetings.on('stream.opened', (info) => service.opened(info));
   ctx.meetings.on('stream.closed', (info) => service.closed(info));
-  // The final report goes to the hosts as it is stored.
-  ctx.meetings.on('meeting.report', (report) => {
-    ctx.services.signaling?.publish(feedbackRoom(report.meetingId), { type: 'meeting_report', meetingId: report.meetingId, report });
+  // The final report's figures go to the hosts as it is stored; the report itself (up to ~12 MB at the
+  // analytics bound) is read from its route, not pushed through every socket of the room.
+  ctx.meetings.on('meeting.report', (s) => {
+    ctx.services.signaling?.publish(feedbackRoom(s.meetingId), {
+      type: 'meeting_report', meetingId: s.meetingId, final: s.final, durationMs: s.durationMs, participantCount: s.participantCount,
+      interruptionCount: s.interruptionCount, reportUrl: `/api/sessions/${encodeURIComponent(s.meetingId)}/report`,
+    });
   });
   ctx.bus.on('audio.stats', (rows) => service.stats(rows));
   ctx.bus.on('audio.events', (batch) => service.events(batch));

@@ -62,12 +62,8 @@ export interface TimelineSnapshot {
 
 /** Per participant figures folded on arrival (everything else is computed from the kept timeline). */
 interface Person {
-  /** Sum of every spurt's length, kept or dropped, ms. */
+  /** Sum of every spurt's length, kept or dropped, ms. (Interruptions made and received: the `pairs` column.) */
   talkMs: number;
-  /** Interruptions made, by participant interrupted. */
-  made: Map<string, number>;
-  /** Interruptions received, by interrupter. */
-  received: Map<string, number>;
   /** Index in the order of first appearance. */
   index: number;
 }
@@ -76,15 +72,15 @@ interface Person {
 export class MeetingAnalytics {
   private readonly maxSpurts: number;
   private readonly people = new Map<string, Person>();
-  private readonly spurts: Spurt[] = [];
-  /** False when a spurt was added since `spurts` was last sorted. */
-  private sorted = true;
-  private readonly interruptions: InterruptionMark[] = [];
-  /** Kept interruptions whose 'end' has not come yet, by overlap key. */
-  private readonly openInterruptions = new Map<string, { mark: InterruptionMark; index: number }>();
+  /** Kept talk spurts and interruptions (the first `spurtCount` / `markCount` rows of the columns below). */
+  private spurtCount = 0;
+  private markCount = 0;
+  /** Kept interruptions whose 'end' has not come yet: their row, by overlap key. */
+  private readonly openInterruptions = new Map<string, number>();
   /**
-   * The kept spurts and interruptions again as columns in arrival order, appended as they come (interruption
-   * times updated in place), so that `snapshot()` is a copy of memory, not a walk over objects.
+   * The kept spurts and interruptions as columns in arrival order, appended as they come (interruption times
+   * updated in place): `snapshot()` and `fromSnapshot()` are copies of memory, not walks over objects (a
+   * reopened meeting at the bound is taken back in a few ms on the event loop); `report()` makes the objects.
    */
   private spurtWho = new Int32Array(1024);
   private spurtStart = new Float64Array(1024);
@@ -166,15 +162,12 @@ export class MeetingAnalytics {
     this.changes++;
     this.person(e.participantId).talkMs += e.endMs - e.startMs;
     this.span(e.startMs, e.endMs);
-    if (this.spurts.length >= this.maxSpurts) {
+    if (this.spurtCount >= this.maxSpurts) {
       this.dropped++;
       return;
     }
-    const last = this.spurts[this.spurts.length - 1];
-    if (last && compareSpurts(last, e) > 0) this.sorted = false;
     const who = this.person(e.participantId).index;
-    const n = this.spurts.length;
-    this.spurts.push({ participantId: e.participantId, who, startMs: e.startMs, endMs: e.endMs });
+    const n = this.spurtCount++;
     if (n >= this.spurtWho.length) {
       this.spurtWho = grown(this.spurtWho);
       this.spurtStart = grown(this.spurtStart);
@@ -196,33 +189,27 @@ export class MeetingAnalytics {
     const key = `${a}\u0000${b}\u0000${e.startMs}`;
     const open = this.openInterruptions.get(key);
     if (e.phase !== 'start') {
-      if (!open) return;
-      const { mark, index } = open;
+      if (open === undefined) return;
+      const index = open;
       this.changes++;
-      if (e.tMs >= mark.endMs || e.phase === 'end') {
-        mark.endMs = e.tMs;
-        mark.overlapMs = e.overlapMs;
+      if (e.tMs >= this.markTimes[3 * index + 1]! || e.phase === 'end') {
         this.markTimes[3 * index + 1] = e.tMs;
         this.markTimes[3 * index + 2] = e.overlapMs;
       }
       if (e.phase === 'end') this.openInterruptions.delete(key);
       return;
     }
-    if (open) return; // a repeated start
+    if (open !== undefined) return; // a repeated start
     this.changes++;
     const by = e.laterParticipantId;
     const of = by === a ? b : a;
     this.interruptionTotal++;
-    bump(this.person(by).made, of);
-    bump(this.person(of).received, by);
     this.countPair(this.person(by).index, this.person(of).index);
-    if (this.interruptions.length >= this.maxSpurts) {
+    if (this.markCount >= this.maxSpurts) {
       this.droppedMarks++;
       return;
     }
-    const kept: InterruptionMark = { byParticipantId: by, ofParticipantId: of, startMs: e.startMs, endMs: e.tMs, overlapMs: e.overlapMs };
-    const index = this.interruptions.length;
-    this.interruptions.push(kept);
+    const index = this.markCount++;
     if (index >= this.markBy.length) {
       this.markBy = grown(this.markBy);
       this.markOf = grown(this.markOf);
@@ -231,7 +218,7 @@ export class MeetingAnalytics {
     this.markBy[index] = this.person(by).index;
     this.markOf[index] = this.person(of).index;
     this.markTimes.set([e.startMs, e.tMs, e.overlapMs], 3 * index);
-    this.openInterruptions.set(key, { mark: kept, index });
+    this.openInterruptions.set(key, index);
   }
 
   /**
@@ -242,11 +229,12 @@ export class MeetingAnalytics {
    * @param final whether this is the stored, end-of-meeting report.
    */
   report(people: PersonLookup, nowMs: number, final: boolean): MeetingReport {
-    if (!this.sorted) {
-      this.spurts.sort(compareSpurts);
-      this.sorted = true;
+    const spurts: Spurt[] = [];
+    for (let i = 0; i < this.spurtCount; i++) {
+      const who = this.spurtWho[i]!;
+      spurts.push({ participantId: this.ids[who]!, who, startMs: this.spurtStart[i]!, endMs: this.spurtEnd[i]! });
     }
-    const spurts = this.spurts;
+    spurts.sort(compareSpurts);
     const durationMs = this.firstMs === null || this.lastMs === null ? 0 : Math.max(0, this.lastMs - this.firstMs);
 
     interface Figures { turns: number; longestMs: number; backchannels: number; patienceSumMs: number; patienceCount: number }
@@ -334,14 +322,30 @@ export class MeetingAnalytics {
 
     let totalTalkMs = 0;
     for (const p of this.people.values()) totalTalkMs += p.talkMs;
+    // Interruptions made and received per participant index, from the pair counts.
+    const madeBy = new Map<number, Map<string, number>>();
+    const receivedBy = new Map<number, Map<string, number>>();
+    const counts = (of: Map<number, Map<string, number>>, i: number) => {
+      let c = of.get(i);
+      if (!c) of.set(i, (c = new Map()));
+      return c;
+    };
+    for (let s = 0; s < this.pairSlots.size; s++) {
+      const by = this.pairs[3 * s]!, of = this.pairs[3 * s + 1]!, n = this.pairs[3 * s + 2]!;
+      counts(madeBy, by).set(this.ids[of]!, n);
+      counts(receivedBy, of).set(this.ids[by]!, n);
+    }
+    const none = new Map<string, number>();
     const participants: ParticipantReport[] = [...this.people.keys()].sort(compareIds).map((id) => {
       const p = this.people.get(id)!;
       const f = fig(id);
       const who = people(id);
       let made = 0;
       let received = 0;
-      for (const n of p.made.values()) made += n;
-      for (const n of p.received.values()) received += n;
+      const pMade = madeBy.get(p.index) ?? none;
+      const pReceived = receivedBy.get(p.index) ?? none;
+      for (const n of pMade.values()) made += n;
+      for (const n of pReceived.values()) received += n;
       return {
         participantId: id,
         name: who.name,
@@ -352,17 +356,22 @@ export class MeetingAnalytics {
         longestMonologueMs: Math.round(f.longestMs),
         interruptionsMadeCount: made,
         interruptionsReceivedCount: received,
-        interruptedCounts: sortedRecord(p.made),
-        interruptedByCounts: sortedRecord(p.received),
+        interruptedCounts: sortedRecord(pMade),
+        interruptedByCounts: sortedRecord(pReceived),
         backchannelCount: f.backchannels,
         patienceMs: f.patienceCount > 0 ? Math.round(f.patienceSumMs / f.patienceCount) : null,
       };
     });
 
     const silence = durationMs > 0 ? Math.min(100, Math.max(0, (1 - speechMs / durationMs) * 100)) : 0;
-    const interruptions = this.interruptions
-      .map((m) => ({ ...m, startMs: Math.round(m.startMs), endMs: Math.round(m.endMs), overlapMs: Math.round(m.overlapMs) }))
-      .sort((x, y) => x.startMs - y.startMs || compareIds(x.byParticipantId, y.byParticipantId) || compareIds(x.ofParticipantId, y.ofParticipantId));
+    const interruptions: InterruptionMark[] = [];
+    for (let i = 0; i < this.markCount; i++) {
+      interruptions.push({
+        byParticipantId: this.ids[this.markBy[i]!]!, ofParticipantId: this.ids[this.markOf[i]!]!,
+        startMs: Math.round(this.markTimes[3 * i]!), endMs: Math.round(this.markTimes[3 * i + 1]!), overlapMs: Math.round(this.markTimes[3 * i + 2]!),
+      });
+    }
+    interruptions.sort((x, y) => x.startMs - y.startMs || compareIds(x.byParticipantId, y.byParticipantId) || compareIds(x.ofParticipantId, y.ofParticipantId));
     return {
       meetingId: this.meetingId,
       final,
@@ -402,7 +411,7 @@ export class MeetingAnalytics {
   private person(id: string): Person {
     let p = this.people.get(id);
     if (!p) {
-      this.people.set(id, (p = { talkMs: 0, made: new Map(), received: new Map(), index: this.ids.length }));
+      this.people.set(id, (p = { talkMs: 0, index: this.ids.length }));
       this.ids.push(id);
     }
     return p;
@@ -429,8 +438,8 @@ export class MeetingAnalytics {
   snapshot(): TimelineSnapshot {
     const talkMs = new Float64Array(this.ids.length);
     for (const p of this.people.values()) talkMs[p.index] = p.talkMs;
-    const n = this.spurts.length;
-    const k = this.interruptions.length;
+    const n = this.spurtCount;
+    const k = this.markCount;
     return {
       meetingId: this.meetingId, maxSpurts: this.maxSpurts, ids: this.ids.slice(), talkMs, made: this.pairs.slice(0, 3 * this.pairSlots.size),
       spurtWho: this.spurtWho.slice(0, n), spurtStart: this.spurtStart.slice(0, n), spurtEnd: this.spurtEnd.slice(0, n),
@@ -443,24 +452,20 @@ export class MeetingAnalytics {
   /** A MeetingAnalytics holding what `snapshot()` took (its `report()` equals the original's). */
   static fromSnapshot(s: TimelineSnapshot): MeetingAnalytics {
     const a = new MeetingAnalytics(s.meetingId, { maxSpurts: s.maxSpurts });
-    s.ids.forEach((id, i) => { a.person(id).talkMs = s.talkMs[i]!; });
+    for (let i = 0; i < s.ids.length; i++) a.person(s.ids[i]!).talkMs = s.talkMs[i]!;
+    a.pairs = new Int32Array(Math.max(3 * 256, s.made.length));
+    a.pairs.set(s.made);
     for (let i = 0; i + 2 < s.made.length; i += 3) {
-      const by = s.ids[s.made[i]!]!, of = s.ids[s.made[i + 1]!]!, count = s.made[i + 2]!;
-      a.person(by).made.set(of, count);
-      a.person(of).received.set(by, count);
-      for (let n = 0; n < count; n++) a.countPair(s.made[i]!, s.made[i + 1]!);
+      a.pairSlots.set(`${s.made[i]!},${s.made[i + 1]!}`, i / 3);
     }
-    for (let i = 0; i < s.spurtWho.length; i++) a.spurts.push({ participantId: s.ids[s.spurtWho[i]!]!, who: s.spurtWho[i]!, startMs: s.spurtStart[i]!, endMs: s.spurtEnd[i]! });
+    a.spurtCount = s.spurtWho.length;
     a.spurtWho = new Int32Array(s.spurtWho);
     a.spurtStart = new Float64Array(s.spurtStart);
     a.spurtEnd = new Float64Array(s.spurtEnd);
     a.markBy = new Int32Array(s.markBy);
     a.markOf = new Int32Array(s.markOf);
     a.markTimes = new Float64Array(s.markTimes);
-    a.sorted = false;
-    for (let i = 0; i < s.markBy.length; i++) {
-      a.interruptions.push({ byParticipantId: s.ids[s.markBy[i]!]!, ofParticipantId: s.ids[s.markOf[i]!]!, startMs: s.markTimes[i * 3]!, endMs: s.markTimes[i * 3 + 1]!, overlapMs: s.markTimes[i * 3 + 2]! });
-    }
+    a.markCount = s.markBy.length;
     a.interruptionTotal = s.interruptionTotal;
     a.dropped = s.dropped;
     a.droppedMarks = s.droppedMarks;
@@ -542,9 +547,6 @@ function grown<A extends Int32Array | Float64Array>(a: A): A {
   return b;
 }
 
-function bump(m: Map<string, number>, key: string): void {
-  m.set(key, (m.get(key) ?? 0) + 1);
-}
 
 function sortedRecord(m: Map<string, number>): Record<string, number> {
   return Object.fromEntries([...m].sort((x, y) => compareIds(x[0], y[0])));
@@ -552,3 +554,20 @@ function sortedRecord(m: Map<string, number>): Record<string, number> {
 
 const round1 = (v: number) => Math.round(v * 10) / 10;
 const round2 = (v: number) => Math.round(v * 100) / 100;
+
+/**
+ * Replay a stored report's timeline into a new MeetingAnalytics (a meeting whose memory was released): its span,
+ * participants, kept talk spurts and interruptions. O(n) in the timeline; at the bound (12 MB of JSON) the
+ * render worker does it (src/meetings/render-worker.ts) and the event loop gets the snapshot.
+ */
+export function seedAnalytics(a: MeetingAnalytics, r: MeetingReport): void {
+  if (r.startedAtMs !== null) a.progress(r.startedAtMs);
+  for (const p of r.participants) if (r.startedAtMs !== null) a.streamOpened(p.participantId, r.startedAtMs);
+  for (const s of r.timeline.spurts) a.speech({ type: 'speech', streamId: -1, meetingId: r.meetingId, participantId: s.participantId, startMs: s.startMs, endMs: s.endMs });
+  for (const i of r.timeline.interruptions) {
+    const base = { type: 'overlap' as const, meetingId: r.meetingId, participants: [i.ofParticipantId, i.byParticipantId] as [string, string], laterParticipantId: i.byParticipantId, startMs: i.startMs, excluded: false };
+    a.overlap({ ...base, phase: 'start', tMs: i.startMs, overlapMs: i.overlapMs });
+    a.overlap({ ...base, phase: 'end', tMs: i.endMs, overlapMs: i.overlapMs });
+  }
+  if (r.endedAtMs !== null) a.progress(r.endedAtMs);
+}

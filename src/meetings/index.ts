@@ -17,16 +17,32 @@
  * being one: src/egress calls `AudioStream.setExcluded` on their live streams at once), `stream.opened`,
  * `stream.muted`, `stream.closed`, `meeting.finished` (the audio and video egress end their sockets still open,
  * 1000) and
- * `meeting.report` (the final MeetingReport, stored in `meeting_reports`; src/feedback sends it to the hosts).
+ * `meeting.report` (the final report was stored in `meeting_reports`: its ReportSummary; src/feedback tells the
+ * hosts, who read the report from GET /api/sessions/:meetingId/report).
  *
  * Reports: `reportJson(meetingId)` is the live report while the meeting has a timeline in memory, else the
  * stored one. When the last stream of a meeting closes, its report is stored (`final: false`, the meeting may go on);
  * when the meeting has finished and no stream is left, the final report is stored and announced, and the
  * meeting's memory is released. A stream that opens later for a meeting whose timeline was released starts
  * from the stored report's timeline. At most MAX_IDLE_MEETINGS meetings without a live stream are kept in
- * memory; beyond that the oldest is released (its report is already stored). The routes' reports and pictures
- * (`reportJson`, `timelineSvg`) are computed in a worker thread (./render-pool.ts) and kept per `reportVersion`;
- * the report stored when the last stream closes is computed there too.
+ * memory; beyond that the oldest is released (its report is already stored).
+ *
+ * Off the event loop (at the analytics bound a report is ~12 MB of JSON): the routes' reports and pictures
+ * (`reportJson`, `timelineSvg`) are computed in a worker thread (./render-pool.ts) and kept per `reportVersion`.
+ * Stored reports are computed AND written by that worker (its own connection to the same SQLite file, WAL mode,
+ * busy_timeout): the event loop only snapshots the timeline (typed arrays) and notes the row's stamp. A reopened
+ * meeting's stored report is parsed and replayed in the worker, which returns a TimelineSnapshot; the event loop
+ * only takes it back (`MeetingAnalytics.fromSnapshot`, copies of columns). Rules that keep this consistent:
+ * - the worker runs stores in the order they were asked for, so of two stores of a meeting the later one is
+ *   the row left (a final report asked for after a `final: false` one is never overwritten by it);
+ * - while a reopened meeting's timeline is being parsed (`seeding`), everything that would touch its timeline
+ *   (engine events, stream time, streams opened and closed, the store at its last stream's close, the final
+ *   report) is queued in arrival order and applied once the seed is in (the routes serve the stored report
+ *   meanwhile); if the worker fails, the stored report is replayed on the event loop instead;
+ * - the final report is asked for once per end (`finalizing`): a second `finish` or a last stream closing
+ *   while it is being made does not store it again, and its `final` flag is set by the worker whatever the
+ *   snapshot said. A stream that opens while it is being made keeps the meeting in memory (it goes on, not
+ *   finished: the next end stores it again).
  */
 import { EventEmitter } from 'node:events';
 import type { EgressStreamInfo } from '../context.js';
@@ -35,9 +51,8 @@ import type { StatsRows } from '../pipeline/stats.js';
 import type { EngineEvent } from '../pipeline/types.js';
 import type { ReportStore } from '../store/reports.js';
 import type { Participant, SessionStore } from '../store/sessions.js';
-import { MeetingAnalytics } from './analytics.js';
-import { RenderPool, VersionCache, type ReportSource } from './render-pool.js';
-import type { MeetingReport } from './report.js';
+import { MeetingAnalytics, seedAnalytics, type TimelineSnapshot } from './analytics.js';
+import { RenderPool, VersionCache, type ReportSource, type ReportSummary } from './render-pool.js';
 import type { TimelineFeedback } from './timeline-svg.js';
 
 /** Meetings without a live stream whose timeline stays in memory (their report is stored meanwhile). */
@@ -54,8 +69,8 @@ export interface MeetingEvents {
   'stream.closed': [info: EgressStreamInfo, reason: string];
   /** The meeting ended (room_finished, or idle egress-only meeting) at `endedAtMs` (Unix ms). */
   'meeting.finished': [meetingId: string, endedAtMs: number];
-  /** The final report of a meeting was stored. */
-  'meeting.report': [report: MeetingReport];
+  /** The final report of a meeting was stored (its figures; the report itself is GET /api/sessions/:meetingId/report). */
+  'meeting.report': [summary: ReportSummary];
 }
 
 /** What the owner knows of a participant. */
@@ -75,6 +90,10 @@ interface LiveMeeting {
   streams: Map<number, LiveStream>;
   people: Map<string, Person>;
   analytics: MeetingAnalytics;
+  /** Non-null while the stored timeline is being parsed in the worker: what arrived meanwhile, in order. */
+  seeding: (() => void)[] | null;
+  /** Non-null while the final report is being made and stored: its source (the routes serve it meanwhile). */
+  finalizing: ReportSource | null;
   /** Which keeping in memory this is (grows over the server's life): with analytics.version, the report's version. */
   epoch: number;
   /** The worker's input for the report at `version` (a picture and a report of one version share it). */
@@ -129,7 +148,7 @@ export class Meetings extends EventEmitter<MeetingEvents> {
     const m = this.live.get(p.meetingId);
     if (m) {
       m.people.set(p.identity, { name: stored.name, isHost: stored.isHost });
-      m.analytics.touch();
+      this.onTimeline(m, (a) => a.touch());
     }
     if (m && before && before.isHost !== stored.isHost) this.fire('participant.roles', p.meetingId, p.identity, stored.isHost);
     else if (m && !before && stored.isHost) this.fire('participant.roles', p.meetingId, p.identity, true);
@@ -161,7 +180,7 @@ export class Meetings extends EventEmitter<MeetingEvents> {
     this.recordings.add(info.recordingId);
     if (info.kind === 'audio') {
       this.audio.set(info.streamId, s);
-      m.analytics.streamOpened(info.participant, info.startedAt);
+      this.onTimeline(m, (a) => a.streamOpened(info.participant, info.startedAt));
     }
     this.fire('stream.opened', info);
   }
@@ -182,7 +201,7 @@ export class Meetings extends EventEmitter<MeetingEvents> {
     if (info.kind === 'audio') this.audio.delete(info.streamId);
     if (m) {
       m.streams.delete(info.recordingId);
-      if (info.kind === 'audio' && endMs !== undefined) m.analytics.streamClosed(info.participant, endMs);
+      if (info.kind === 'audio' && endMs !== undefined) this.onTimeline(m, (a) => a.streamClosed(info.participant, endMs));
     }
     this.fire('stream.closed', info, reason);
     if (m && m.streams.size === 0) this.lastStreamClosed(m);
@@ -214,9 +233,12 @@ export class Meetings extends EventEmitter<MeetingEvents> {
     if (m) m.finishedAtMs ??= endedAtMs;
     this.fire('meeting.finished', meetingId, endedAtMs);
     if (!m) {
-      // No timeline in memory: a stored report becomes final as it is.
-      const stored = this.deps.reports.get(meetingId);
-      if (stored && !stored.final) this.storeFinal({ ...stored, final: true, generatedAt: Date.now() });
+      // No timeline in memory: a stored report becomes final as it is (the worker reads it and leaves a final one alone).
+      if (this.deps.reports.storedAt(meetingId) === null) return;
+      const atMs = this.stamp(meetingId);
+      this.renders.store({ kind: 'store', meetingId, source: { stored: meetingId }, final: true, atMs }).then((summary) => {
+        if (summary.written) this.stored(summary, atMs);
+      }).catch((err: unknown) => this.deps.log.error({ err, meetingId }, 'cannot store the final meeting report'));
       return;
     }
     if (m.streams.size === 0) this.finalize(m);
@@ -230,7 +252,8 @@ export class Meetings extends EventEmitter<MeetingEvents> {
       if (e.type !== 'speech' && e.type !== 'overlap') continue;
       const m = this.live.get(e.meetingId);
       if (!m) continue;
-      if (e.type === 'speech') m.analytics.speech(e);
+      if (m.seeding) m.seeding.push(e.type === 'speech' ? () => m.analytics.speech(e) : () => m.analytics.overlap(e));
+      else if (e.type === 'speech') m.analytics.speech(e);
       else m.analytics.overlap(e);
     }
   }
@@ -241,7 +264,10 @@ export class Meetings extends EventEmitter<MeetingEvents> {
     for (let i = 0; i < rows.length; i++) {
       const r = rows.row(i);
       if (!last || last.meetingId !== r.meetingId) last = this.live.get(r.meetingId);
-      last?.analytics.progress(r.tMs);
+      if (last?.seeding) {
+        const m = last, tMs = r.tMs;
+        m.seeding!.push(() => m.analytics.progress(tMs));
+      } else last?.analytics.progress(r.tMs);
     }
   }
 
@@ -249,12 +275,15 @@ export class Meetings extends EventEmitter<MeetingEvents> {
 
   /**
    * The version of a meeting's report: `L<epoch>.<analytics version>` while its timeline is in memory,
-   * `S<stored at>` for a stored report, null when it has none. Equal versions give the same report (but for
+   * `F<epoch>.<store number>` while its final report is being stored (the routes serve that report),
+   * `S<stored at>` for a stored report (also while a reopened meeting's stored timeline is being replayed),
+   * null when it has none. Equal versions give the same report (but for
    * `generatedAt`); it is the ETag of the report routes.
    */
   reportVersion(meetingId: string): string | null {
     const m = this.live.get(meetingId);
-    if (m) return `L${m.epoch}.${m.analytics.version}`;
+    if (m?.finalizing) return `F${m.epoch}.${m.stores}`;
+    if (m && !m.seeding) return `L${m.epoch}.${m.analytics.version}`;
     const at = this.deps.reports.storedAt(meetingId);
     return at === null ? null : `S${at}`;
   }
@@ -294,7 +323,8 @@ export class Meetings extends EventEmitter<MeetingEvents> {
   /** What the worker computes a report from: the live timeline's snapshot, the stored report (the worker reads it), or an empty timeline. */
   private reportSource(meetingId: string): ReportSource {
     const m = this.live.get(meetingId);
-    if (!m && this.deps.reports.storedAt(meetingId) !== null) return { stored: meetingId };
+    if (m?.finalizing) return m.finalizing;
+    if ((!m || m.seeding) && this.deps.reports.storedAt(meetingId) !== null) return { stored: meetingId };
     if (m?.snapshot && m.snapshot.version === m.analytics.version) return m.snapshot.source;
     const live = (m?.analytics ?? new MeetingAnalytics(meetingId)).snapshot();
     const names: (string | null)[] = [];
@@ -312,26 +342,75 @@ export class Meetings extends EventEmitter<MeetingEvents> {
   private meeting(meetingId: string): LiveMeeting {
     let m = this.live.get(meetingId);
     if (m) return m;
-    m = { meetingId, streams: new Map(), people: new Map(), analytics: new MeetingAnalytics(meetingId), epoch: ++this.epochs, snapshot: null, stores: 0, stored: 0, finishedAtMs: null };
-    const stored = this.deps.reports.get(meetingId);
-    if (stored) seedAnalytics(m.analytics, stored);
-    for (const p of this.deps.sessions.participants(meetingId)) m.people.set(p.identity, { name: p.name, isHost: p.isHost });
+    m = {
+      meetingId, streams: new Map(), people: new Map(), analytics: new MeetingAnalytics(meetingId), seeding: null, finalizing: null,
+      epoch: ++this.epochs, snapshot: null, stores: 0, stored: 0, finishedAtMs: null,
+    };
     this.live.set(meetingId, m);
+    const loadPeople = (into: LiveMeeting) => {
+      for (const p of this.deps.sessions.participants(meetingId)) if (!into.people.has(p.identity)) into.people.set(p.identity, { name: p.name, isHost: p.isHost });
+    };
+    if (this.deps.reports.storedAt(meetingId) !== null) {
+      this.seed(m);
+      // A reopened meeting may have thousands of participants: read in a turn of its own, not in the stream's
+      // opening (`person` reads one participant meanwhile).
+      setImmediate(() => { if (this.live.get(meetingId) === m) loadPeople(m); });
+    } else loadPeople(m);
     return m;
   }
 
+  /** Reopen `m` from its stored report, parsed and replayed in the worker; what arrives meanwhile is queued (class comment). */
+  private seed(m: LiveMeeting): void {
+    const queued: (() => void)[] = [];
+    m.seeding = queued;
+    const apply = (snapshot: TimelineSnapshot | null) => {
+      if (snapshot) m.analytics = MeetingAnalytics.fromSnapshot(snapshot);
+      // A new epoch: versions of the seeded timeline are not those of the empty one.
+      m.epoch = ++this.epochs;
+      m.snapshot = null;
+      m.seeding = null;
+      for (const op of queued) op();
+    };
+    this.renders.seed(m.meetingId).then(apply, (err: unknown) => {
+      this.deps.log.error({ err, meetingId: m.meetingId }, 'cannot replay the stored report in the worker: replaying it here');
+      try {
+        const row = this.deps.reports.get(m.meetingId);
+        if (row) seedAnalytics(m.analytics, row);
+      } catch (e) {
+        this.deps.log.error({ err: e, meetingId: m.meetingId }, 'cannot replay the stored report');
+      }
+      apply(null);
+    });
+  }
+
+  /** Apply `op` to the meeting's timeline now, or after its seed when it is being reopened. */
+  private onTimeline(m: LiveMeeting, op: (a: MeetingAnalytics) => void): void {
+    if (m.seeding) m.seeding.push(() => op(m.analytics));
+    else op(m.analytics);
+  }
+
+  /** created_at for the next stored report of a meeting: now, but always after the stored one (the `S` version changes). */
+  private stamp(meetingId: string): number {
+    return Math.max(Date.now(), (this.deps.reports.storedAt(meetingId) ?? 0) + 1);
+  }
+
   private lastStreamClosed(m: LiveMeeting): void {
+    if (m.seeding) {
+      m.seeding.push(() => { if (m.streams.size === 0) this.lastStreamClosed(m); });
+      return;
+    }
     if (m.finishedAtMs !== null) {
       this.finalize(m);
       return;
     }
-    // The report is made in the render worker (at the bound ~100 ms of folding and 12 MB of JSON), then stored,
-    // unless a later store of this meeting or its final report came first.
+    // The report is made and written by the render worker (at the bound ~100 ms of folding, 12 MB of JSON and
+    // a 12 MB row); the worker writes stores in order, so a later store (or the final report) is the one left.
     const seq = ++m.stores;
-    this.renders.run({ kind: 'report', source: this.reportSource(m.meetingId) }).then((bytes) => {
-      if (seq !== m.stores || m.finishedAtMs !== null || this.live.get(m.meetingId) !== m) return;
-      this.deps.reports.putText(m.meetingId, bytes.toString('utf8'), false);
-      m.stored = seq;
+    const atMs = this.stamp(m.meetingId);
+    this.renders.store({ kind: 'store', meetingId: m.meetingId, source: this.reportSource(m.meetingId), final: false, atMs }).then((summary) => {
+      this.deps.reports.noteStored(m.meetingId, atMs);
+      this.deps.log.debug({ ...summary }, 'meeting report stored');
+      if (seq === m.stores) m.stored = seq;
       this.releaseIdle();
     }).catch((err: unknown) => {
       // The timeline stays in memory: nothing is lost.
@@ -345,26 +424,43 @@ export class Meetings extends EventEmitter<MeetingEvents> {
     for (const x of this.live.values()) if (x.streams.size === 0) idle++;
     for (const x of this.live.values()) {
       if (idle <= MAX_IDLE_MEETINGS) break;
-      if (x.streams.size === 0 && x.stored === x.stores) { this.live.delete(x.meetingId); idle--; }
+      if (x.streams.size === 0 && x.stored === x.stores && !x.seeding && !x.finalizing) { this.live.delete(x.meetingId); idle--; }
     }
   }
 
+  /** Make and store the final report in the worker (once per end: class comment), then announce it and release the meeting. */
   private finalize(m: LiveMeeting): void {
-    m.stores++;
-    const report = m.analytics.report((id) => this.person(m.meetingId, id), Date.now(), true);
-    if (this.storeFinal(report)) this.live.delete(m.meetingId);
+    if (m.seeding) {
+      m.seeding.push(() => { if (m.streams.size === 0) this.finalize(m); });
+      return;
+    }
+    if (m.finalizing) return;
+    const seq = ++m.stores;
+    const atMs = this.stamp(m.meetingId);
+    const source = this.reportSource(m.meetingId);
+    // nowMs = the row's stamp: what the routes serve meanwhile is the report being stored, byte for byte.
+    const final: ReportSource = 'live' in source ? { ...source, nowMs: atMs, final: true } : source;
+    m.finalizing = final;
+    this.renders.store({ kind: 'store', meetingId: m.meetingId, source: final, final: true, atMs }).then((summary) => {
+      m.finalizing = null;
+      if (seq === m.stores) m.stored = seq;
+      if (this.live.get(m.meetingId) === m) {
+        if (m.streams.size === 0) this.live.delete(m.meetingId);
+        else m.finishedAtMs = null;
+      }
+      this.stored(summary, atMs);
+    }, (err: unknown) => {
+      // The timeline stays in memory: the next end (or the last stream closing) tries again.
+      m.finalizing = null;
+      this.deps.log.error({ err, meetingId: m.meetingId }, 'cannot store the final meeting report');
+    });
   }
 
-  private storeFinal(report: MeetingReport): boolean {
-    try {
-      this.deps.reports.put(report);
-    } catch (err) {
-      this.deps.log.error({ err, meetingId: report.meetingId }, 'cannot store the final meeting report');
-      return false;
-    }
-    this.deps.log.info({ meetingId: report.meetingId, durationMs: report.durationMs, participants: report.participants.length, interruptions: report.interruptionCount }, 'meeting report stored');
-    this.fire('meeting.report', report);
-    return true;
+  /** A final report was written by the worker at `atMs`: note its stamp, log it, announce it. */
+  private stored(summary: ReportSummary, atMs: number): void {
+    this.deps.reports.noteStored(summary.meetingId, atMs);
+    this.deps.log.info({ ...summary }, 'meeting report stored');
+    this.fire('meeting.report', summary);
   }
 
   /** Emit to every listener; one that throws is logged and the others still run. */
@@ -377,17 +473,4 @@ export class Meetings extends EventEmitter<MeetingEvents> {
       }
     }
   }
-}
-
-/** Replay a stored report's timeline into a new MeetingAnalytics (a meeting whose memory was released). */
-function seedAnalytics(a: MeetingAnalytics, r: MeetingReport): void {
-  if (r.startedAtMs !== null) a.progress(r.startedAtMs);
-  for (const p of r.participants) if (r.startedAtMs !== null) a.streamOpened(p.participantId, r.startedAtMs);
-  for (const s of r.timeline.spurts) a.speech({ type: 'speech', streamId: -1, meetingId: r.meetingId, participantId: s.participantId, startMs: s.startMs, endMs: s.endMs });
-  for (const i of r.timeline.interruptions) {
-    const base = { type: 'overlap' as const, meetingId: r.meetingId, participants: [i.ofParticipantId, i.byParticipantId] as [string, string], laterParticipantId: i.byParticipantId, startMs: i.startMs, excluded: false };
-    a.overlap({ ...base, phase: 'start', tMs: i.startMs, overlapMs: i.overlapMs });
-    a.overlap({ ...base, phase: 'end', tMs: i.endMs, overlapMs: i.overlapMs });
-  }
-  if (r.endedAtMs !== null) a.progress(r.endedAtMs);
 }

@@ -29,19 +29,42 @@ export type ReportSource =
 /** What the worker is started with: the database file and the better-sqlite3 addon file (binary only). */
 export interface RenderWorkerData { dbFile: string; sqliteBinding: string | undefined }
 
-/** A job of the worker: the report's JSON text, or the timeline picture (SVG) with at most `maxMarks` marks per layer. */
+/**
+ * A job of the worker: the report's JSON text, or the timeline picture (SVG) with at most `maxMarks` marks per
+ * layer. Jobs that give bytes; `StoreTask` and `SeedTask` give their own results.
+ */
 export type RenderTask =
   | { kind: 'report'; source: ReportSource }
   | { kind: 'timeline'; source: ReportSource; feedback: TimelineFeedback[]; maxMarks: number };
 
-interface Pending { resolve: (b: Buffer) => void; reject: (e: Error) => void }
+/**
+ * Store a report: the worker computes it (a stored source is read and, with `final`, marked final with
+ * `generatedAt` = `atMs`; one already final is left as it is) and writes the `meeting_reports` row itself (its own writable connection, WAL,
+ * busy_timeout) with created_at = `atMs`.
+ */
+export interface StoreTask { kind: 'store'; meetingId: string; source: ReportSource; final: boolean; atMs: number }
+
+/** The figures of a stored report the event loop needs (log line, `meeting_report` message). */
+export interface ReportSummary {
+  meetingId: string;
+  /** False when nothing was written: a stored source asked to become final was final already. */
+  written: boolean;
+  final: boolean; durationMs: number; participantCount: number; interruptionCount: number; bytes: number }
+
+/** Read a meeting's stored report and replay its timeline: the TimelineSnapshot to reopen it from, or null when none is stored. */
+export interface SeedTask { kind: 'seed'; meetingId: string }
+
+type Task = RenderTask | StoreTask | SeedTask;
+/** The worker's answer to a task (one of bytes, summary, snapshot, error). */
+interface Reply { id: number; bytes?: Uint8Array; summary?: ReportSummary; snapshot?: TimelineSnapshot | null; error?: string }
+interface Pending { resolve: (m: Reply) => void; reject: (e: Error) => void }
 
 /**
  * One render worker, started with the first task and started again after it failed. Tasks run one at a
  * time in the worker, in order.
  */
 export class RenderPool {
-  /** @param dbFile the SQLite file the worker reads stored reports from (read-only). */
+  /** @param dbFile the SQLite file (WAL mode) the worker reads stored reports from and writes stored reports to. */
   constructor(private readonly dbFile: string) {}
 
   private worker: Worker | null = null;
@@ -53,10 +76,38 @@ export class RenderPool {
    * @returns the UTF-8 bytes of the result (JSON text or SVG).
    * @throws Error with the worker's message when the task threw, or when the worker died.
    */
-  run(task: RenderTask): Promise<Buffer> {
+  async run(task: RenderTask): Promise<Buffer> {
+    const m = await this.post(task);
+    if (!m.bytes) throw new Error('render worker gave no bytes');
+    return Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
+  }
+
+  /**
+   * Compute and write a report row in the worker (StoreTask). Tasks run in order: of two stores of one meeting,
+   * the later one is written last.
+   * @returns the written report's summary.
+   * @throws Error with the worker's message (SQLite error, no stored report for a stored source), or when the worker died.
+   */
+  async store(task: StoreTask): Promise<ReportSummary> {
+    const m = await this.post(task);
+    if (!m.summary) throw new Error('render worker gave no summary');
+    return m.summary;
+  }
+
+  /**
+   * The TimelineSnapshot of a meeting's stored report, parsed and replayed in the worker (SeedTask).
+   * @returns null when no report is stored.
+   * @throws Error with the worker's message, or when the worker died.
+   */
+  async seed(meetingId: string): Promise<TimelineSnapshot | null> {
+    const m = await this.post({ kind: 'seed', meetingId });
+    return m.snapshot ?? null;
+  }
+
+  private post(task: Task): Promise<Reply> {
     const worker = this.worker ?? this.start();
     const id = this.nextId++;
-    return new Promise<Buffer>((resolve, reject) => {
+    return new Promise<Reply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       if (this.pending.size === 1) worker.ref();
       // Copying the task (~2 MB of columns at the bound) in a turn of its own: the snapshot was this turn's work.
@@ -78,13 +129,13 @@ export class RenderPool {
       // A checkout runs TypeScript: the worker registers tsx's loader before importing its entry.
       : new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(new URL('./render-worker.ts', import.meta.url).href)}); })`, { eval: true, workerData });
     worker.unref();
-    worker.on('message', (m: { id: number; bytes?: Uint8Array; error?: string }) => {
+    worker.on('message', (m: Reply) => {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
       if (this.pending.size === 0) worker.unref();
-      if (m.bytes) p.resolve(Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
-      else p.reject(new Error(m.error ?? 'render worker failed'));
+      if (m.error === undefined) p.resolve(m);
+      else p.reject(new Error(m.error));
     });
     const fail = (err: Error) => {
       if (this.worker === worker) this.worker = null;

@@ -1,8 +1,9 @@
 /**
  * The meeting report (issue 14): per-participant and per-meeting conversation figures computed from the native
  * timeline's talk spurts and interruptions (src/meetings/analytics.ts). Live in `GET /feedback/debug/:meetingId`
- * (`report`, `final: false`), final in `GET /api/sessions/:meetingId/report` (stored when the meeting ends, and
- * sent to the hosts on `feedback:<meetingId>` as `{type: "meeting_report", meetingId, report}`).
+ * (`report`, `final: false`), final in `GET /api/sessions/:meetingId/report` (stored when the meeting ends; the
+ * hosts are told on `feedback:<meetingId>` by `{type: "meeting_report", meetingId, final, durationMs,
+ * participantCount, interruptionCount, reportUrl}`).
  *
  * Every time is the stream clock of the egress (Unix ms); every field name carries its unit (Ms, Percent,
  * Count, PerMin).

@@ -36,6 +36,15 @@ export class ReportStore {
     this.stamps.set(meetingId, now);
   }
 
+  /**
+   * A report row of `meetingId` was written at `atMs` by another connection (the render worker writes stored
+   * reports, src/meetings/render-worker.ts): the stamp `storedAt` gives from now on.
+   */
+  noteStored(meetingId: string, atMs: number): void {
+    this.stamps.delete(meetingId);
+    this.stamps.set(meetingId, atMs);
+  }
+
   /** When the stored report of a meeting was written (Unix ms; it changes with every `put`), or null when none is. */
   storedAt(meetingId: string): number | null {
     const known = this.stamps.get(meetingId);

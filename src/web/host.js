@@ -17,8 +17,8 @@
 // - timeline: GET /api/sessions/:meetingId/timeline.svg every 5 s, shown in an <img> through a blob: URL.
 // Every poll sends the ETag of the reply it holds as If-None-Match: the server answers 304 (no body) while
 // the report version (and the feedback, for the picture) did not change, and nothing is fetched or redrawn;
-// - meeting ended: on `{type:"meeting_report", meetingId, report}` (or a final report from
-//   GET /api/sessions/:meetingId/report when the page opens late), the final figures in a table; polling
+// - meeting ended: on `{type:"meeting_report", meetingId, final, ...}` the final report is read from
+//   GET /api/sessions/:meetingId/report (also when the page opens late), the final figures in a table; polling
 //   stops after one last timeline.
 // Errors (401, 403, 404, network) are written on the page as the server gave them. State for tests and
 // debugging: window.meetcoreHost.
@@ -247,7 +247,8 @@ function onMessage(m) {
       if (m.meetingId === undefined || m.meetingId === state.meetingId) addEvents([m]);
       return;
     case 'meeting_report':
-      if (m.meetingId === state.meetingId && reportOf(m)) showFinal(reportOf(m));
+      // The figures only: the stored final report is read from its route (m.reportUrl).
+      if (m.meetingId === state.meetingId && m.final) loadFinalReport();
       return;
     case 'room-left':
       // The server took this socket out of the room (e.g. the token expired).

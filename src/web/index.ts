@@ -6,7 +6,7 @@
  *   src/client and a P2P mesh of RTCPeerConnections using the ICE servers meetcore hands out).
  * - The host console: GET /host/:meetingId serves host.html; GET /web/host.js its script (live feedback of
  *   the room `feedback:<meetingId>` over /ws, talk share from GET /feedback/debug/:meetingId, the timeline
- *   picture GET /api/sessions/:meetingId/timeline.svg, the final report on `meeting_report`). The host's
+ *   picture GET /api/sessions/:meetingId/timeline.svg, the final report read when `meeting_report` says it is stored). The host's
  *   access token comes in the URL fragment (`#token=`), which browsers never send; the page itself needs
  *   no authentication, its data routes do.
  */

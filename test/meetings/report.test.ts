@@ -159,7 +159,14 @@ test('a scripted meeting: the live and the final report give the script\'s figur
   while (!host.received.some((m) => m.type === 'meeting_report') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   const sent = host.received.find((m) => m.type === 'meeting_report');
   assert.ok(sent, 'the host got meeting_report');
-  assert.equal((sent!.report as MeetingReport).participants, final.participants);
+  // The figures of the stored final report, and where to read it.
+  assert.is(sent!.final, true);
+  assert.is(sent!.durationMs, final.durationMs);
+  assert.is(sent!.participantCount, final.participants.length);
+  assert.is(sent!.interruptionCount, final.interruptionCount);
+  const read = await http('GET', `${server.url}${sent!.reportUrl as string}`, undefined, auth);
+  assert.is(read.status, 200);
+  assert.equal((read.body as MeetingReport).participants, final.participants);
   host.client.close();
 
   const svg = await fetch(`${server.url}/api/sessions/${id}/timeline.svg`, { headers: auth });
