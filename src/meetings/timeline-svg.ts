@@ -212,7 +212,7 @@ export function timelineSpec(report: MeetingReport, feedback: TimelineFeedback[]
       data: {
         values: ticksDrawn.map((m) => ({
           lane: m.lane, x0: (m.x0 + m.x1) / 2,
-          desc: m.count > 1 ? `${labelOfKey.get(m.lane)}: ${count(m.count, 'backchannel')} ${clock(m.x0)}–${clock(m.x1)}` : `${labelOf(m.lane)} backchannel to ${labelOf(m.first.toParticipantId)} at ${clock(m.x0)}`,
+          desc: m.count > 1 ? `${labelOfKey.get(m.lane)}: ${count(m.count, 'backchannel')} ${clock(m.x0)}–${clock(m.x1)}` : `${labelOfKey.get(m.lane)} backchannel to ${labelOf(m.first.toParticipantId)} at ${clock(m.x0)}`,
         })),
       },
       mark: { type: 'tick', orient: 'vertical', thickness: 2.5, size: LANE_STEP * 0.8, color: BACKCHANNEL_COLOR },

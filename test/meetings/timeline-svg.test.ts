@@ -180,6 +180,7 @@ test('a meeting: valid SVG, one lane per participant, spurts, interruption, back
   assert.is(ticks.length, 1);
   assert.ok(inside(ticks[0]!, laneOf('bob')));
   assert.ok(Math.abs(ticks[0]!.x + ticks[0]!.w / 2 - (lanes[0]!.x + 20.25 * pxPerSec)) < 3, 'tick at the middle of the backchannel');
+  assert.match(ticks[0]!.label ?? '', /^Bob.* backchannel to Alice/, 'the tick names who gave the backchannel and to whom');
 
   // Feedback symbols on Bob's lane, at their times; the message kept in the label.
   const symbols = p.marks[TIMELINE_MARKS.feedback]!;
@@ -216,6 +217,8 @@ test('a participant without speech keeps an empty lane; equal names stay apart; 
   assert.equal(lanes.map((l) => l.label), ['lane 1: Dr. Host (doctor)', 'lane 2: Dr. Host (alice)', 'lane 3: Bob\uFFFD', 'lane 4: carol', 'lane 5: dave']);
   assert.is(p.marks[TIMELINE_MARKS.spurt]!.length, 7);
   assert.ok(inside(p.marks[TIMELINE_MARKS.spurt]![6]!, lanes[4]!), 'dave\'s spurt on his lane');
+  // Bob is no longer the last lane: the tick still names him (a lane key is not a participant id).
+  assert.match(p.marks[TIMELINE_MARKS.backchannel]![0]!.label ?? '', /^Bob.* backchannel to Dr\. Host \(alice\)/);
   assert.is(p.marks[TIMELINE_MARKS.feedback]!.length, 0);
 });
 
