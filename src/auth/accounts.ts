@@ -707,6 +707,9 @@ export class AccountService {
     if (denial) throw deny(denial);
     const inv = this.store.invitation(invitationId);
     if (!inv || inv.organizationId !== principal.orgId) throw new HttpError('not_found', `invitationId: no invitation ${JSON.stringify(invitationId.slice(0, 64))} in this organization`);
+    // Withdrawing takes the right to make that invitation (an admin neither invites nor withdraws an owner).
+    const mayWithdraw = mayInvite(principal, inv.role);
+    if (mayWithdraw) throw deny(mayWithdraw);
     if (!this.store.revokeInvitation(inv.id, now)) throw new HttpError('conflict', 'invitationId: this invitation was already used or withdrawn');
   }
 
@@ -736,8 +739,8 @@ export class AccountService {
       userId = existing.id;
     } else {
       if (input.name === undefined) throw new HttpError('bad_request', 'name: is required for a new account');
-      const pw = password.safeParse(input.password ?? '');
       if (input.password === undefined) throw new HttpError('bad_request', 'password: is required for a new account');
+      const pw = password.safeParse(input.password);
       if (!pw.success) throw new HttpError('bad_request', `password: ${pw.error.issues[0]!.message}`);
       newUser = { email: inv.email, name: input.name, passwordHash: await hashPassword(pw.data) };
       userId = newId('usr');

@@ -128,7 +128,8 @@ function readsUnscoped(principal: Principal): boolean {
 
 /**
  * The meetings GET /api/sessions lists to a principal: null = all (no authenticator, or anonymous on an open
- * route); else those of `orgId` (null: of no organization's) and, when `unscoped`, those of no organization.
+ * route); else those of `orgId` (null: of no organization, so none by that rule: a LiveKit token lists nothing)
+ * and, when `unscoped`, those of no organization.
  */
 export function readableMeetings(principal: Principal | null | undefined): { orgId: string | null; unscoped: boolean } | null {
   if (!principal) return null;
@@ -263,7 +264,7 @@ export function mayListMembers(principal: Principal | null | undefined): Denial 
 
 /**
  * May the principal invite someone into its organization with `role` (POST /api/org/invitations), or list and
- * withdraw its invitations (`role` omitted)? Owners: any role. Admins: `admin` or `member` (admins cannot make
+ * withdraw its invitations (`role` omitted to list; withdrawing one passes its role)? Owners: any role. Admins: `admin` or `member` (admins cannot make
  * owners). Members: never.
  */
 export function mayInvite(principal: Principal | null | undefined, role?: Role): Denial | null {

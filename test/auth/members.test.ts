@@ -154,7 +154,13 @@ test('who invites: owners any role, admins admin or member (not owner), members 
   assert.is(a.status, 403);
   assert.match(a.body.error.message, /^role: only an owner may invite an owner/);
   assert.is((await invite(first, admin, { email: 'helper@example.test', role: 'admin' })).status, 201);
-  assert.is((await invite(first, owner, { email: 'co-owner@example.test', role: 'owner' })).status, 201);
+  const coOwner = await invite(first, owner, { email: 'co-owner@example.test', role: 'owner' });
+  assert.is(coOwner.status, 201);
+  // Withdrawing takes the same right: an admin cannot withdraw an owner's invitation, its owner can.
+  const byAdmin = await http('DELETE', `${first.url}/api/org/invitations/${coOwner.body.invitation.id}`, undefined, admin.headers);
+  assert.is(byAdmin.status, 403);
+  assert.match(byAdmin.body.error.message, /^role: only an owner may invite an owner/);
+  assert.is((await http('DELETE', `${first.url}/api/org/invitations/${coOwner.body.invitation.id}`, undefined, owner.headers)).status, 204);
   assert.is((await invite(first, admin, { email: 'nobody@example.test', role: 'member' })).status, 201);
   assert.is((await http('POST', `${first.url}/api/org/invitations`, { email: 'anon@example.test', role: 'member' })).status, 401);
 });
