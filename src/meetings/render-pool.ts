@@ -59,6 +59,9 @@ type Task = RenderTask | StoreTask | SeedTask;
 interface Reply { id: number; bytes?: Uint8Array; summary?: ReportSummary; snapshot?: TimelineSnapshot | null; error?: string }
 interface Pending { resolve: (m: Reply) => void; reject: (e: Error) => void }
 
+/** How long close() waits for the tasks already posted, ms. */
+const CLOSE_WAIT_MS = 20_000;
+
 /**
  * One render worker, started with the first task and started again after it failed. Tasks run one at a
  * time in the worker, in order.
@@ -107,16 +110,31 @@ export class RenderPool {
   private post(task: Task): Promise<Reply> {
     const worker = this.worker ?? this.start();
     const id = this.nextId++;
-    return new Promise<Reply>((resolve, reject) => {
+    const reply = new Promise<Reply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       if (this.pending.size === 1) worker.ref();
       // Copying the task (~2 MB of columns at the bound) in a turn of its own: the snapshot was this turn's work.
       setImmediate(() => worker.postMessage({ id, task }));
     });
+    this.inFlight.add(reply);
+    const done = () => { this.inFlight.delete(reply); };
+    reply.then(done, done);
+    return reply;
   }
 
-  /** Stop the worker (pending tasks fail). */
+  /** Tasks posted and not settled yet: close() lets them finish (the reports stored as streams close at shutdown). */
+  private readonly inFlight = new Set<Promise<Reply>>();
+
+  /**
+   * Stop the worker once the tasks already posted have settled (at most CLOSE_WAIT_MS; what is still pending then
+   * fails). Reports stored while the server's streams close at shutdown are written before the worker ends.
+   */
   async close(): Promise<void> {
+    if (this.inFlight.size) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => { timer = setTimeout(r, CLOSE_WAIT_MS); })]);
+      clearTimeout(timer);
+    }
     const w = this.worker;
     this.worker = null;
     if (w) await w.terminate();
