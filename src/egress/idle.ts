@@ -123,7 +123,7 @@ export class IdleSessions {
     const last = this.lastActivity(s);
     if (now - last < this.deps.idleMs) return false;
     if (!sessions.end(s.meetingId, last)) return false;
-    for (const p of sessions.participants(s.meetingId)) if (p.leftAt === null) sessions.leave(s.meetingId, p.identity, Math.max(last, p.joinedAt));
+    sessions.leaveAll(s.meetingId, last);
     log.info({ meetingId: s.meetingId, room: s.roomName, endedAt: last, idleSec: this.deps.idleMs / 1000 }, 'egress-only meeting ended: no stream since endedAt');
     this.deps.meetings.finish(s.meetingId, last);
     return true;

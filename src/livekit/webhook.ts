@@ -161,7 +161,7 @@ export class WebhookHandler {
     store.markRoomFinished(meetingId, session.roomName, at);
     const endedAt = Math.max(at, session.startedAt);
     sessions.end(meetingId, endedAt);
-    for (const p of sessions.participants(meetingId)) if (p.leftAt === null) sessions.leave(meetingId, p.identity, Math.max(endedAt, p.joinedAt));
+    sessions.leaveAll(meetingId, endedAt);
     this.closeOrphanRecordings(meetingId, endedAt);
     this.deps.meetings.finish(meetingId, endedAt);  // live streams are ended; the final report follows them
     const egresses = this.deps.egresses;
@@ -172,8 +172,8 @@ export class WebhookHandler {
   /** Close the RECORDING rows of a finished meeting whose stream is not open (nothing will close them). */
   private closeOrphanRecordings(meetingId: string, endedAt: number): void {
     const { recordings, meetings, config, log } = this.deps;
-    for (const r of recordings.byMeeting(meetingId)) {
-      if (r.status !== 'RECORDING' || meetings.isRecordingLive(r.id)) continue;
+    for (const r of recordings.openByMeeting(meetingId)) {
+      if (meetings.isRecordingLive(r.id)) continue;
       let bytes = r.bytes;
       try { bytes = Math.max(0, fs.statSync(path.join(config.STORAGE_DIR, r.path)).size - WAV_HEADER_BYTES); } catch { /* file gone: keep the row's count */ }
       recordings.finish(r.id, { bytes, endedAt: Math.max(endedAt, r.startedAt), status: 'COMPLETE', closeReason: 'room finished (no live stream)' });

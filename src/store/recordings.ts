@@ -90,6 +90,10 @@ export class RecordingStore {
       byPath: db.prepare<[string], RecordingRow>('SELECT * FROM recordings WHERE path = ?'),
       byStatus: db.prepare<[string], RecordingRow>('SELECT * FROM recordings WHERE status = ? ORDER BY id'),
       byMeeting: db.prepare<[string], RecordingRow>('SELECT * FROM recordings WHERE meeting_id = ? ORDER BY started_at, id'),
+      byMeetingAfter: db.prepare<[string, number, number, number], RecordingRow>(`SELECT * FROM recordings INDEXED BY recordings_meeting_order
+        WHERE meeting_id = ? AND (started_at, id) > (?, ?) ORDER BY started_at, id LIMIT ?`),
+      countByMeeting: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM recordings WHERE meeting_id = ?'),
+      openByMeeting: db.prepare<[string], RecordingRow>("SELECT * FROM recordings WHERE meeting_id = ? AND status = 'RECORDING' ORDER BY started_at, id"),
       lastActivity: db.prepare<[string], { t: number | null }>('SELECT MAX(COALESCE(ended_at, started_at)) AS t FROM recordings WHERE meeting_id = ?'),
       muted: db.prepare('UPDATE recordings SET muted_intervals = ? WHERE id = ?'),
       progress: db.prepare("UPDATE recordings SET bytes = ? WHERE id = ? AND status = 'RECORDING'"),
@@ -127,6 +131,24 @@ export class RecordingStore {
   /** Oldest first. */
   byMeeting(meetingId: string): Recording[] {
     return this.q.byMeeting.all(meetingId).map(toRecording);
+  }
+
+  /**
+   * A page of a meeting's recordings, oldest first (`startedAt`, then `id`): at most `limit` (≥ 1) after `after`
+   * (the last recording of the previous page; null: from the first). Keyset paging (index of migration 011).
+   */
+  page(meetingId: string, after: Pick<Recording, 'startedAt' | 'id'> | null, limit: number): Recording[] {
+    return this.q.byMeetingAfter.all(meetingId, after?.startedAt ?? Number.MIN_SAFE_INTEGER, after?.id ?? Number.MIN_SAFE_INTEGER, limit).map(toRecording);
+  }
+
+  /** How many recordings a meeting has. */
+  countByMeeting(meetingId: string): number {
+    return this.q.countByMeeting.get(meetingId)?.n ?? 0;
+  }
+
+  /** The rows of a meeting still RECORDING, oldest first. */
+  openByMeeting(meetingId: string): Recording[] {
+    return this.q.openByMeeting.all(meetingId).map(toRecording);
   }
 
   /**

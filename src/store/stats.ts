@@ -51,6 +51,7 @@ export class StatsStore {
     this.q = {
       get: db.prepare<[string, string], StatsRow>('SELECT * FROM participant_stats WHERE meeting_id = ? AND participant = ?'),
       byMeeting: db.prepare<[string], StatsRow>('SELECT * FROM participant_stats WHERE meeting_id = ? ORDER BY participant'),
+      ofParticipants: db.prepare<[string, string], StatsRow>('SELECT * FROM participant_stats WHERE meeting_id = ? AND participant IN (SELECT value FROM json_each(?))'),
       upsert: db.prepare(`INSERT INTO participant_stats (meeting_id, participant, updated_at, speech_ms, analysed_ms, speech_coverage_10s,
           rms_dbfs_3s, rms_ema_dbfs, peak_dbfs, clipped_samples, noise_floor_dbfs, last_spoke_at)
         VALUES (@meetingId, @participant, @updatedAt, @speechMs, @analysedMs, @speechCoverage10s, @rmsDbfs3s, @rmsEmaDbfs, @peakDbfs,
@@ -73,6 +74,11 @@ export class StatsStore {
   /** Latest summary of every participant of a meeting, by participant id. */
   byMeeting(meetingId: string): ParticipantStats[] {
     return this.q.byMeeting.all(meetingId).map(toStats);
+  }
+
+  /** Latest summary of each of `participants` (ids) that has one, in no particular order. */
+  ofParticipants(meetingId: string, participants: readonly string[]): ParticipantStats[] {
+    return participants.length === 0 ? [] : this.q.ofParticipants.all(meetingId, JSON.stringify(participants)).map(toStats);
   }
 
   /** Write summaries (whole rows) in one transaction. */

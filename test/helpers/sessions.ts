@@ -59,9 +59,11 @@ export interface SessionJson {
   startedAt: number;
   endedAt: number | null;
   orgId: string | null;
-  /** Oldest join first. */
+  participantCount: number;
+  recordingCount: number;
+  /** Oldest join first (in GET /api/sessions, the first 50 at most: `participantCount` says how many there are). */
   participants: ParticipantJson[];
-  /** Oldest first. */
+  /** Oldest first (in GET /api/sessions, the first 50 at most: `recordingCount` says how many there are). */
   recordings: RecordingJson[];
 }
 
@@ -107,7 +109,10 @@ export async function session(server: Server, meetingId: string): Promise<Sessio
   return s;
 }
 
-/** Every meeting the bearer can see (GET /api/sessions, paged), newest first. */
+/**
+ * Every meeting the bearer can see (GET /api/sessions, paged), newest first, each with all its participants and
+ * recordings (a meeting the list gives in part, by its counts, is read again from GET /api/sessions/:meetingId).
+ */
 export async function listSessions(server: Server): Promise<SessionJson[]> {
   const all: SessionJson[] = [];
   const limit = 500;
@@ -115,7 +120,10 @@ export async function listSessions(server: Server): Promise<SessionJson[]> {
     const r = await http('GET', `${server.url}/api/sessions?limit=${limit}&offset=${offset}`, undefined, await apiHeaders(server));
     if (r.status !== 200) throw new Error(`GET /api/sessions: ${r.status} ${JSON.stringify(r.body)}`);
     const page = r.body.sessions as SessionJson[];
-    all.push(...page);
+    for (const s of page) {
+      const partial = s.participants.length < s.participantCount || s.recordings.length < s.recordingCount;
+      all.push(partial ? (await getSession(server, s.meetingId)) ?? s : s);
+    }
     if (page.length < limit) return all;
   }
 }
