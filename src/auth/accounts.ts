@@ -597,25 +597,10 @@ export class AccountService {
    *   `organizationId` names an organization the user is not a member of.
    */
   async login(input: LoginInput, ip: string): Promise<TokenPair> {
-    const now = Date.now();
-    const wait = Math.max(this.byEmail.retryAfterMs(input.email, now), this.byIp.retryAfterMs(ip, now));
-    if (wait > 0) {
-      const sec = Math.ceil(wait / 1000);
-      throw new HttpError('rate_limited', `too many failed logins; retry in ${sec} s`, { 'Retry-After': String(sec) });
-    }
-    this.byEmail.hit(input.email, now);
-    this.byIp.hit(ip, now);
-    // The dummy hash is awaited on both paths so that even the first login (which makes it) takes as long
-    // for an unknown e-mail as for a known one.
-    const dummy = await dummyHash();
     const user = this.store.userByEmail(input.email);
-    const ok = await verifyPassword(input.password, user?.passwordHash ?? dummy);
-    if (!user || !ok) {
-      this.log.info({ ip }, 'failed login');
+    if (!(await this.checkPassword(input.email, input.password, user?.passwordHash ?? null, ip)) || !user) {
       throw new HttpError('unauthorized', INVALID_LOGIN);
     }
-    this.byEmail.clear(input.email);
-    this.byIp.release(ip, now);
     const membership = input.organizationId ? this.store.membership(user.id, input.organizationId) : this.store.firstMembership(user.id);
     if (!membership) throw new HttpError('forbidden', input.organizationId ? 'not a member of that organization' : 'this account belongs to no organization');
     if (needsRehash(user.passwordHash)) {
@@ -755,22 +740,40 @@ export class AccountService {
     return { user: this.store.user(userId)!, organization: this.store.organization(inv.organizationId)!, role: inv.role, created: newUser !== null, ...issued.pair };
   }
 
-  /** An existing account's password proof on accept, throttled and timed as a login. */
+  /** An existing account's password proof on accept: the login's check (`checkPassword`). */
   private async provePassword(user: User & { passwordHash: string }, given: string | undefined, ip: string): Promise<void> {
     if (given === undefined) {
       throw new HttpError('unauthorized', 'password: this address has an account: send its password, or its access token as Authorization: Bearer');
     }
+    if (!(await this.checkPassword(user.email, given, user.passwordHash, ip))) throw new HttpError('unauthorized', 'password: wrong password for the invited account');
+  }
+
+  /**
+   * The one password check (POST /auth/login, accepting an invitation into an existing account): throttled per
+   * e-mail and per client address, a wrong password logged as a failed login, the throttles released on success.
+   * @param hash the account's password hash, or null for an unknown e-mail: a dummy hash is checked instead, so
+   *   an unknown e-mail takes the same scrypt work as a known one (the dummy is awaited on both paths, so even
+   *   the first check, which makes it, takes as long).
+   * @returns whether the password matches an existing account's hash.
+   * @throws HttpError 429 with Retry-After when the e-mail or the address is throttled.
+   */
+  private async checkPassword(email: string, given: string, hash: string | null, ip: string): Promise<boolean> {
     const now = Date.now();
-    const wait = Math.max(this.byEmail.retryAfterMs(user.email, now), this.byIp.retryAfterMs(ip, now));
+    const wait = Math.max(this.byEmail.retryAfterMs(email, now), this.byIp.retryAfterMs(ip, now));
     if (wait > 0) {
       const sec = Math.ceil(wait / 1000);
       throw new HttpError('rate_limited', `too many failed logins; retry in ${sec} s`, { 'Retry-After': String(sec) });
     }
-    this.byEmail.hit(user.email, now);
+    this.byEmail.hit(email, now);
     this.byIp.hit(ip, now);
-    if (!(await verifyPassword(given, user.passwordHash))) throw new HttpError('unauthorized', 'password: wrong password for the invited account');
-    this.byEmail.clear(user.email);
+    const dummy = await dummyHash();
+    if (!(await verifyPassword(given, hash ?? dummy)) || hash === null) {
+      this.log.info({ ip }, 'failed login');
+      return false;
+    }
+    this.byEmail.clear(email);
     this.byIp.release(ip, now);
+    return true;
   }
 
   /**

@@ -19,6 +19,7 @@
  * Accounts and organizations: who may register (REGISTRATION), invite, list, remove members and change roles.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { bearerToken } from '../http/bearer.js';
 import type { Principal } from '../http/router.js';
 import type { Role } from './tokens.js';
 
@@ -254,8 +255,6 @@ export interface MemberRef {
   role: Role;
 }
 
-const RANK: Record<Role, number> = { member: 0, admin: 1, owner: 2 };
-
 /** May the principal list its organization's members (GET /api/org/members)? Any member, its own organization only. */
 export function mayListMembers(principal: Principal | null | undefined): Denial | null {
   if (principal?.kind !== 'user' || !principal.orgId) return { code: 'unauthorized', message: 'a bearer access token is required' };
@@ -305,7 +304,7 @@ export function mayChangeRole(principal: Principal | null | undefined, target: M
   if (listed) return listed;
   if (!target || target.orgId !== principal!.orgId) return { code: 'not_found', message: `userId: no member ${JSON.stringify(userId.slice(0, 64))} in this organization` };
   if (principal!.role !== 'owner') return { code: 'forbidden', message: 'only an owner may change roles' };
-  if (target.role === 'owner' && RANK[role] < RANK.owner && owners <= 1) return { code: 'forbidden', message: 'role: the last owner cannot be demoted: make another member owner first' };
+  if (target.role === 'owner' && role !== 'owner' && owners <= 1) return { code: 'forbidden', message: 'role: the last owner cannot be demoted: make another member owner first' };
   return null;
 }
 
@@ -381,8 +380,8 @@ export function mayScrapeMetrics(req: ScrapeRequest, policy: MetricsPolicy): Den
     if (!isLoopback(req.ip)) return { code: 'forbidden', message: 'metrics are served to direct loopback connections only' };
   }
   if (policy.token !== undefined) {
-    const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
-    if (!m || !sameSecret(m[1]!, policy.token)) return { code: 'unauthorized', message: 'metrics need Authorization: Bearer <METRICS_TOKEN>' };
+    const token = bearerToken(req.headers.authorization);
+    if (token === null || !sameSecret(token, policy.token)) return { code: 'unauthorized', message: 'metrics need Authorization: Bearer <METRICS_TOKEN>' };
   }
   return null;
 }

@@ -10,6 +10,7 @@
  *   project (when LiveKit is configured; a `livekit` principal with identity, room and metadata roles), or
  *   else whatever other areas add with `addSocketTokenVerifier`.
  */
+import { bearerToken } from '../http/bearer.js';
 import type { AppContext } from '../context.js';
 import { HttpError } from '../http/errors.js';
 import type { Principal, Request } from '../http/router.js';
@@ -75,9 +76,9 @@ export function registerAuth(ctx: AppContext): AuthArea {
   const bearerOf = async (req: Request): Promise<Principal | null> => {
     const header = req.headers.authorization;
     if (header === undefined || header === '') return null;
-    const m = /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(header);
-    if (!m) throw new HttpError('unauthorized', 'Authorization must be "Bearer <access token>"');
-    return authenticateAccessToken(m[1]!);
+    const token = bearerToken(header);
+    if (token === null) throw new HttpError('unauthorized', 'Authorization must be "Bearer <access token>"');
+    return authenticateAccessToken(token);
   };
   ctx.router.setAuthenticator(bearerOf);
 

@@ -272,9 +272,8 @@ export class Router {
         const parts = typeof reply.raw === 'string' ? null : Array.isArray(reply.raw) ? reply.raw : [reply.raw];
         let size = 0;
         for (const p of parts ?? []) size += p.byteLength;
-        if (parts && head) { res.writeHeader('Content-Length', String(size)); res.endWithoutBody(); }
-        else if (parts && size > STREAM_BODY_BYTES) streamBody(res, parts, size, state);
-        else endBody(res, parts ? (parts.length === 1 ? parts[0]! : Buffer.concat(parts)) : (reply.raw as string), head);
+        if (parts && size > STREAM_BODY_BYTES && !head) streamBody(res, parts, size, state);
+        else endBody(res, parts ?? (reply.raw as string), head);
       } else {
         res.writeHeader('Content-Type', 'application/json');
         endBody(res, JSON.stringify(reply.json ?? null), head);
@@ -314,11 +313,6 @@ function matches(pattern: readonly string[], parts: readonly string[]): boolean 
   return parts.length === pattern.length;
 }
 
-/**
- * End a response with `body`, or for HEAD (`head`) with its Content-Length and no body. uWS does not know
- * HEAD: `end(body)` would send the body, and `endWithoutBody(length)` leaves this uWS build's response
- * unfinished (the process aborts when that happens inside a handler), so the header is written by hand.
- */
 /** Bodies larger than this, bytes, are written in STREAM_CHUNK_BYTES pieces as the socket drains. */
 const STREAM_BODY_BYTES = 256 * 1024;
 const STREAM_CHUNK_BYTES = 64 * 1024;
@@ -368,9 +362,16 @@ function streamBody(res: HttpResponse, parts: Uint8Array[], size: number, state:
   write();
 }
 
-function endBody(res: HttpResponse, body: string | Uint8Array, head: boolean): void {
-  if (!head) { res.end(body); return; }
-  res.writeHeader('Content-Length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength));
+/**
+ * End a response with `body` (a list of byte arrays: their concatenation), or for HEAD (`head`) with its Content-Length and no body. uWS does not know
+ * HEAD: `end(body)` would send the body, and `endWithoutBody(length)` leaves this uWS build's response
+ * unfinished (the process aborts when that happens inside a handler), so the header is written by hand.
+ */
+function endBody(res: HttpResponse, body: string | Uint8Array | readonly Uint8Array[], head: boolean): void {
+  const one = (parts: readonly Uint8Array[]) => (parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+  if (!head) { res.end(typeof body === 'string' || body instanceof Uint8Array ? body : one(body)); return; }
+  const size = typeof body === 'string' ? Buffer.byteLength(body) : body instanceof Uint8Array ? body.byteLength : body.reduce((n, p) => n + p.byteLength, 0);
+  res.writeHeader('Content-Length', String(size));
   res.endWithoutBody();
 }
 

@@ -182,8 +182,11 @@ test('an existing account accepts with its password or its own access token, not
   const bare = await accept(multi, { token: inv.body.token });
   assert.is(bare.status, 401);
   assert.match(bare.body.error.message, /^password:/);
+  const failedLogins = () => multi.logs.filter((l) => l.msg === 'failed login').length;
+  const failedBefore = failedLogins();
   const wrong = await accept(multi, { token: inv.body.token, password: 'not the password' });
   assert.is(wrong.status, 401);
+  assert.is(failedLogins(), failedBefore + 1, 'a wrong password on accept is logged as a failed login');
   const other = await accept(multi, { token: inv.body.token }, stranger.headers);
   assert.is(other.status, 403);
   assert.match(other.body.error.message, /another e-mail address/);

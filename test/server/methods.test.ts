@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import { io as ioClient } from 'socket.io-client';
 import { http, startTestServer, type TestServer } from '../helpers/server.js';
+import { apiAccount } from '../helpers/sessions.js';
 
 let server: TestServer;
 let cors: TestServer;
@@ -82,6 +83,14 @@ test('HEAD on parametrized GET routes: the GET status and headers, exact Content
   assert.is(h!.headers['content-type'], 'application/json');
   assert.is(Number(h!.headers['content-length']), Buffer.byteLength(JSON.stringify(getRoom.body)));
   assert.is(h!.rest, '');
+
+  // A JSON reply written from several pieces (the meeting list, src/http/sessions.ts): the length of them all.
+  const auth = (await apiAccount(server)).headers;
+  const list = Buffer.from(await (await fetch(`${server.url}/api/sessions`, { headers: auth })).arrayBuffer());
+  const listHead = await fetch(`${server.url}/api/sessions`, { method: 'HEAD', headers: auth });
+  assert.is(listHead.status, 200);
+  assert.is(Number(listHead.headers.get('content-length')), list.length);
+  assert.is(await listHead.text(), '');
 });
 
 test('POST /health → 405 with Allow: GET, HEAD and a JSON error', async () => {
