@@ -18,7 +18,7 @@ import type { StatsRows } from '../pipeline/stats.js';
 import type { EngineEvent, OverlapEvent, StatsEvent } from '../pipeline/types.js';
 import { FeedbackStore, type FeedbackEvent } from '../store/feedback.js';
 import { feedbackRoom, mayReadMeeting } from '../auth/authorization.js';
-import { versionedReply } from '../meetings/routes.js';
+import { versionedReply } from '../http/versioned.js';
 import { describe, SEVERITY, type Locale } from './messages.js';
 import { FEEDBACK_KINDS, MeetingRules, type Finding, type RuleThresholds } from './rules.js';
 import { Counter, Histogram } from 'prom-client';

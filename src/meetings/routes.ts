@@ -13,35 +13,13 @@
 import type { AppContext } from '../context.js';
 import { mayReadMeeting } from '../auth/authorization.js';
 import { HttpError } from '../http/errors.js';
-import type { Principal, Reply, Request } from '../http/router.js';
+import type { Principal } from '../http/router.js';
+import { versionedReply } from '../http/versioned.js';
 import { FeedbackStore } from '../store/feedback.js';
 import { RateLimiter, TIMELINE_MAX_MARKS } from './render-pool.js';
 
 /** Most feedback events drawn on a timeline. */
 const TIMELINE_FEEDBACK_LIMIT = 5000;
-
-/** The weak entity tag of a report version (RFC 9110 §8.8.3). */
-export function etagOf(version: string): string {
-  return `W/"${version}"`;
-}
-
-/** Whether an If-None-Match header value names `etag` (weak comparison, RFC 9110 §13.1.2; `*` matches). */
-export function notModified(ifNoneMatch: string | undefined, etag: string): boolean {
-  if (!ifNoneMatch) return false;
-  const opaque = (t: string) => t.trim().replace(/^W\//, '');
-  return ifNoneMatch.split(',').some((t) => t.trim() === '*' || opaque(t) === opaque(etag));
-}
-
-/**
- * A reply of versioned bytes: 304 with the ETag when the request already holds `version`, else 200 with the
- * bytes. `Cache-Control: no-cache`: a client keeps the body but asks again (with If-None-Match) each time.
- */
-export async function versionedReply(req: Request, result: { version: string; bytes: Promise<Uint8Array | Uint8Array[]> }, contentType: string, headers: Record<string, string> = {}): Promise<Reply> {
-  const etag = etagOf(result.version);
-  const common = { ETag: etag, 'Cache-Control': 'no-cache', ...headers };
-  if (notModified(req.headers['if-none-match'], etag)) return { status: 304, headers: common };
-  return { raw: await result.bytes, contentType, headers: common };
-}
 
 /** Who a request counts against in per-principal limits: the account, the LiveKit identity, else the address. */
 function principalKey(req: { principal?: Principal; ip: string }): string {
