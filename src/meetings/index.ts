@@ -42,7 +42,8 @@
  * - the final report is asked for once per end (`finalizing`): a second `finish` or a last stream closing
  *   while it is being made does not store it again, and its `final` flag is set by the worker whatever the
  *   snapshot said. A stream that opens while it is being made keeps the meeting in memory (it goes on, not
- *   finished: the next end stores it again).
+ *   finished: the next end stores it again); one that opened and closed meanwhile changed the timeline, so the
+ *   final report is made and stored again once this one is written (only that one is announced).
  */
 import { EventEmitter } from 'node:events';
 import type { EgressStreamInfo } from '../context.js';
@@ -440,13 +441,20 @@ export class Meetings extends EventEmitter<MeetingEvents> {
     const source = this.reportSource(m.meetingId);
     // nowMs = the row's stamp: what the routes serve meanwhile is the report being stored, byte for byte.
     const final: ReportSource = 'live' in source ? { ...source, nowMs: atMs, final: true } : source;
+    const version = m.analytics.version;
     m.finalizing = final;
     this.renders.store({ kind: 'store', meetingId: m.meetingId, source: final, final: true, atMs }).then((summary) => {
       m.finalizing = null;
       if (seq === m.stores) m.stored = seq;
       if (this.live.get(m.meetingId) === m) {
-        if (m.streams.size === 0) this.live.delete(m.meetingId);
-        else m.finishedAtMs = null;
+        if (m.streams.size > 0) m.finishedAtMs = null;
+        else if ('live' in final && m.analytics.version !== version) {
+          // A stream opened and closed while this report was being stored: its audio is not in it. Store again
+          // (the row just written is superseded; only the report that holds everything is announced).
+          this.deps.reports.noteStored(m.meetingId, atMs);
+          this.finalize(m);
+          return;
+        } else this.live.delete(m.meetingId);
       }
       this.stored(summary, atMs);
     }, (err: unknown) => {
