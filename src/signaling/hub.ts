@@ -286,10 +286,14 @@ export class SignalingHub {
   /**
    * Refuse one inbound message a transport could not hand to `handle` (an oversized Socket.IO event, an ack id
    * that cannot be echoed, a listener that failed): `{type:"error", code, message}` to the socket and to
-   * `onReply`. The message counts against the rate limit like any other (a refused one sends nothing).
+   * `onReply`. The message counts against the rate limit like any other: over it, only `onReply` is answered,
+   * with `rate_limited`, as `handle` does (a Socket.IO client's ack never waits for nothing).
    */
   refuse(peer: Peer, code: SignalingErrorCode, message: string, onReply?: ReplySink): void {
-    if (!this.takeToken(peer)) return;
+    if (!this.takeToken(peer)) {
+      onReply?.({ type: 'error', code: 'rate_limited', message: `more than ${this.opts.ratePerSec} messages/s` });
+      return;
+    }
     const error: ServerMessage = { type: 'error', code, message };
     peer.send(error);
     onReply?.(error);

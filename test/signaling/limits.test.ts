@@ -80,6 +80,11 @@ test('Socket.IO: binary attachments count against WS_MAX_MESSAGE_BYTES (too_larg
     assert.is(relayed.length, 1);
     assert.is(relayed[0].data.parts[0].data.length, 1000, 'the small message, not the refused one');
     assert.ok(a.socket.connected, 'the Socket.IO session stays open');
+
+    // Refused events past the rate limit (WS_RATE_BURST 40) still get their ack: rate_limited.
+    const acks = await Promise.all(Array.from({ length: 45 }, () => a.socket.timeout(3000).emitWithAck('signal', { to: b.participantId, data: { parts } }).then((r: any) => r.code, (e: Error) => `no ack: ${e.message}`)));
+    assert.ok(acks.every((c) => c === 'too_large' || c === 'rate_limited'), acks.join(','));
+    assert.ok(acks.includes('rate_limited'), acks.join(','));
   } finally {
     a.socket.disconnect();
     b.close();
