@@ -5,10 +5,10 @@
  * STORAGE_DIR).
  *
  * Bounded work per turn of the event loop: a meeting's participants and recordings are read SLICE_ROWS at a
- * time (keyset pages, src/store), each slice turned into JSON bytes at once, and the event loop serves everything
- * else between slices; the reply's bytes are written as the socket drains (src/http/router.ts). A meeting of
- * 5,000 participants (the analytics bound) is 40 slices of well under a millisecond each instead of one block of
- * 60–150 ms. A meeting is read in slices, not in one transaction: a participant who joins meanwhile may be listed
+ * time (keyset pages, src/store), each slice turned into JSON bytes at once, and slices of all requests share a
+ * time budget per turn of the event loop (src/http/slices.ts), which serves everything else between turns; the
+ * reply's bytes are written as the socket drains (src/http/router.ts). A meeting of 5,000 participants (the
+ * analytics bound) is 100 slices of a few milliseconds instead of one block of 60–150 ms. A meeting is read in slices, not in one transaction: a participant who joins meanwhile may be listed
  * or not, as with a request sent a moment earlier or later.
  *
  * The list embeds at most LIST_EMBED_ROWS participants and LIST_EMBED_ROWS recordings of each meeting (the first
@@ -22,12 +22,13 @@ import type { Participant, Session, SessionStore } from '../store/sessions.js';
 import type { Recording, RecordingStore } from '../store/recordings.js';
 import type { ParticipantStats, StatsStore } from '../store/stats.js';
 import { HttpError } from './errors.js';
+import { nextSlice } from './slices.js';
 import { parseQuery, queryInteger } from './validate.js';
 
 /** Largest `offset` of the meeting list: far beyond any real list, and exact in SQLite and in JavaScript. */
 export const MAX_LIST_OFFSET = 1_000_000_000;
 /** Participants or recordings read and serialized per turn of the event loop. */
-export const SLICE_ROWS = 250;
+export const SLICE_ROWS = 100;
 /** Participants, and recordings, embedded per meeting in `GET /api/sessions` (all of them in `GET /api/sessions/:meetingId`). */
 export const LIST_EMBED_ROWS = 50;
 
@@ -56,8 +57,6 @@ interface Sources {
   recordings: RecordingStore;
   stats: StatsStore;
 }
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * Append the JSON of one meeting to `out` as UTF-8 pieces: the session row, `participantCount`, `recordingCount`,
@@ -93,7 +92,7 @@ async function slices<T>(cap: number | null, out: Buffer[], read: (after: T | nu
     n += rows.length;
     if (rows.length < limit) return;
     after = rows[rows.length - 1]!;
-    await nextTurn();
+    await nextSlice();
   }
 }
 
@@ -107,7 +106,7 @@ export function registerSessionsApi(ctx: AppContext, recordings: RecordingStore,
     for (const [i, session] of ctx.sessions.list(q.limit, q.offset, readableMeetings(req.principal)).entries()) {
       if (i > 0) {
         out.push(Buffer.from(','));
-        await nextTurn();
+        await nextSlice();
       }
       await meetingJson(session, src, LIST_EMBED_ROWS, out);
     }
