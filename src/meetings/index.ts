@@ -17,7 +17,7 @@
  * being one: src/egress calls `AudioStream.setExcluded` on their live streams at once), `stream.opened`,
  * `stream.muted`, `stream.closed`, `meeting.finished` (the audio and video egress end their sockets still open,
  * 1000) and
- * `meeting.report` (the final report was stored in `meeting_reports`: its ReportSummary; src/feedback tells the
+ * `meeting.report` (the final report was stored (src/store/reports.ts): its ReportSummary; src/feedback tells the
  * hosts, who read the report from GET /api/sessions/:meetingId/report).
  *
  * Reports: `reportJson(meetingId)` is the live report while the meeting has a timeline in memory, else the
@@ -403,8 +403,8 @@ export class Meetings extends EventEmitter<MeetingEvents> {
       this.finalize(m);
       return;
     }
-    // The report is made and written by the render worker (at the bound ~100 ms of folding, 12 MB of JSON and
-    // a 12 MB row); the worker writes stores in order, so a later store (or the final report) is the one left.
+    // The report is made and written by the render worker (at the bound ~100 ms of folding, 12 MB of JSON
+    // written in 256 KiB parts); the worker writes stores in order, so a later store (or the final report) is the one left.
     const seq = ++m.stores;
     const atMs = this.stamp(m.meetingId);
     this.renders.store({ kind: 'store', meetingId: m.meetingId, source: this.reportSource(m.meetingId), final: false, atMs }).then((summary) => {
