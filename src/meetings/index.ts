@@ -17,7 +17,7 @@
  * being one: src/egress calls `AudioStream.setExcluded` on their live streams at once), `stream.opened`,
  * `stream.muted`, `stream.closed`, `meeting.finished` (the audio and video egress end their sockets still open,
  * 1000) and
- * `meeting.report` (the final report was stored in `meeting_reports`: its ReportSummary; src/feedback tells the
+ * `meeting.report` (the final report was stored (src/store/reports.ts): its ReportSummary; src/feedback tells the
  * hosts, who read the report from GET /api/sessions/:meetingId/report).
  *
  * Reports: `reportJson(meetingId)` is the live report while the meeting has a timeline in memory, else the
@@ -58,6 +58,8 @@ import type { TimelineFeedback } from './timeline-svg.js';
 
 /** Meetings without a live stream whose timeline stays in memory (their report is stored meanwhile). */
 export const MAX_IDLE_MEETINGS = 200;
+/** Meetings whose last store's created_at is kept (`Meetings.stamp`). */
+const STAMPS_KEPT = 10_000;
 
 /** The typed events of the owner. Listeners are synchronous; one that throws is logged and skipped. */
 export interface MeetingEvents {
@@ -123,6 +125,12 @@ export class Meetings extends EventEmitter<MeetingEvents> {
   /** The render worker (started at the first report or picture asked for) and its results per report version. */
   private readonly renders: RenderPool;
   private readonly rendered = new VersionCache(32);
+  /**
+   * The last created_at given to a store of each meeting (at most STAMPS_KEPT, oldest dropped): two stores
+   * asked for in one millisecond, before the first is written, get different versions (a report's parts are
+   * keyed by it: src/store/reports.ts refuses to write the stored version again).
+   */
+  private readonly stamps = new Map<string, number>();
 
   constructor(private readonly deps: MeetingsDeps) {
     super();
@@ -390,9 +398,16 @@ export class Meetings extends EventEmitter<MeetingEvents> {
     else op(m.analytics);
   }
 
-  /** created_at for the next stored report of a meeting: now, but always after the stored one (the `S` version changes). */
+  /**
+   * created_at for the next stored report of a meeting: now, but always after the stored one (the `S` version
+   * changes) and after the one given to the previous store (it may not be written yet).
+   */
   private stamp(meetingId: string): number {
-    return Math.max(Date.now(), (this.deps.reports.storedAt(meetingId) ?? 0) + 1);
+    const atMs = Math.max(Date.now(), (this.deps.reports.storedAt(meetingId) ?? 0) + 1, (this.stamps.get(meetingId) ?? 0) + 1);
+    this.stamps.delete(meetingId);
+    if (this.stamps.size >= STAMPS_KEPT) this.stamps.delete(this.stamps.keys().next().value!);
+    this.stamps.set(meetingId, atMs);
+    return atMs;
   }
 
   private lastStreamClosed(m: LiveMeeting): void {
@@ -404,8 +419,8 @@ export class Meetings extends EventEmitter<MeetingEvents> {
       this.finalize(m);
       return;
     }
-    // The report is made and written by the render worker (at the bound ~100 ms of folding, 12 MB of JSON and
-    // a 12 MB row); the worker writes stores in order, so a later store (or the final report) is the one left.
+    // The report is made and written by the render worker (at the bound ~100 ms of folding, 12 MB of JSON
+    // written in 256 KiB parts); the worker writes stores in order, so a later store (or the final report) is the one left.
     const seq = ++m.stores;
     const atMs = this.stamp(m.meetingId);
     this.renders.store({ kind: 'store', meetingId: m.meetingId, source: this.reportSource(m.meetingId), final: false, atMs }).then((summary) => {

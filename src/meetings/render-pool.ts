@@ -39,8 +39,8 @@ export type RenderTask =
 
 /**
  * Store a report: the worker computes it (a stored source is read and, with `final`, marked final with
- * `generatedAt` = `atMs`; one already final is left as it is) and writes the `meeting_reports` row itself (its own writable connection, WAL,
- * busy_timeout) with created_at = `atMs`.
+ * `generatedAt` = `atMs`; one already final is left as it is) and stores it itself as version (created_at) `atMs`,
+ * in parts (src/store/reports.ts, on its own writable connection, WAL, busy_timeout).
  */
 export interface StoreTask { kind: 'store'; meetingId: string; source: ReportSource; final: boolean; atMs: number }
 

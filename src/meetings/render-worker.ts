@@ -5,10 +5,11 @@
  * `{id, summary}` (StoreTask), `{id, snapshot}` (SeedTask) or `{id, error}` (the message of what threw). One task
  * at a time, in arrival order.
  *
- * SQLite: the worker has its own connection to the server's database file (WAL mode: its reads do not wait for
- * the main connection's writes, and its writes wait for the main connection's short transactions through
- * busy_timeout). The report is stringified before its statement runs, so the write lock is held only while
- * SQLite writes the row's pages; a write of the main connection that comes meanwhile waits that long.
+ * SQLite: the worker has its own connection to the server's database file, through a ReportStore of its own
+ * (src/store/reports.ts holds the SQL). WAL mode: its reads do not wait for the main connection's writes, and
+ * its writes wait for the main connection's short transactions through busy_timeout. A report is written in
+ * 256 KiB parts, each its own transaction, with a PART_PAUSE_MS pause between them, so a write of the main
+ * connection that comes meanwhile waits for one part at most, not for the whole ~12 MB report.
  *
  * Loaded as a module in a checkout (through tsx) and as a bundled script string in the single executable
  * (scripts/build-binary.ts bundles this file into the asset RENDER_WORKER_ASSET of src/runtime.ts).
@@ -17,39 +18,47 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { MeetingAnalytics, seedAnalytics, type TimelineSnapshot } from './analytics.js';
 import type { MeetingReport } from './report.js';
+import { ReportStore } from '../store/reports.js';
 import type { RenderTask, RenderWorkerData, ReportSource, ReportSummary, SeedTask, StoreTask } from './render-pool.js';
 
 if (!parentPort) throw new Error('render-worker.ts runs only as a worker thread');
 const port = parentPort;
 const data = workerData as RenderWorkerData;
 
-/** How long a report write waits for the main connection's write transaction, ms (they are short: a row or a batch). */
+/** How long a write of a report part waits for the main connection's write transaction, ms (they are short: a row or a batch). */
 const BUSY_TIMEOUT_MS = 10_000;
+/**
+ * The pause between two parts of a report write, ms: the main connection's write that came while a part was
+ * written gets the lock in the pause, instead of waiting in SQLite's busy handler for the whole report.
+ */
+const PART_PAUSE_MS = 5;
 
-let db: Database.Database | null = null;
-/** This thread's connection (the server created the file and set WAL mode). */
-function conn(): Database.Database {
-  if (!db) {
-    db = new Database(data.dbFile, { fileMustExist: true, nativeBinding: data.sqliteBinding });
+let store: ReportStore | null = null;
+/** The stored reports, on this thread's own connection (the server created the file, migrated it and set WAL mode). */
+function reports(): ReportStore {
+  if (!store) {
+    const db = new Database(data.dbFile, { fileMustExist: true, nativeBinding: data.sqliteBinding });
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    store = new ReportStore(db);
   }
-  return db;
+  return store;
 }
 
-/** The stored report's JSON text of a meeting, or null when none is stored. */
-function storedTextOrNull(meetingId: string): string | null {
-  return conn().prepare<[string], { report: string }>('SELECT report FROM meeting_reports WHERE meeting_id = ?').get(meetingId)?.report ?? null;
+const pauseCell = new Int32Array(new SharedArrayBuffer(4));
+/** Sleep PART_PAUSE_MS without leaving the task (this thread runs one task at a time). */
+function pause(): void {
+  Atomics.wait(pauseCell, 0, 0, PART_PAUSE_MS);
 }
 
-/** The stored report's JSON text of a meeting. @throws Error when none is stored. */
-function storedText(meetingId: string): string {
-  const text = storedTextOrNull(meetingId);
-  if (text === null) throw new Error(`no stored report for ${JSON.stringify(meetingId)}`);
-  return text;
+/** The stored report's JSON bytes of a meeting. @throws Error when none is stored. */
+function storedBytes(meetingId: string): Buffer {
+  const bytes = reports().bytes(meetingId);
+  if (bytes === null) throw new Error(`no stored report for ${JSON.stringify(meetingId)}`);
+  return bytes;
 }
 
-/** Compute (or read) the report, write its row (same statement as src/store/reports.ts), and sum it up. */
-function store(task: StoreTask): ReportSummary {
+/** Compute (or read) the report, write it in parts (src/store/reports.ts, pausing between parts), and sum it up. */
+function storeReport(task: StoreTask): ReportSummary {
   const report = reportOf(task.source);
   if ('stored' in task.source && task.final && report.final) {
     return { meetingId: task.meetingId, written: false, final: true, durationMs: report.durationMs, participantCount: report.participants.length, interruptionCount: report.interruptionCount, bytes: 0 };
@@ -58,28 +67,26 @@ function store(task: StoreTask): ReportSummary {
     report.final = true;
     report.generatedAt = task.atMs;
   }
-  const json = JSON.stringify(report);
-  conn().prepare(`INSERT INTO meeting_reports (meeting_id, report, final, created_at) VALUES (?, ?, ?, ?)
-    ON CONFLICT (meeting_id) DO UPDATE SET report = excluded.report, final = excluded.final, created_at = excluded.created_at`)
-    .run(task.meetingId, json, report.final ? 1 : 0, task.atMs);
+  const bytes = Buffer.from(JSON.stringify(report), 'utf8');
+  reports().putBytes(task.meetingId, bytes, report.final, task.atMs, { between: pause });
   return {
     meetingId: task.meetingId, written: true, final: report.final, durationMs: report.durationMs, participantCount: report.participants.length,
-    interruptionCount: report.interruptionCount, bytes: Buffer.byteLength(json),
+    interruptionCount: report.interruptionCount, bytes: bytes.length,
   };
 }
 
 /** The stored report's timeline replayed (src/meetings/analytics.ts seedAnalytics) and taken as a snapshot. */
 function seed(task: SeedTask): TimelineSnapshot | null {
-  const text = storedTextOrNull(task.meetingId);
-  if (text === null) return null;
+  const bytes = reports().bytes(task.meetingId);
+  if (bytes === null) return null;
   const a = new MeetingAnalytics(task.meetingId);
-  seedAnalytics(a, JSON.parse(text) as MeetingReport);
+  seedAnalytics(a, JSON.parse(bytes.toString('utf8')) as MeetingReport);
   return a.snapshot();
 }
 
 /** The MeetingReport of a task's source: the stored JSON parsed, or computed from the live timeline. */
 function reportOf(source: ReportSource): MeetingReport {
-  if ('stored' in source) return JSON.parse(storedText(source.stored)) as MeetingReport;
+  if ('stored' in source) return JSON.parse(storedBytes(source.stored).toString('utf8')) as MeetingReport;
   const { names, hosts } = source.people;
   const index = new Map<string, number>();
   source.live.ids.forEach((id, i) => index.set(id, i));
@@ -89,8 +96,9 @@ function reportOf(source: ReportSource): MeetingReport {
   }, source.nowMs, source.final);
 }
 
-async function run(task: RenderTask): Promise<string> {
-  if (task.kind === 'report') return 'stored' in task.source ? storedText(task.source.stored) : JSON.stringify(reportOf(task.source));
+/** The task's result: a stored report's bytes as read, or the text computed. */
+async function run(task: RenderTask): Promise<Buffer | string> {
+  if (task.kind === 'report') return 'stored' in task.source ? storedBytes(task.source.stored) : JSON.stringify(reportOf(task.source));
   // vega is loaded with the first picture, not with the worker.
   const { renderTimelineSvg } = await import('./timeline-svg.js');
   return renderTimelineSvg(reportOf(task.source), task.feedback, task.maxMarks);
@@ -100,7 +108,7 @@ port.on('message', (msg: { id: number; task: RenderTask | StoreTask | SeedTask }
   const { task } = msg;
   if (task.kind === 'store' || task.kind === 'seed') {
     try {
-      if (task.kind === 'store') port.postMessage({ id: msg.id, summary: store(task) });
+      if (task.kind === 'store') port.postMessage({ id: msg.id, summary: storeReport(task) });
       else {
         const snapshot = seed(task);
         const transfer = snapshot ? [snapshot.talkMs, snapshot.made, snapshot.spurtWho, snapshot.spurtStart, snapshot.spurtEnd, snapshot.markBy, snapshot.markOf, snapshot.markTimes].map((c) => c.buffer as ArrayBuffer) : [];
@@ -111,8 +119,8 @@ port.on('message', (msg: { id: number; task: RenderTask | StoreTask | SeedTask }
     }
     return;
   }
-  run(task).then((text) => {
-    const bytes = Buffer.from(text, 'utf8');
+  run(task).then((result) => {
+    const bytes = typeof result === 'string' ? Buffer.from(result, 'utf8') : result;
     // A Buffer of its own ArrayBuffer (not the shared pool) can be transferred, not copied.
     const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Uint8Array.prototype.slice.call(bytes);
     port.postMessage({ id: msg.id, bytes: own }, [own.buffer as ArrayBuffer]);

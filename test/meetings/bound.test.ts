@@ -3,9 +3,9 @@
  * 5,000 participants must not stop the server's event loop.
  *
  * How the meeting gets there: streaming 50,000 spurts would take many minutes, so the test lets a real server
- * create two meetings through /egress-audio, stops it, writes a stored `meeting_reports` row for each with a
- * 50,000-spurt timeline (and the 5,000 participants' rows) into its SQLite file, and starts it again on the same
- * DATA_DIR. One meeting stays stored (its report and picture come from the stored JSON); a new egress stream
+ * create two meetings through /egress-audio, stops it, stores a report for each with a 50,000-spurt timeline
+ * (through the server's ReportStore, in parts) and the 5,000 participants' rows into its SQLite file, and
+ * starts it again on the same DATA_DIR. One meeting stays stored (its report and picture come from the stored JSON); a new egress stream
  * for the other makes the server reopen it, replaying the stored timeline into the live analytics (its report
  * is computed from the timeline).
  *
@@ -30,6 +30,7 @@ import { inviteAccount, type TestAccount } from '../helpers/auth.js';
 import { concat, loadFixture, silence, toStereoBytes } from '../helpers/fixtures.js';
 import { http, startTestServer, type TestServer } from '../helpers/server.js';
 import { apiAccount, recordingsOf } from '../helpers/sessions.js';
+import { ReportStore } from '../../src/store/reports.js';
 import { FRAME_BYTES, SECRET, closed, open, sendPcm, signedEgressUrl, waitFor } from '../egress/helpers.js';
 import { API_KEY, API_SECRET, sendEvent } from '../livekit/double.js';
 
@@ -130,21 +131,20 @@ test.before(async () => {
   const db = new Database(path.join(first.dataDir, 'meetcore.db'));
   try {
     const person = db.prepare('INSERT OR IGNORE INTO participants (meeting_id, identity, name, joined_at) VALUES (?, ?, ?, ?)');
-    const report = db.prepare('INSERT OR REPLACE INTO meeting_reports (meeting_id, report, final, created_at) VALUES (?, ?, 0, ?)');
     // STORED's participants also have a recording and a stats row each (speech_ms = their number).
     const recording = db.prepare(`INSERT INTO recordings (meeting_id, participant, track_id, kind, codec, path, sample_rate, channels, bytes, started_at, ended_at, status)
       VALUES (?, ?, ?, 'audio', 'pcm_s16le', ?, 48000, 2, 192000, ?, ?, 'COMPLETE')`);
     const stats = db.prepare('INSERT OR REPLACE INTO participant_stats (meeting_id, participant, updated_at, speech_ms, analysed_ms) VALUES (?, ?, ?, ?, ?)');
     db.transaction(() => {
-      for (const id of [LIVE, STORED]) {
-        for (let i = 0; i < PEOPLE; i++) person.run(id, `p${i}`, `Person ${i}`, T0 + i);
-        report.run(id, boundReport(id), Date.now());
-      }
+      for (const id of [LIVE, STORED]) for (let i = 0; i < PEOPLE; i++) person.run(id, `p${i}`, `Person ${i}`, T0 + i);
       for (let i = 0; i < PEOPLE; i++) {
         recording.run(STORED, `p${i}`, `TR_seed_${i}`, `seed/${tag}/${i}.wav`, T0 + i, T0 + i + 1000);
         stats.run(STORED, `p${i}`, T0, i, 1000);
       }
     })();
+    // Stored as the server stores them (in parts: src/store/reports.ts).
+    const reports = new ReportStore(db);
+    for (const id of [LIVE, STORED]) reports.putBytes(id, Buffer.from(boundReport(id), 'utf8'), false, Date.now());
   } finally {
     db.close();
   }
@@ -219,7 +219,7 @@ test('the 50,000-spurt meeting\'s last stream closes, then it ends (room_finishe
   live.close();
   await closed(live);
   const db = new Database(path.join(server.dataDir, 'meetcore.db'), { readonly: true });
-  const row = db.prepare<[string], { final: number; created_at: number }>('SELECT final, created_at FROM meeting_reports INDEXED BY meeting_reports_stamp WHERE meeting_id = ?');
+  const row = db.prepare<[string], { final: number; created_at: number }>('SELECT final, created_at FROM meeting_reports WHERE meeting_id = ?');
   await waitFor(() => (row.get(LIVE)?.created_at ?? 0) >= before, 'the report stored at the last stream\'s close', 30_000);
   const ended = await sendEvent(server.url, { event: 'room_finished', room: { sid: LIVE, name: `room-${LIVE}` } });
   assert.is(ended.status, 200, JSON.stringify(ended.body));

@@ -11,6 +11,7 @@ import m006 from './006_prosody.js';
 import m007 from './007_meeting_reports.js';
 import m008 from './008_invitations.js';
 import m009 from './009_meeting_report_stamps.js';
+import m010 from './010_meeting_report_parts.js';
 import m011 from './011_meeting_page_order.js';
 
 export interface Migration {
@@ -19,4 +20,4 @@ export interface Migration {
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m011];
+export const migrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011];
