@@ -161,7 +161,8 @@ test('a reader on another connection during a write reads the old report whole u
 test('a database at schema 9 with a report stored the old way is migrated: the report reads back equal, then is replaced by parts', () => {
   const file = path.join(dir, 'schema9.db');
   const v9 = openDatabase(file, migrations.filter((m) => m.version <= 9));
-  new SessionStore(v9).open({ roomName: 'room-m5', meetingId: 'm5' });
+  // The row as schema 9 has it (the stores of today prepare statements of later migrations).
+  v9.prepare("INSERT INTO sessions (meeting_id, room_name, status, started_at) VALUES ('m5', 'room-m5', 'ACTIVE', ?)").run(T0);
   const old = report('m5', `Zé ${EMOJI}`, 3_000, true);
   v9.prepare('INSERT INTO meeting_reports (meeting_id, report, final, created_at) VALUES (?, ?, 1, ?)').run('m5', JSON.stringify(old), T0 + 7);
   v9.close();
