@@ -67,8 +67,14 @@ const CLOSE_WAIT_MS = 20_000;
  * time in the worker, in order.
  */
 export class RenderPool {
-  /** @param dbFile the SQLite file (WAL mode) the worker reads stored reports from and writes stored reports to. */
-  constructor(private readonly dbFile: string) {}
+  /**
+   * @param dbFile the SQLite file (WAL mode) the worker reads stored reports from and writes stored reports to.
+   * @throws Error for an in-memory or temporary database (`:memory:`, ''): the worker opens the file with a
+   *   connection of its own, which would be another, empty database.
+   */
+  constructor(private readonly dbFile: string) {
+    if (dbFile === '' || dbFile === ':memory:') throw new Error(`the render worker needs a database file, not ${JSON.stringify(dbFile)}`);
+  }
 
   private worker: Worker | null = null;
   private nextId = 1;
