@@ -22,7 +22,7 @@
  * was (its own stalls send a burst) and the spread of the stream-clock origins within a meeting.
  * Reports, from one run:
  *  - feedback delivery latency p50/p95/p99 (wall clock of delivery − the stream-clock moment the rule became
- *    true, as stored in feedback_events.latency_ms);
+ *    true, as stored in feedback_events.latency_ms), over all events and per kind;
  *  - server CPU per stream-second (utime+stime of the server process over the streaming window);
  *  - event-loop delay p99 (prom-client nodejs_eventloop_lag_p99_seconds at the end);
  *  - speech_overlap precision and recall against the script's truth (src/loadtest/script.ts: talk spurts with
@@ -179,6 +179,9 @@ export async function run(args: string[]): Promise<object> {
     audio.complete = audio.opened === streams.length && audio.notFinalized === 0 && overflowBytes === 0 && receivedBytes === sentBytes && recordedBytes === sentBytes;
     const latencies = (db.prepare('SELECT latency_ms FROM feedback_events ORDER BY latency_ms').all() as { latency_ms: number }[]).map((r) => r.latency_ms);
     const kinds = db.prepare('SELECT kind, COUNT(*) AS n FROM feedback_events GROUP BY kind').all() as { kind: string; n: number }[];
+    // Delivery latency per kind (ms, sorted): speech_overlap waits for the VAD and the overlap rule, the others do not.
+    const latencyOf = (kind: string) => (db.prepare('SELECT latency_ms FROM feedback_events WHERE kind = ? ORDER BY latency_ms').all(kind) as { latency_ms: number }[]).map((r) => r.latency_ms);
+    const deliveryByKind = Object.fromEntries(kinds.map((k) => { const l = latencyOf(k.kind); return [k.kind, { p50: pct(l, 0.5), p95: pct(l, 0.95), events: l.length }]; }));
     let tp = 0, detected = 0, scripted = 0, rightInterrupter = 0, backchannels = 0, onBackchannels = 0;
     for (const meeting of meetings) {
       const origin = (db.prepare('SELECT MIN(started_at) AS t FROM recordings WHERE meeting_id = ?').get(meeting.id) as { t: number }).t;
@@ -218,6 +221,7 @@ export async function run(args: string[]): Promise<object> {
       meetings: M, participants: P, seconds: S, wallSec: round(wallSec, 1),
       deliveryMs: { p50: pct(latencies, 0.5), p95: pct(latencies, 0.95), p99: pct(latencies, 0.99), events: latencies.length },
       feedbackByKind: Object.fromEntries(kinds.map((k) => [k.kind, k.n])),
+      deliveryMsByKind: deliveryByKind,
       serverCpuUsPerStreamSec: cpuUsPerStreamSec,
       serverCoresUsed: round(cpuSec / wallSec, 2),
       eventLoopP99Ms: round(loopP99Ms, 2),
@@ -238,6 +242,7 @@ export async function run(args: string[]): Promise<object> {
     console.table([{ 'delivery p50 ms': result.deliveryMs.p50, 'p95 ms': result.deliveryMs.p95, 'p99 ms': result.deliveryMs.p99, events: latencies.length,
       'CPU µs/stream-s': cpuUsPerStreamSec, 'ingest µs/stream-s': ingest?.cpuUsPerStreamSec ?? '—', 'vs ingest': result.ratios.cpuOverIngest ?? '—',
       'cores used': result.serverCoresUsed, 'loop p99 ms': result.eventLoopP99Ms }]);
+    console.table(Object.entries(deliveryByKind).map(([kind, d]) => ({ kind, 'delivery p50 ms': d.p50, 'p95 ms': d.p95, events: d.events })));
     console.table([{ 'streams': streams.length, 'sent MB': round(sentBytes / 1e6, 1), 'overflow MB': round(overflowBytes / 1e6, 2), 'recorded MB': round(recordedBytes / 1e6, 1),
       'lost stream-s': audio.lostStreamSec, 'not finalized': audio.notFinalized, 'sender max late ms': audio.senderMaxLateMs, 'opens s': audio.openSec,
       'clock spread max ms': clockSpreadMs, 'drain s': audio.drainSec }]);

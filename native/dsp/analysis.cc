@@ -83,7 +83,8 @@ void StreamAnalysis::completeFrame(AnalysisSink& sink) {
   partial_ = LevelSums{};
   frameStart_ = index_;
   bool speech;
-  if (smoother_.push(voiced, speech)) {
+  smoother_.push(voiced);
+  while (smoother_.pop(speech)) {
     const Pending p = pending_[pendingHead_];
     pendingHead_ = (pendingHead_ + 1) % kSize;
     pendingCount_--;

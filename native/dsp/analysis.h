@@ -9,7 +9,7 @@
 
 namespace meetcore {
 
-/** One analysed 10 ms frame (delivered SpeechSmoother::kLookaheadFrames after it arrived). */
+/** One analysed 10 ms frame (delivered once its speech decision is final: at most SpeechSmoother::kLookaheadFrames after it arrived). */
 struct FrameResult {
   /** Absolute 10 ms slot: floor(frame start time in Unix ms / 10). */
   int64_t slot;
@@ -79,7 +79,7 @@ class StreamAnalysis {
   double timeMs(uint64_t i) const { return startedAtMs_ + static_cast<double>(i) * 1000.0 / sampleRate_; }
   uint64_t sampleIndex() const { return index_; }
   const Vad& vad() const { return vad_; }
-  /** Speech decision of the last decided frame (decisions lag the input by SpeechSmoother's lookahead). */
+  /** Speech decision of the last decided frame (decisions lag the input by up to SpeechSmoother's lookahead). */
   bool speaking() const { return speaking_; }
 
  private:

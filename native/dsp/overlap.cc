@@ -106,6 +106,9 @@ void MeetingTimeline::onFrame(uint32_t id, int64_t slot, bool speaking, Timeline
     a.hasVoice = true;
   }
   a.lastSlot = slot;
+  // Eager finality: a voice slot is bridged whatever follows, and so is every slot before it (a gap before it
+  // is now filled or not); a silence that has reached kBridgeSlots slots can no longer be bridged.
+  if (v || !a.hasVoice || slot - a.lastVoice >= kBridgeSlots) a.finalTo = slot;
   advanceSpurts(id, a, a.finalSlot(), out);
   for (auto& [otherId, b] : streams_) {
     if (otherId != id && b.started) advancePair(id, otherId, out);
@@ -122,6 +125,7 @@ void MeetingTimeline::settle(uint32_t id, Track& t, TimelineReports& out) {
     t.voice.set(s, false);
     t.bridged.set(s, false);
   }
+  t.finalTo = last;  // the padding is not the stream's: its pairs walk up to its last slot
   advanceSpurts(id, t, last, out);
   if (t.inSpurt) out.speech.push_back({id, t.spurtStart * 10.0, (last + 1) * 10.0});
   t.inSpurt = false;
@@ -168,6 +172,7 @@ void MeetingTimeline::advancePair(uint32_t a, uint32_t b, TimelineReports& out) 
   const int64_t upTo = std::min(low.finalSlot(), high.finalSlot());
   for (int64_t s = from; s <= upTo; s++) step(p, low, high, s, low.bridged.get(s) && high.bridged.get(s), out);
   p.cursor = std::max(from, upTo + 1);
+  startEarly(p, low, high, out);
   const Track* ended = low.ended ? &low : high.ended ? &high : nullptr;
   if (ended && p.cursor > ended->finalSlot()) dropPair(it, out);  // the live stream has passed its last slot
 }
@@ -177,7 +182,7 @@ void MeetingTimeline::step(Pair& p, Track& low, Track& high, int64_t s, bool bot
     if (!p.active && !p.pending) {
       p.start = s;
       p.count = 0;
-      p.reported = p.sidesKnown = false;
+      p.reported = p.fired = p.sidesKnown = false;
     }
     p.active = true;
     p.pending = false;  // simultaneous speech resumed while the later spurt went on: the same overlap
@@ -187,7 +192,7 @@ void MeetingTimeline::step(Pair& p, Track& low, Track& high, int64_t s, bool bot
     p.active = false;
     if (p.reported) {
       out.overlaps.push_back(report(p, OverlapReport::kEnd, (p.last + 1) * 10.0));
-      p.reported = false;
+      p.reported = p.fired = false;
     } else if (p.count >= minSlots_) {
       p.pending = true;  // long enough; an interruption if the later speaker's spurt reaches kTakeSlots
     }
@@ -205,13 +210,15 @@ void MeetingTimeline::step(Pair& p, Track& low, Track& high, int64_t s, bool bot
     const Track& later = p.secondId == p.lowId ? low : high;
     if (later.bridged.get(s)) {
       if (s - p.laterSpurtStart + 1 >= kTakeSlots) {
-        p.excluded = low.excluded || high.excluded;
         p.lastReport = s;
         p.reported = true;
-        out.overlaps.push_back(report(p, OverlapReport::kStart, (s + 1) * 10.0));
+        if (!p.fired) {  // not fired ahead of the walk by startEarly
+          p.excluded = low.excluded || high.excluded;
+          out.overlaps.push_back(report(p, OverlapReport::kStart, (s + 1) * 10.0));
+        }
         if (p.pending) {
           out.overlaps.push_back(report(p, OverlapReport::kEnd, (p.last + 1) * 10.0));
-          p.pending = p.reported = false;
+          p.pending = p.reported = p.fired = false;
         }
       }
     } else if (p.pending) {
@@ -223,9 +230,28 @@ void MeetingTimeline::step(Pair& p, Track& low, Track& high, int64_t s, bool bot
   }
 }
 
+void MeetingTimeline::startEarly(Pair& p, const Track& low, const Track& high, TimelineReports& out) {
+  if (!(p.active || p.pending) || p.reported || p.fired || !p.sidesKnown) return;
+  // The walk has counted minSlots (the sides are known) but not reached the slot where the later speaker's
+  // spurt reaches kTakeSlots: that slot depends on the later stream alone. Fire once its bridged bits are
+  // final up to there and all set from the walk's cursor on (before it, the walk saw the spurt go on).
+  const Track& later = p.secondId == p.lowId ? low : high;
+  const int64_t at = p.laterSpurtStart + kTakeSlots - 1;
+  if (at < p.cursor || later.finalSlot() < at) return;
+  for (int64_t s = p.cursor; s <= at; s++) {
+    if (!later.bridged.get(s)) return;  // the spurt ends before kTakeSlots: the walk drops the overlap there
+  }
+  p.excluded = low.excluded || high.excluded;
+  p.fired = true;
+  out.overlaps.push_back(report(p, OverlapReport::kStart, (at + 1) * 10.0));
+}
+
 void MeetingTimeline::finish(Pair& p, TimelineReports& out) {
-  if (p.active && p.reported) out.overlaps.push_back(report(p, OverlapReport::kEnd, (p.last + 1) * 10.0));
-  p.active = p.pending = p.reported = false;
+  // An open overlap already reported ends; so does one whose start fired ahead of the walk.
+  if ((p.active && p.reported) || (p.fired && !p.reported)) {
+    out.overlaps.push_back(report(p, OverlapReport::kEnd, (p.last + 1) * 10.0));
+  }
+  p.active = p.pending = p.reported = p.fired = false;
 }
 
 void MeetingTimeline::dropPair(std::map<PairKey, Pair>::iterator it, TimelineReports& out) {

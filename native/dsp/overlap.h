@@ -38,20 +38,29 @@ struct TimelineReports {
  * Per stream (each fed in order, but unevenly: faster than real time, in bursts), the last kHistorySlots
  * decisions are kept twice: as voice (speaking and not muted) and bridged: voice with every silence shorter
  * than kBridgeSlots between two voice slots filled, the speech an annotator marks (pauses under 300 ms
- * bridged). A slot's bridged value is final once the stream has reached kBridgeSlots - 1 slots past it; a
- * talk spurt (a maximal run of bridged slots) is reported as a SpeechReport when its end is final, or when
- * the stream is removed. Exclusion (hosts) does not change the decisions.
+ * bridged). Finality is eager: a slot's bridged value is final, with every slot before it, once the stream
+ * has voice at or after it (a gap is filled or not when its voice ends), or once the silence holding it has
+ * reached kBridgeSlots slots (it can no longer be bridged); in steady speech that is at once, in a pause up
+ * to kBridgeSlots - 1 slots later. A talk spurt (a maximal run of bridged slots) is reported as a
+ * SpeechReport when its end is final, or when the stream is removed. Exclusion (hosts) does not change the
+ * decisions.
  *
  * Each pair (A, B) walks the slots that are final on both, in order, each slot once: an overlap is a maximal
  * run of slots bridged on both. It is an interruption when it reaches minOverlapMs and the talk spurt of the
  * later speaker (the one whose turn, walking back over silences shorter than kTurnGapSlots, began later; ties:
  * the higher stream id) has lasted kTakeSlots (turn and spurt both seen as far as the history remembers when
- * the overlap reaches minOverlapMs): the 'start' is reported at the first slot where both hold, with
- * `excluded` set when either stream is excluded at that moment; 'ongoing' about every second while it lasts;
- * 'end' when it stops (or the pair is finished, see below). An overlap that ends before its later speaker's
- * spurt reaches kTakeSlots waits for that spurt: reported (start and end at once) if the spurt reaches
- * kTakeSlots, dropped (a backchannel) when the spurt ends shorter; simultaneous speech resuming meanwhile
- * joins it.
+ * the overlap reaches minOverlapMs): the 'start' is reported at the first slot where both hold (tMs: the end
+ * of that slot), with `excluded` set when either stream is excluded at the moment it is emitted; 'ongoing'
+ * about every second while it lasts; 'end' when it stops (or the pair is finished, see below). The start is
+ * fired by the interrupter: once the walk has counted minOverlapMs, the slot where the later spurt reaches
+ * kTakeSlots depends on the later stream alone, so the start is emitted as soon as that stream's bits are
+ * final up to there, even if the other stream's are not yet (the walk then goes on over the slots in
+ * between); its overlapMs is what the walk has counted so far (at least minOverlapMs), the 'end' carries the
+ * exact length. An overlap that ends before its later speaker's spurt reaches kTakeSlots waits for that spurt:
+ * reported if the spurt reaches kTakeSlots ('end' once the walk reaches that slot, or at once if it had),
+ * dropped (a backchannel) when the spurt ends shorter; simultaneous speech resuming meanwhile joins it. An
+ * overlap whose start fired gets its 'end' if the pair is finished (or its walk broken by a long gap) before
+ * the walk reaches the start's slot.
  *
  * Removing a stream settles it (its open spurt is reported, its pairs walk what is final on both) and ends its
  * track: its decisions stay on the timeline for the streams that lag behind it. A pair of an ended track and
@@ -113,6 +122,7 @@ class MeetingTimeline {
     Bits voice, bridged;
     int64_t firstSlot = 0, lastSlot = 0;  // valid once `started` (any int64 slot, negative ones too)
     int64_t lastVoice = 0;                // valid once `hasVoice`
+    int64_t finalTo = 0;                  // last slot whose bridged value is final (see finalSlot)
     int64_t spurtCursor = 0, spurtStart = 0;
     bool started = false, hasVoice = false, inSpurt = false;
     bool excluded = false, muted = false;
@@ -121,8 +131,12 @@ class MeetingTimeline {
     /** Oldest slot still remembered. */
     int64_t lo() const { return lastSlot - firstSlot >= kHistorySlots ? lastSlot - kHistorySlots + 1 : firstSlot; }
     bool knows(int64_t s) const { return started && s >= lo() && s <= lastSlot; }
-    /** Last slot whose bridged value is final. */
-    int64_t finalSlot() const { return lastSlot - (kBridgeSlots - 1); }
+    /**
+     * Last slot whose bridged value is final, eagerly: the last slot when it has voice, or when the silence
+     * since the last voice has reached kBridgeSlots (or no voice came yet); else the last voice slot (the
+     * silence after it may still be bridged). Settled (removeStream, long gap): its last real slot.
+     */
+    int64_t finalSlot() const { return finalTo; }
     bool voiceAt(int64_t s) const { return knows(s) && voice.get(s); }
     bool bridgedAt(int64_t s) const { return knows(s) && bridged.get(s); }
     int64_t turnStart(int64_t s) const;
@@ -133,7 +147,9 @@ class MeetingTimeline {
     bool started = false;
     int64_t cursor = 0;  // next slot to compare
     // The current overlap: active while both are bridged; pending when it ended long enough but unreported.
-    bool active = false, pending = false, reported = false, excluded = false;
+    // reported: the walk has reached the start's slot; fired: the start was emitted (by startEarly, ahead of
+    // the walk, or by the walk).
+    bool active = false, pending = false, reported = false, fired = false, excluded = false;
     int64_t start = 0, last = 0, lastReport = 0, laterSpurtStart = 0;
     int count = 0;
     uint32_t lowId = 0, highId = 0, firstId = 0, secondId = 0;  // firstId/secondId: once sidesKnown
@@ -145,6 +161,11 @@ class MeetingTimeline {
   void advanceSpurts(uint32_t id, Track& t, int64_t upTo, TimelineReports& out);
   void advancePair(uint32_t a, uint32_t b, TimelineReports& out);
   void step(Pair& p, Track& low, Track& high, int64_t s, bool both, TimelineReports& out);
+  /**
+   * Emits the start of the pair's overlap ahead of the walk once it has counted minSlots and the later
+   * stream's own final bridged bits show its spurt reaching kTakeSlots (see the class comment).
+   */
+  void startEarly(Pair& p, const Track& low, const Track& high, TimelineReports& out);
   void finish(Pair& p, TimelineReports& out);
   /** Finishes and erases a pair; an ended track of it has one pair less. */
   void dropPair(std::map<PairKey, Pair>::iterator it, TimelineReports& out);

@@ -38,11 +38,26 @@ bool Vad::process(double e) {
   return voiced_;
 }
 
-bool SpeechSmoother::push(bool voiced, bool& speech) {
+void SpeechSmoother::push(bool voiced) {
   flags_[(head_ + count_) % kSize] = voiced;
-  if (++count_ < kSize) return false;
+  count_++;
+}
+
+bool SpeechSmoother::pop(bool& speech) {
+  if (count_ == 0 || !oldestFinal()) return false;
   speech = decideOldest();
   return true;
+}
+
+bool SpeechSmoother::oldestFinal() const {
+  if (count_ == kSize) return true;  // the full lookahead is known (never reached: decided earlier, see below)
+  if (flags_[head_]) return prevVoiced_ || count_ > 1;  // a click unless the previous or the next is voiced
+  if (sinceVoiced_ > kBridgeFrames) return true;        // no voiced frame close enough before it: silence
+  for (int i = 1; i < count_; i++) {
+    if (flags_[(head_ + i) % kSize]) return true;  // the gap's length is known
+  }
+  // The gap holding it is already at least sinceVoiced_ + count_ - 1 frames long: too long to bridge.
+  return sinceVoiced_ + count_ - 1 >= kBridgeFrames;
 }
 
 bool SpeechSmoother::drain(bool& speech) {

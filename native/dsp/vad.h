@@ -15,9 +15,11 @@ namespace meetcore {
  *    kSteadyFrames whose energy range stays under kSteadyRangeDb (speech is modulated by syllables, ~4 Hz,
  *    10+ dB; stationary noise moves < 2 dB) resets the floor to its level, so a noise that starts abruptly
  *    is taken for speech for about a second at most.
- * 2. Smoothing (SpeechSmoother): with kLookaheadFrames of delay, an isolated voiced frame is dropped and an
- *    unvoiced gap shorter than kBridgeFrames between voiced frames is bridged, so talk spurts have the
- *    boundaries of the voicing itself (no hangover tail) at the cost of a fixed 100 ms decision delay.
+ * 2. Smoothing (SpeechSmoother): an isolated voiced frame is dropped and an unvoiced gap shorter than
+ *    kBridgeFrames between voiced frames is bridged, so talk spurts have the boundaries of the voicing itself
+ *    (no hangover tail). Each decision is emitted as soon as it is final: at once for a voiced frame after a
+ *    voiced one, one frame later for a voiced frame after an unvoiced one, and for an unvoiced frame when the
+ *    next voiced frame arrives or the gap has reached kBridgeFrames (at most kLookaheadFrames later).
  */
 class Vad {
  public:
@@ -47,15 +49,19 @@ class Vad {
 };
 
 /**
- * The smoothing stage: voiced flags in, speech decisions out kLookaheadFrames later, in order.
- * `push` returns true when a decision for the frame pushed kLookaheadFrames ago is ready in `speech`.
+ * The smoothing stage: voiced flags in, speech decisions out in order, each as soon as it is final (no later
+ * flag can change it; see Vad, stage 2), at most kLookaheadFrames after its frame. After each `push`, `pop`
+ * until it returns false. The decisions are those of a fixed kLookaheadFrames delay, only earlier.
  */
 class SpeechSmoother {
  public:
-  static constexpr int kLookaheadFrames = 10;  // 100 ms
+  static constexpr int kLookaheadFrames = 10;  // 100 ms: the longest a decision waits
   static constexpr int kBridgeFrames = 10;     // gaps under 100 ms are bridged (as in the fixtures' annotation)
 
-  bool push(bool voiced, bool& speech);
+  /** Add the next frame's voiced flag (at most kLookaheadFrames undecided ones are pending before it). */
+  void push(bool voiced);
+  /** The oldest pending frame's decision into `speech` when it is final; false (nothing taken) otherwise. */
+  bool pop(bool& speech);
   /** End of input: decide the next pending frame (as if silence followed); false when none is left. */
   bool drain(bool& speech);
   int pending() const { return count_; }
@@ -63,6 +69,8 @@ class SpeechSmoother {
 
  private:
   bool decideOldest();
+  /** No flag pushed later can change the oldest pending frame's decision. */
+  bool oldestFinal() const;
   static constexpr int kSize = kLookaheadFrames + 1;
   bool flags_[kSize] = {};
   int head_ = 0, count_ = 0;

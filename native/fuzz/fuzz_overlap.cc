@@ -5,11 +5,15 @@
 //  - online, bookkeeping only: per stream the std::set of slots that had voice (speaking and not muted; never
 //    forgotten: no ring, no clearing, no bridging) and its last slot; and one log of what happened, in order:
 //    "stream X has reached slot R" (each frame; before a frame that follows a silence of kBridgeSlots or more,
-//    and at a removal, X first reaches its last slot + kBridgeSlots - 1: the silence that settles it),
-//    exclusion changes, removals. No spurts, runs or cursors are tracked here.
+//    and at a removal, X first reaches its last slot + kBridgeSlots - 1: the silence that settles it, marked
+//    as such), exclusion changes, removals. No spurts, runs or cursors are tracked here.
+//  - finality, eager: what a stream had reached at one moment is final up to that slot when it has voice or
+//    follows kBridgeSlots of silence (or no voice yet), else up to its last voice slot; after the settling
+//    silence, up to its last real slot (Window::final, from the voice set and the log).
 //  - batch, from the sets and the log alone: the bridged slots of a stream are intervals (voice slots with
 //    fewer than kBridgeSlots silent slots between them merged), its talk spurts are those intervals, reported
-//    once the stream's last slot is kBridgeSlots past the spurt's last slot (or the stream was removed). A pair's walk replays the log: whenever
+//    once the stream's last slot is kBridgeSlots past the spurt's last slot (or the stream was removed). A
+//    pair's walk replays the log (each step a moment: where the walk and each stream's finality stood): whenever
 //    either stream reaches a slot, the pair walks the slots final on both not walked yet; when an unwalked
 //    slot has been forgotten by either (outside its last kHistorySlots), the walk breaks and resumes at the
 //    oldest slot both know. A removed stream's log stays: the walk goes on while the other one (live, fed
@@ -20,8 +24,12 @@
 //    gave at the minSlots-th slot), the later speaker's spurt is the bridged interval containing the overlap's
 //    start (seen through that window); the 'start' is due at max(minSlots-th slot, spurt start + kTakeSlots
 //    - 1) if the later spurt and the stretch last that long (else the runs inside the spurt are dropped), and
-//    the runs up to there are one overlap: 'start' there, then 'end' at once when it falls between runs, or
-//    'ongoing' every kOngoingSlots and 'end' after the run holding it (or where the stretch breaks).
+//    the runs up to there are one overlap: 'start' there, then 'end' once walked there when it falls between
+//    runs, or 'ongoing' every kOngoingSlots and 'end' after the run holding it (or where the stretch breaks).
+//    The 'start' is fired early, by the later speaker, at the first moment the walk has counted minSlots and
+//    the later stream is final up to the due slot (its spurt reaching it) while the walk is still before it:
+//    then it carries the count walked so far and the exclusion of that moment, and if the stretch breaks
+//    before the walk reaches the due slot, its runs so far are the overlap ('end' after the last of them).
 // The implementation's reports must equal the model's exactly, now and then mid-input and after removing every
 // stream: overlaps grouped by unordered pair of names (phase, names, startMs, tMs, overlapMs, excluded) and
 // speech grouped by stream, each in order, nothing more on either side.
@@ -49,11 +57,22 @@ constexpr int64_t kTake = MeetingTimeline::kTakeSlots;
 constexpr int64_t kTurnGap = MeetingTimeline::kTurnGapSlots;
 constexpr int64_t kOngoing = MeetingTimeline::kOngoingSlots;
 
-/** What a stream had reached at one moment: it knows lo()..reach, and its slots up to final() are final. */
+/**
+ * What a stream had reached at one moment: it knows lo()..reach, and its slots up to final(voice) are final:
+ * eagerly, up to reach when reach has voice or kBridgeSlots of silence (or no voice yet) lead to it, else up
+ * to its last voice slot; when settled (the silence that settles it), up to its last real slot.
+ */
 struct Window {
   int64_t first = 0, reach = 0;
+  bool settled = false;
   int64_t lo() const { return reach - first >= kHistory ? reach - kHistory + 1 : first; }
-  int64_t final() const { return reach - (kBridge - 1); }
+  int64_t final(const std::set<int64_t>& voice) const {
+    if (settled) return reach - (kBridge - 1);
+    auto it = voice.upper_bound(reach);
+    if (it == voice.begin()) return reach;
+    const int64_t v = *--it;
+    return reach - v >= kBridge ? reach : v;
+  }
 };
 
 struct Interval {
@@ -63,7 +82,8 @@ struct Interval {
 struct Event {
   enum Kind { kReach, kExcluded, kRemoved } kind;
   uint32_t id;
-  int64_t value;  // kReach: the slot reached; kExcluded: 1 or 0
+  int64_t value;         // kReach: the slot reached; kExcluded: 1 or 0
+  bool settled = false;  // kReach: the silence that settles the stream (final up to its last real slot)
 };
 
 struct Stream {
@@ -140,14 +160,14 @@ class Model {
     Stream& s = streams_[id];
     if (!s.alive) return;
     s.alive = false;
-    if (s.started) log_.push_back({Event::kReach, id, s.last + kBridge - 1});
+    if (s.started) log_.push_back({Event::kReach, id, s.last + kBridge - 1, true});
     log_.push_back({Event::kRemoved, id, 0});
   }
   void frame(uint32_t id, int64_t slot, bool speaking) {
     Stream& s = streams_[id];
     if (!s.alive) return;
     if (s.started && slot <= s.last) slot = s.last + 1;
-    if (s.started && slot - s.last > kBridge) log_.push_back({Event::kReach, id, s.last + kBridge - 1});
+    if (s.started && slot - s.last > kBridge) log_.push_back({Event::kReach, id, s.last + kBridge - 1, true});
     s.started = true;
     s.last = slot;
     if (speaking && !s.muted) s.voice.insert(slot);
@@ -185,10 +205,18 @@ class Model {
     Window win[2];       // of the lower id, then the higher one, at that moment
     bool excluded;       // either stream excluded at that moment
   };
-  /** An unbroken stretch of a pair's walk: walks[begin..end) of its log, contiguous. */
+  /** The pair after one of its streams reached a slot (walked or not): where each stream was final. */
+  struct Moment {
+    int64_t next;      // the first slot not walked yet
+    int64_t final[2];  // of the lower id, then the higher one
+    bool excluded;     // either stream excluded at that moment
+  };
+  /** An unbroken stretch of a pair's walk: walks[begin..end) of its log, contiguous, and its moments. */
   struct Stretch {
     const Walk* begin;
     const Walk* end;
+    const Moment* mBegin;
+    const Moment* mEnd;
     bool closed;  // the walk broke after it, or a stream was removed
     int64_t first() const { return begin->from; }
     int64_t last() const { return (end - 1)->upTo; }
@@ -197,18 +225,22 @@ class Model {
     }
   };
 
-  /** The walk of pair (lo, hi) replayed from the log (into `walks`), as unbroken stretches. */
-  std::vector<Stretch> stretches(uint32_t lo, uint32_t hi, std::vector<Walk>& walks) const {
-    std::vector<size_t> starts;  // where each stretch begins in `walks`
+  /** The walk of pair (lo, hi) replayed from the log (into `walks`, `moments`), as unbroken stretches. */
+  std::vector<Stretch> stretches(uint32_t lo, uint32_t hi, std::vector<Walk>& walks,
+                                 std::vector<Moment>& moments) const {
+    std::vector<size_t> starts, mStarts;  // where each stretch begins in `walks`, `moments`
     std::vector<bool> closed;
     Window win[2];
+    const std::set<int64_t>* voice[2] = {&streams_.at(lo).voice, &streams_.at(hi).voice};
+    auto fin = [&](int j) { return win[j].final(*voice[j]); };
     bool started[2] = {false, false}, excluded[2] = {false, false}, removed[2] = {false, false}, walking = false;
     int64_t next = 0;  // the first slot not walked yet, once walking
     walks.clear();
+    moments.clear();
     // The walk is over when both are removed, or one is removed (never started, or walked past its end).
     auto over = [&] {
       for (int j = 0; j < 2; j++) {
-        if (removed[j] && (removed[1 - j] || !started[j] || (walking && next > win[j].final()))) return true;
+        if (removed[j] && (removed[1 - j] || !started[j] || (walking && next > fin(j)))) return true;
       }
       return false;
     };
@@ -230,6 +262,7 @@ class Model {
       if (!started[k]) win[k].first = e.value;
       started[k] = true;
       win[k].reach = e.value;
+      win[k].settled = e.settled;
       if (!started[0] || !started[1]) continue;
       int64_t from = walking ? next : std::max(win[0].first, win[1].first);
       const int64_t known = std::max(win[0].lo(), win[1].lo());
@@ -239,12 +272,14 @@ class Model {
       }
       if (closed.empty() || closed.back()) {
         starts.push_back(walks.size());
+        mStarts.push_back(moments.size());
         closed.push_back(false);
       }
       walking = true;
-      const int64_t upTo = std::min(win[0].final(), win[1].final());
+      const int64_t upTo = std::min(fin(0), fin(1));
       if (upTo >= from) walks.push_back(Walk{from, upTo, {win[0], win[1]}, excluded[0] || excluded[1]});
       next = std::max(from, upTo + 1);
+      moments.push_back(Moment{next, {fin(0), fin(1)}, excluded[0] || excluded[1]});
       if (over()) {  // the live one has walked past the removed one's end
         closed.back() = true;
         break;
@@ -253,7 +288,11 @@ class Model {
     std::vector<Stretch> out;
     for (size_t i = 0; i < starts.size(); i++) {
       const size_t end = i + 1 < starts.size() ? starts[i + 1] : walks.size();
-      if (end > starts[i]) out.push_back(Stretch{walks.data() + starts[i], walks.data() + end, closed[i]});
+      const size_t mEnd = i + 1 < mStarts.size() ? mStarts[i + 1] : moments.size();
+      if (end > starts[i]) {
+        out.push_back(Stretch{walks.data() + starts[i], walks.data() + end, moments.data() + mStarts[i],
+                              moments.data() + mEnd, closed[i]});
+      }
     }
     return out;
   }
@@ -264,7 +303,7 @@ class Model {
     const uint32_t ids[2] = {lo, hi};
     const std::vector<Interval>* br[2] = {&bridged.at(lo), &bridged.at(hi)};
     std::vector<Walk>& walks = walks_;  // reused: a pair's walk has about one entry per frame
-    for (const Stretch& st : stretches(lo, hi, walks)) {
+    for (const Stretch& st : stretches(lo, hi, walks, moments_)) {
       const int64_t end = st.last();
       const std::vector<Interval> runs = intersect(*br[0], *br[1], st.first(), end);
       size_t i = 0;
@@ -283,26 +322,45 @@ class Model {
         const int64_t spurtFrom = std::max(spurt.a, w.win[later].lo());
         const int64_t spurtTo = std::min(spurt.b, end);  // as far as walked in this stretch
         const int64_t at = std::max(due, spurtFrom + kTake - 1);
-        if (at > spurtTo) {  // a backchannel, cut by the stretch's end, or not decided yet: nothing
+        // Fired by the later speaker ahead of the walk: at the first moment the walk has counted minSlots
+        // and the later stream is final up to `at` (its spurt reaching it), if the walk had not reached `at`.
+        const Moment* fired = nullptr;
+        if (spurt.b >= at) {
+          for (const Moment* m = st.mBegin; m != st.mEnd; ++m) {
+            if (m->next - 1 < due || m->final[later] < at) continue;
+            if (m->next - 1 < at) fired = m;
+            break;
+          }
+        }
+        // Both-slots of the runs from i on, up to slot s.
+        auto countTo = [&](int64_t s) {
+          int64_t n = 0;
+          for (size_t j = i; j < runs.size() && runs[j].a <= s; j++) n += std::min(s, runs[j].b) - runs[j].a + 1;
+          return n;
+        };
+        const bool excluded = fired ? fired->excluded : st.at(std::min(at, end)).excluded;
+        auto emit = [&](OverlapReport::Phase phase, int64_t s, int64_t count) {
+          out.push_back(OverlapReport{phase, streams_.at(ids[1 - later]).name, streams_.at(ids[later]).name,
+                                      s1 * 10.0, (s + 1) * 10.0, count * 10.0, excluded});
+        };
+        if (at > spurtTo) {  // a backchannel, cut by the stretch's end, or not decided yet
+          if (fired) {       // ...but fired: its runs so far are the overlap, ended with the stretch
+            emit(OverlapReport::kStart, at, countTo(fired->next - 1));
+            if (st.closed) emit(OverlapReport::kEnd, runs.back().b, countTo(end));
+            i = runs.size();
+            continue;
+          }
           while (i < runs.size() && runs[i].a <= spurtTo) i++;
           continue;
         }
         size_t k = i;  // the overlap's runs: i..k
         while (k + 1 < runs.size() && runs[k + 1].a <= at) k++;
-        int64_t before = 0;  // both-slots of runs i..k-1
-        for (size_t j = i; j < k; j++) before += runs[j].b - runs[j].a + 1;
-        auto count = [&](int64_t s) { return before + std::min(s, runs[k].b) - runs[k].a + 1; };
-        const bool excluded = st.at(at).excluded;
-        auto emit = [&](OverlapReport::Phase phase, int64_t s) {
-          out.push_back(OverlapReport{phase, streams_.at(ids[1 - later]).name, streams_.at(ids[later]).name,
-                                      s1 * 10.0, (s + 1) * 10.0, count(s) * 10.0, excluded});
-        };
-        emit(OverlapReport::kStart, at);
+        emit(OverlapReport::kStart, at, countTo(fired ? fired->next - 1 : at));
         if (at <= runs[k].b) {
-          for (int64_t s = at + kOngoing; s <= runs[k].b; s += kOngoing) emit(OverlapReport::kOngoing, s);
-          if (runs[k].b < end || st.closed) emit(OverlapReport::kEnd, runs[k].b);
+          for (int64_t s = at + kOngoing; s <= runs[k].b; s += kOngoing) emit(OverlapReport::kOngoing, s, countTo(s));
+          if (runs[k].b < end || st.closed) emit(OverlapReport::kEnd, runs[k].b, countTo(runs[k].b));
         } else {
-          emit(OverlapReport::kEnd, runs[k].b);  // reported while waiting for the later spurt: start and end
+          emit(OverlapReport::kEnd, runs[k].b, countTo(runs[k].b));  // the walk reached `at` after it ended
         }
         i = k + 1;
       }
@@ -314,6 +372,7 @@ class Model {
   std::map<uint32_t, Stream> streams_;
   std::vector<Event> log_;
   mutable std::vector<Walk> walks_;
+  mutable std::vector<Moment> moments_;
 };
 
 void print(const char* who, const OverlapReport& r) {

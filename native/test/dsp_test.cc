@@ -1,4 +1,5 @@
 // Unit tests of native/dsp: levels, VAD, smoother, WAV header, ring buffer, overlap timeline.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -67,13 +68,68 @@ static void testSmoother() {
   for (int i = 0; i < 12; i++) in.push_back(0);
   std::vector<int> out;
   bool sp;
-  for (int v : in) if (s.push(v, sp)) out.push_back(sp);
+  for (int v : in) {
+    s.push(v);
+    while (s.pop(sp)) out.push_back(sp);
+  }
   while (s.drain(sp)) out.push_back(sp);
   CHECK(out.size() == in.size());
   CHECK(out[2] == 0);                                     // click dropped
   for (int i = 12; i <= 23; i++) CHECK(out[i] == 1);      // bridged gap of 5 frames
   for (int i = 24; i <= 43; i++) CHECK(out[i] == 0);      // 20-frame gap kept
   CHECK(out[44] == 1 && out[45] == 1 && out[46] == 0);
+}
+
+/**
+ * Each decision comes out as soon as it is final, and the decisions are those of a fixed 10-frame delay:
+ * random voiced flags against the rule computed over the whole input (a voiced frame is speech when a
+ * neighbour is voiced; an unvoiced one when it lies in a gap of fewer than kBridgeFrames between voiced
+ * frames). In steady voicing every push gives its own decision at once; an unvoiced frame is decided when the
+ * next voiced frame arrives, or once the gap has reached kBridgeFrames.
+ */
+static void testSmootherEager() {
+  constexpr int B = SpeechSmoother::kBridgeFrames;
+  std::mt19937 rng(11);
+  for (int round = 0; round < 200; round++) {
+    std::vector<int> in;
+    while (in.size() < 400) {  // runs of 1..25 frames
+      const int v = static_cast<int>(rng() % 2), len = 1 + static_cast<int>(rng() % 25);
+      for (int k = 0; k < len; k++) in.push_back(v);
+    }
+    const int n = static_cast<int>(in.size());
+    auto voiced = [&](int i) { return i >= 0 && i < n && in[i] == 1; };
+    std::vector<int> want(n);
+    for (int i = 0; i < n; i++) {
+      if (in[i]) {
+        want[i] = voiced(i - 1) || voiced(i + 1);
+      } else {
+        int before = i - 1, after = i + 1;
+        while (before >= 0 && !in[before]) before--;
+        while (after < n && !in[after]) after++;
+        want[i] = before >= 0 && after < n && after - before - 1 < B;
+      }
+    }
+    SpeechSmoother s;
+    std::vector<int> got;
+    bool sp;
+    int maxLag = 0;
+    for (int i = 0; i < n; i++) {
+      s.push(in[i]);
+      while (s.pop(sp)) got.push_back(sp);
+      maxLag = std::max(maxLag, i + 1 - static_cast<int>(got.size()));
+      // Pending: nothing (after voice following voice), one (a voiced frame after silence), or the unvoiced
+      // frames of a gap still shorter than kBridgeFrames.
+      if (i >= 1 && in[i] && in[i - 1]) CHECK(s.pending() == 0);
+      if (!in[i]) {
+        int gap = 0;  // unvoiced frames up to i
+        for (int j = i; j >= 0 && !in[j]; j--) gap++;
+        CHECK(s.pending() == (i - gap < 0 || gap >= B ? 0 : gap));
+      }
+    }
+    while (s.drain(sp)) got.push_back(sp);
+    CHECK(got == want);
+    CHECK(maxLag <= SpeechSmoother::kLookaheadFrames);
+  }
 }
 
 static uint32_t le32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24); }
@@ -387,7 +443,8 @@ static void testOverlapSpurtBeyondHistory() {
       CHECK(out.overlaps[0].phase == OverlapReport::kStart && out.overlaps[0].second == "bob");
       CHECK_NEAR(out.overlaps[0].startMs, 15360, 0.1);
       CHECK_NEAR(out.overlaps[0].tMs, 16360, 0.1);
-      CHECK_NEAR(out.overlaps[0].overlapMs, 1000, 0.1);
+      // Fired by Bob, whose bits are final far ahead, once the walk has counted 50 ms (the end has the rest).
+      CHECK_NEAR(out.overlaps[0].overlapMs, 50, 0.1);
     }
     printUnexpected(out);
   }
@@ -449,13 +506,13 @@ static void testOverlapEndedTrackDropped() {
   t.addStream(2, "bob");
   for (int s = 0; s < 500; s++) t.onFrame(1, s, true, out);
   t.removeStream(1, out);
-  for (int s = 0; s < 520; s++) t.onFrame(2, s, s >= 400, out);
-  CHECK(t.trackCount() == 2);  // Bob's slots are final up to 490: Alice's last one (499) is still ahead
-  for (int s = 520; s < 530; s++) t.onFrame(2, s, true, out);
-  CHECK(t.trackCount() == 1);  // final up to 500: past her end
+  for (int s = 0; s < 499; s++) t.onFrame(2, s, s >= 400, out);
+  CHECK(t.trackCount() == 2);  // Bob's slots are final up to 498: Alice's last one (499) is still ahead
+  for (int s = 499; s < 530; s++) t.onFrame(2, s, true, out);
+  CHECK(t.trackCount() == 1);  // final up to 529: past her end
   // Carol joins after Alice left and speaks over Alice's old slots: only Bob is compared with her.
   t.addStream(3, "carol");
-  for (int s = 0; s < 900; s++) t.onFrame(3, s, s >= 300 && s < 800, out);
+  for (int s = 0; s < 880; s++) t.onFrame(3, s, s >= 300 && s < 800, out);  // final up to 879
   for (int s = 530; s < 900; s++) t.onFrame(2, s, s < 800, out);
   bool bobCarol = false;
   for (auto& o : out.overlaps) {
@@ -487,14 +544,68 @@ static void testOverlapEndedTrackDropped() {
   printUnexpected(out2);
 }
 
+/**
+ * The interruption start is emitted as soon as the rule holds on final bits (eager finality), fired by the
+ * interrupter: `firedAt` is the slot being fed when the start came out. Alice talks from slot 0 to 999, Bob
+ * from 300 to 800 (both fed slot by slot, Alice first), minOverlapMs 500: the start is due at slot 399,
+ * where Bob's spurt reaches 1 s.
+ *  1. Both voiced at 399: both bits are final there at once, the start comes out at 399.
+ *  2. Alice pauses 380..399 (200 ms, bridged): her bit at 399 is final only at 400, but the walk has counted
+ *     800 ms by then and Bob's bits are final up to 399: fired by Bob at 399, with the 800 ms counted; the
+ *     end carries the exact length (300..800, 5.01 s).
+ *  3. Bob pauses 390..405: his bit at 399 is final when his voice returns at 406: the start comes out then.
+ * (With the old finality, a slot final only 29 slots later, each comes out 29 or more slots late.)
+ */
+static void testOverlapEagerStart() {
+  struct Case {
+    bool (*alice)(int);
+    bool (*bob)(int);
+    int firedAt;
+    double startOverlapMs;
+  };
+  const Case cases[] = {
+      {[](int s) { return s < 1000; }, [](int s) { return s >= 300 && s <= 800; }, 399, 1000},
+      {[](int s) { return s < 1000 && !(s >= 380 && s <= 399); }, [](int s) { return s >= 300 && s <= 800; }, 399, 800},
+      {[](int s) { return s < 1000; }, [](int s) { return s >= 300 && s <= 800 && !(s >= 390 && s <= 405); }, 406, 1000},
+  };
+  for (const Case& c : cases) {
+    MeetingTimeline t(500);
+    TimelineReports out;
+    t.addStream(1, "alice");
+    t.addStream(2, "bob");
+    int firedAt = -1;
+    for (int s = 0; s < 1100; s++) {
+      t.onFrame(1, s, c.alice(s), out);
+      t.onFrame(2, s, c.bob(s), out);
+      if (firedAt < 0 && !out.overlaps.empty()) firedAt = s;
+    }
+    CHECK(firedAt == c.firedAt);
+    CHECK(out.overlaps.size() == 6);  // start, 4 × ongoing, end
+    if (out.overlaps.size() == 6) {
+      const OverlapReport& start = out.overlaps.front();
+      const OverlapReport& end = out.overlaps.back();
+      CHECK(start.phase == OverlapReport::kStart && start.first == "alice" && start.second == "bob");
+      CHECK_NEAR(start.startMs, 3000, 0.1);
+      CHECK_NEAR(start.tMs, 4000, 0.1);
+      CHECK_NEAR(start.overlapMs, c.startOverlapMs, 0.1);
+      CHECK(end.phase == OverlapReport::kEnd);
+      CHECK_NEAR(end.tMs, 8010, 0.1);
+      CHECK_NEAR(end.overlapMs, 5010, 0.1);
+    }
+    printUnexpected(out);
+  }
+}
+
 int main() {
   testLevels();
   testVadNoise();
   testSmoother();
+  testSmootherEager();
   testWavHeader();
   testStartClamp();
   testRing();
   testOverlap();
+  testOverlapEagerStart();
   testOverlapWordGaps();
   testOverlapBackchannel();
   testOverlapLongGap();

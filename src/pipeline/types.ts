@@ -72,7 +72,7 @@ export interface StatsEvent {
   participantId: string;
   /** Stream time of the end of the last analysed frame. */
   tMs: number;
-  /** Speech decision of the last decided frame (decisions lag the input by the VAD's 100 ms lookahead). */
+  /** Speech decision of the last decided frame (each decided once final: at most 100 ms after its frame, at once in steady speech). */
   speaking: boolean;
   /** The stream is muted ({"muted":true} from LiveKit): nothing is analysed, the clock still advances. */
   muted: boolean;
@@ -156,9 +156,13 @@ export interface OverlapEvent {
   startMs: number;
   /** Stream time of this report (for start: the moment the rule became true). */
   tMs: number;
-  /** Simultaneous speech so far (end: in total), ms. */
+  /**
+   * Simultaneous speech so far, ms (end: in total). A start is emitted by the interrupter's stream as soon as
+   * its spurt has lasted 1 s and overlapMinMs has been counted, possibly before the other stream's decisions
+   * up to tMs are final: its overlapMs is at least overlapMinMs but may be less than tMs − startMs.
+   */
   overlapMs: number;
-  /** One of the two streams was excluded (a host) when the overlap was first reported: no feedback about it. */
+  /** One of the two streams was excluded (a host) when the start was emitted: no feedback about it. */
   excluded: boolean;
 }
 
