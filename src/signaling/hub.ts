@@ -1,7 +1,8 @@
 /**
  * The transport-neutral core of signaling (PROTOCOL.md §2–3): rooms and participants, offer/answer/ICE relay,
  * chat with history, heartbeats, 1:1 and group calls, rate limits. Transports (/ws on uWS, Socket.IO) turn
- * sockets into Peers and hand every decoded message to `handle`; the hub answers through `peer.send` and
+ * sockets into Peers and hand every decoded message to `receive` (/ws: synchronous for a relayed offer, answer,
+ * ice or signal message) or `handle` (the same as a promise, Socket.IO); the hub answers through `peer.send` and
  * room broadcasts through each transport's `broadcast` (uWS pub/sub topics, Socket.IO rooms), so one room can
  * hold clients of both kinds.
  */
