@@ -24,7 +24,7 @@
  *  - feedback delivery latency p50/p95/p99 (wall clock of delivery − the stream-clock moment the rule became
  *    true, as stored in feedback_events.latency_ms), over all events and per kind;
  *  - server CPU per stream-second (utime+stime of the server process over the streaming window);
- *  - event-loop delay p99 (prom-client nodejs_eventloop_lag_p99_seconds at the end);
+ *  - event-loop delay p99 (meetcore_event_loop_delay_p99_seconds at the end: since the previous scrape);
  *  - speech_overlap precision and recall against the script's truth (src/loadtest/script.ts: talk spurts with
  *    pauses under 300 ms bridged intersecting ≥ 500 ms, the later spurt ≥ 1 s; a detection matches a truth of
  *    the same pair starting within 1 s or intersecting it, each at most once), how many matched ones name the
@@ -146,7 +146,7 @@ export async function run(args: string[]): Promise<object> {
     const wallSec = (performance.now() - t0) / 1000;
     const cpuSec = (cpuUs(server.proc.pid!) - cpu0) / 1e6;
     const metricsText = await (await fetch(`${server.url}/metrics`)).text();
-    const loopP99Ms = Number(/^nodejs_eventloop_lag_p99_seconds\s+(\S+)/m.exec(metricsText)?.[1] ?? NaN) * 1000;
+    const loopP99Ms = Number(/^meetcore_event_loop_delay_p99_seconds\s+(\S+)/m.exec(metricsText)?.[1] ?? NaN) * 1000;
     await Promise.all(streams.map((s) => new Promise<void>((r) => { s.ws.once('close', () => r()); s.ws.close(); setTimeout(r, 5000).unref(); })));
     // Read the database only once the server has finalized every stream (analysed all it received, stored
     // the feedback): a server behind real time still has audio queued after the sockets closed.

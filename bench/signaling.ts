@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- signaling [--rooms 100] [--participants 10] [--rate 20000] [--modes rate,flat] [--seconds 8]
- *   [--warmup 3] [--window 1] [--workers 2] [--targets ws-json,ws-msgpack,uws-floor,meetcore-sio,plain-sio]
+ *   [--warmup 3] [--window 1] [--workers 2] [--repeat 1] [--targets ws-json,ws-msgpack,uws-floor,meetcore-sio,plain-sio]
  *   [--server-cpus 0] [--client-cpus 1] [--idle 10000] [--idle-targets ws-json,plain-sio]`
  *
  * Relay: R rooms × P participants, each participant sending ICE-sized `ice` messages (~200 bytes) to the
@@ -15,7 +15,9 @@
  * of it is marked saturated), and `flat`: flat out, a closed loop with `--window` messages in flight per sender.
  * Reported per target and mode over the measured window: server CPU (utime+stime from /proc/<pid>/stat) per
  * relayed message, delivered messages/s, p50/p99 relay latency (sender to receiver, same client process
- * clock) and the ratios to plain Socket.IO. The server runs on `--server-cpus` and the clients on
+ * clock) and the ratios to plain Socket.IO. `--repeat N` measures the whole list of targets N times over (one
+ * pass after the other, so each pass compares neighbours in time): each figure is then the median over the passes
+ * and each ratio the median of the passes' own ratios, which a machine shared with other work needs. The server runs on `--server-cpus` and the clients on
  * `--client-cpus` (taskset; 'none': no pinning), so the load never takes the server's core.
  * meetcore runs with its per-socket rate limit raised (WS_RATE_PER_SEC) so that the load is not throttled (the
  * token bucket is still checked on every message), its Socket.IO session caps raised (SIO_MAX_SESSIONS_PER_IP,
@@ -44,6 +46,8 @@ interface Server { pid: number; url: string; stop(): Promise<void> }
 interface RelayResult {
   target: Target;
   mode: Mode;
+  /** Which pass of `--repeat` (1…); 0 in a median over the passes. */
+  pass: number;
   /** Offered total messages/s (rate mode), null flat out. */
   offeredPerSec: number | null;
   saturated: boolean;
@@ -125,7 +129,7 @@ async function relay(target: Target, load: Load, o: { seconds: number; warmup: n
         const delivered = got.reduce((a, g) => a + g.delivered, 0);
         const msgsPerSec = Math.round(delivered / windowSec);
         out.push({
-          target, mode, offeredPerSec: offered, saturated: offered !== null && msgsPerSec < 0.98 * offered, sockets, windowSec: round(windowSec, 2), delivered, msgsPerSec,
+          target, mode, pass: 0, offeredPerSec: offered, saturated: offered !== null && msgsPerSec < 0.98 * offered, sockets, windowSec: round(windowSec, 2), delivered, msgsPerSec,
           p50Ms: round(percentile(hist, 0.5), 2), p99Ms: round(percentile(hist, 0.99), 2),
           serverCpuUsPerMsg: round((cpu1 - cpu0) / Math.max(1, delivered), 2), serverCoresUsed: round((cpu1 - cpu0) / 1e6 / windowSec, 3),
           errors: got.reduce((a, g) => a + g.errors, 0),
@@ -167,16 +171,42 @@ function targets(list: string): Target[] {
   return t as Target[];
 }
 
+type Ratios = Record<string, Record<string, { cpuVsPlainSio: number | null; cpuVsFloor: number | null; msgsVsPlainSio: number | null }>>;
+
 /** Target rows of one mode: CPU per relayed message against the floor and against plain Socket.IO. */
-function modeTargets(mode: Mode, rs: RelayResult[]): TargetRow[] {
-  const by = (t: Target) => rs.find((r) => r.target === t && r.mode === mode);
-  const ws = by('ws-json'), floor = by('uws-floor'), sio = by('meetcore-sio'), plain = by('plain-sio');
-  const label = mode === 'rate' ? `at ${rs.find((r) => r.mode === 'rate')?.offeredPerSec ?? '?'} msgs/s` : 'flat out';
-  const ratio = (a?: RelayResult, b?: RelayResult) => (a && b ? round(a.serverCpuUsPerMsg / b.serverCpuUsPerMsg, 2) : null);
+function modeTargets(mode: Mode, rate: number, ratios: Ratios): TargetRow[] {
+  const label = mode === 'rate' ? `at ${rate} msgs/s` : 'flat out';
   return [
-    target(`/ws / raw-uWS floor, server CPU per message (${label})`, ratio(ws, floor), '<=', 1.15, '×'),
-    target(`meetcore Socket.IO / plain Socket.IO, server CPU per message (${label})`, ratio(sio, plain), '<=', 1.0, '×'),
+    target(`/ws / raw-uWS floor, server CPU per message (${label})`, ratios[mode]?.['ws-json']?.cpuVsFloor, '<=', 1.15, '×'),
+    target(`meetcore Socket.IO / plain Socket.IO, server CPU per message (${label})`, ratios[mode]?.['meetcore-sio']?.cpuVsPlainSio, '<=', 1.0, '×'),
   ];
+}
+
+const median = (xs: number[]) => {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+};
+
+/** One target and mode over every pass: the median of each figure (saturated when any pass was, errors summed). */
+function medianResult(rs: RelayResult[]): RelayResult {
+  const m = (f: (r: RelayResult) => number, digits: number) => round(median(rs.map(f)), digits);
+  return {
+    ...rs[0]!, pass: 0, saturated: rs.some((r) => r.saturated), windowSec: m((r) => r.windowSec, 2), delivered: m((r) => r.delivered, 0),
+    msgsPerSec: m((r) => r.msgsPerSec, 0), p50Ms: m((r) => r.p50Ms, 2), p99Ms: m((r) => r.p99Ms, 2),
+    serverCpuUsPerMsg: m((r) => r.serverCpuUsPerMsg, 2), serverCoresUsed: m((r) => r.serverCoresUsed, 3), errors: rs.reduce((a, r) => a + r.errors, 0),
+  };
+}
+
+/** The median over the passes of `a`'s figure over `b`'s in the same pass (null when either target was not run). */
+function passRatio(all: RelayResult[], mode: Mode, a: Target, b: Target, f: (r: RelayResult) => number): number | null {
+  const ratios: number[] = [];
+  for (const x of all) {
+    if (x.mode !== mode || x.target !== a) continue;
+    const y = all.find((r) => r.mode === mode && r.target === b && r.pass === x.pass);
+    if (y) ratios.push(f(x) / f(y));
+  }
+  return ratios.length ? round(median(ratios), 2) : null;
 }
 
 /** Run the benchmark; prints the tables and returns the figures (bench/index.ts writes bench/results/signaling.json). */
@@ -187,7 +217,7 @@ export async function run(args: string[]): Promise<object> {
       rooms: { type: 'string', default: '100' }, participants: { type: 'string', default: '10' }, seconds: { type: 'string', default: '8' },
       warmup: { type: 'string', default: '3' }, window: { type: 'string', default: '1' }, workers: { type: 'string', default: '2' },
       rate: { type: 'string', default: '20000' }, modes: { type: 'string', default: 'rate,flat' },
-      'server-cpus': { type: 'string' }, 'client-cpus': { type: 'string' },
+      'server-cpus': { type: 'string' }, 'client-cpus': { type: 'string' }, repeat: { type: 'string', default: '1' },
       targets: { type: 'string', default: TARGETS.join(',') }, idle: { type: 'string', default: '10000' }, 'idle-targets': { type: 'string', default: 'ws-json,plain-sio' },
     },
   });
@@ -198,10 +228,12 @@ export async function run(args: string[]): Promise<object> {
   const warmup = Number(values.warmup);
   const idleCount = Number(values.idle);
   const rate = Number(values.rate);
+  const repeat = Number(values.repeat);
   const modes = values.modes.split(',').map((m) => m.trim()).filter(Boolean) as Mode[];
   if (!(load.rooms >= 1 && load.participants >= 2 && load.window >= 1 && load.workers >= 1 && seconds > 0 && warmup >= 0 && idleCount >= 0 && rate > 0
+    && Number.isInteger(repeat) && repeat >= 1
     && modes.length && modes.every((m) => m === 'rate' || m === 'flat'))) {
-    throw new Error('usage: signaling [--rooms N≥1] [--participants N≥2] [--rate MSGS/S>0] [--modes rate,flat] [--seconds S>0] [--warmup S≥0] [--window N≥1] [--workers N≥1] [--targets …] [--server-cpus L|none] [--client-cpus L|none] [--idle N≥0] [--idle-targets …]');
+    throw new Error('usage: signaling [--rooms N≥1] [--participants N≥2] [--rate MSGS/S>0] [--modes rate,flat] [--seconds S>0] [--warmup S≥0] [--window N≥1] [--workers N≥1] [--repeat N≥1] [--targets …] [--server-cpus L|none] [--client-cpus L|none] [--idle N≥0] [--idle-targets …]');
   }
   const fdLimit = Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
   if (idleCount > 0 && Number.isFinite(fdLimit) && fdLimit < idleCount + 1000) {
@@ -209,8 +241,18 @@ export async function run(args: string[]): Promise<object> {
   }
   process.stderr.write(`signaling: server on cpus ${serverCpus ?? 'any'}, clients on cpus ${clientCpus ?? 'any'}\n`);
 
+  const passes: RelayResult[] = [];
+  for (let pass = 1; pass <= repeat; pass++) {
+    if (repeat > 1) process.stderr.write(`signaling: pass ${pass} of ${repeat}\n`);
+    for (const t of targets(values.targets)) passes.push(...(await relay(t, load, { seconds, warmup, rate, modes, serverCpus })).map((r) => ({ ...r, pass })));
+  }
   const relayResults: RelayResult[] = [];
-  for (const t of targets(values.targets)) relayResults.push(...await relay(t, load, { seconds, warmup, rate, modes, serverCpus }));
+  for (const mode of modes) {
+    for (const t of targets(values.targets)) {
+      const rs = passes.filter((r) => r.mode === mode && r.target === t);
+      if (rs.length) relayResults.push(repeat === 1 ? rs[0]! : medianResult(rs));
+    }
+  }
   const idleResults: IdleResult[] = [];
   if (idleCount > 0) {
     for (const t of targets(values['idle-targets'])) {
@@ -219,18 +261,28 @@ export async function run(args: string[]): Promise<object> {
     }
   }
 
-  const ratios: Record<string, Record<string, { cpuVsPlainSio: number | null; cpuVsFloor: number | null; msgsVsPlainSio: number | null }>> = {};
+  const ratios: Ratios = {};
+  const cpu = (r: RelayResult) => r.serverCpuUsPerMsg;
   for (const mode of modes) {
     const rs = relayResults.filter((r) => r.mode === mode);
     if (!rs.length) continue;
-    const plain = rs.find((r) => r.target === 'plain-sio');
-    const floor = rs.find((r) => r.target === 'uws-floor');
     ratios[mode] = Object.fromEntries(rs.map((r) => [r.target, {
-      cpuVsPlainSio: plain ? round(r.serverCpuUsPerMsg / plain.serverCpuUsPerMsg, 2) : null,
-      cpuVsFloor: floor ? round(r.serverCpuUsPerMsg / floor.serverCpuUsPerMsg, 2) : null,
-      msgsVsPlainSio: plain ? round(r.msgsPerSec / plain.msgsPerSec, 2) : null,
+      cpuVsPlainSio: passRatio(passes, mode, r.target, 'plain-sio', cpu),
+      cpuVsFloor: passRatio(passes, mode, r.target, 'uws-floor', cpu),
+      msgsVsPlainSio: passRatio(passes, mode, r.target, 'plain-sio', (x) => x.msgsPerSec),
     }]));
-    process.stdout.write(`relay, ${mode === 'rate' ? `fixed rate ${rate} msgs/s` : `flat out (window ${load.window})`}:\n`);
+    if (repeat > 1) {
+      process.stdout.write(`relay, ${mode}: server CPU µs/msg per pass (ws-json / uws-floor in the same pass)\n`);
+      console.table(Object.fromEntries(Array.from({ length: repeat }, (_, i) => i + 1).map((pass) => {
+        const at = (t: Target) => passes.find((r) => r.mode === mode && r.target === t && r.pass === pass);
+        const ws = at('ws-json'), floor = at('uws-floor');
+        return [`pass ${pass}`, Object.fromEntries([
+          ...rs.map((r) => [r.target, at(r.target)?.serverCpuUsPerMsg ?? '—']),
+          ['ws-json / floor', ws && floor ? round(ws.serverCpuUsPerMsg / floor.serverCpuUsPerMsg, 2) : '—'],
+        ])];
+      })));
+    }
+    process.stdout.write(`relay, ${mode === 'rate' ? `fixed rate ${rate} msgs/s` : `flat out (window ${load.window})`}${repeat > 1 ? `, medians over ${repeat} passes` : ''}:\n`);
     console.table(Object.fromEntries(rs.map((r) => [r.target, {
       sockets: r.sockets, 'server CPU µs/msg': r.serverCpuUsPerMsg, 'vs floor': ratios[mode]![r.target]!.cpuVsFloor ?? '—', 'vs plain-sio': ratios[mode]![r.target]!.cpuVsPlainSio ?? '—',
       'server cores': r.serverCoresUsed, 'delivered/s': r.msgsPerSec, 'msgs vs plain-sio': ratios[mode]![r.target]!.msgsVsPlainSio ?? '—',
@@ -242,7 +294,7 @@ export async function run(args: string[]): Promise<object> {
   const flatPlain = relayResults.find((r) => r.target === 'plain-sio' && r.mode === 'flat');
   const wsIdle = idleResults.find((r) => r.target === 'ws-json');
   const targetRows = [
-    ...modes.flatMap((m) => modeTargets(m, relayResults)),
+    ...modes.flatMap((m) => modeTargets(m, rate, ratios)),
     target('/ws / plain Socket.IO delivered msgs/s (flat out)', flatWs && flatPlain ? round(flatWs.msgsPerSec / flatPlain.msgsPerSec, 2) : null, '>=', 2.5, '×'),
     // RSS falling while sockets open is GC noise (too few sockets to show): not a measurement.
     target('RSS per idle /ws connection', wsIdle && wsIdle.rssKiBPerConnection >= 0 ? round(wsIdle.rssKiBPerConnection * 1.024, 2) : null, '<=', 10, 'KB'),
@@ -251,5 +303,5 @@ export async function run(args: string[]): Promise<object> {
   const saturated = relayResults.filter((r) => r.saturated).map((r) => r.target);
   if (saturated.length) process.stdout.write(`saturated at ${rate} msgs/s (delivered < 98 %): ${saturated.join(', ')}: lower --rate for a fair per-message comparison\n`);
   printTargets(targetRows);
-  return { options: { ...load, seconds, warmup, rate, modes, serverCpus, idle: idleCount }, clkTck: CLK_TCK, relay: relayResults, ratios, idle: idleResults, targets: targetRows };
+  return { options: { ...load, seconds, warmup, rate, modes, repeat, serverCpus, idle: idleCount }, clkTck: CLK_TCK, relay: relayResults, passes: repeat > 1 ? passes : undefined, ratios, idle: idleResults, targets: targetRows };
 }

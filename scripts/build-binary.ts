@@ -90,6 +90,10 @@ async function bundle(out: string, entry = 'src/main.ts'): Promise<void> {
     // src/runtime.ts reads import.meta.url only when running from a checkout, never inside the binary.
     logOverride: { 'empty-import-meta': 'silent' },
     legalComments: 'none',
+    // esbuild's default, stated: with keepNames every named closure pays an Object.defineProperty (`__name`) each
+    // time it is created (tsx, which runs `npm start`, always turns it on; the signaling relay's per-message path
+    // creates no closure, so it costs the same there).
+    keepNames: false,
     sourcemap: false,
     logLevel: 'warning',
   });

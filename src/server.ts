@@ -23,6 +23,7 @@ import { registerFeedback } from './feedback/index.js';
 import { Meetings } from './meetings/index.js';
 import { registerMeetings } from './meetings/routes.js';
 import { ReportStore } from './store/reports.js';
+import { registerLoopDelay } from './loop-delay.js';
 
 import { loadNative, version } from './runtime.js';
 
@@ -47,6 +48,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // prom-client's totals of active handles/requests/resources are gauges named like counters, which
   // `promtool check metrics` rejects; the per-type gauges without `_total` stay (sum them for the total).
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) metrics.removeSingleMetric(name);
+  // prom-client's nodejs_eventloop_lag_* stay as they are (10 ms sampling, interval included); the fine one is ours.
+  const loopDelay = registerLoopDelay(metrics);
   const steps: Record<ShutdownPhase, (() => void | Promise<void>)[]> = { sockets: [], services: [], store: [] };
   const counterFns: Record<keyof LiveCounters, () => number> = {
     rooms: () => 0, connections: () => 0, egressStreams: () => 0, egressDroppedBatches: () => 0, egressOverflowBytes: () => 0,
@@ -66,6 +69,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     bus: new EventEmitter<BusEvents>(),
     services: { signaling: null },
   };
+  ctx.onShutdown('store', () => loopDelay.stop());
 
   registerHealth(ctx);
   registerSignaling(ctx);

@@ -21,7 +21,7 @@ import cliProgress from 'cli-progress';
 import { signedUrl } from '../egress/signing.js';
 import { selfCommand, version } from '../runtime.js';
 import { percentiles } from './hist.js';
-import { MEETCORE_SERIES, scrape, total, type Scrape } from './metrics.js';
+import { loopDelayP99, MEETCORE_SERIES, scrape, total, type Scrape } from './metrics.js';
 import { noiseText, writeReport } from './report.js';
 import type { Baseline, BenchReport, Scenario, ServerFigures, Step } from './types.js';
 import { addFigures, emptyFigures, type Transport, type Unit, type WorkerFigures } from './worker.js';
@@ -367,7 +367,7 @@ function serverFigures(a: Scrape | null, b: Scrape | null, units: number): Serve
   const seconds = (b.at - a.at) / 1000;
   const cpu = (total(b, 'process_cpu_seconds_total') ?? 0) - (total(a, 'process_cpu_seconds_total') ?? 0);
   const rss = total(b, 'process_resident_memory_bytes') ?? 0;
-  const lag = total(b, 'nodejs_eventloop_lag_p99_seconds');
+  const lag = loopDelayP99(b);
   const series: Record<string, number> = {};
   for (const name of MEETCORE_SERIES) { const x = total(b, name); if (x !== null) series[name] = x; }
   return {

@@ -1,7 +1,7 @@
 /**
- * Reads a meetcore's GET /metrics (Prometheus text format 0.0.4) for the load tool: the process's CPU seconds,
- * resident memory and event-loop lag p99 (prom-client's default series) and meetcore's own `meetcore_*`
- * series, so a step's server cost can be given per unit of load even for a remote target.
+ * Reads a meetcore's GET /metrics (Prometheus text format 0.0.4) for the load tool: the process's CPU seconds and
+ * resident memory (prom-client's default series), event-loop delay p99 (`meetcore_event_loop_delay_p99_seconds`) and
+ * meetcore's own `meetcore_*` series, so a step's server cost can be given per unit of load even for a remote target.
  */
 
 /** One scrape: metric name (with its labels, as written) → value; and when it was taken (performance.now()). */
@@ -44,6 +44,21 @@ export function total(s: Scrape, name: string): number | null {
   }
   return sum;
 }
+
+/**
+ * Event-loop delay p99 since the previous scrape, seconds: `meetcore_event_loop_delay_p99_seconds`
+ * (1 ms sampling, interval subtracted); from a meetcore without it, prom-client's `nodejs_eventloop_lag_p99_seconds`
+ * less its 10 ms sampling interval (so 10 ms granularity); null when neither is served.
+ */
+export function loopDelayP99(s: Scrape): number | null {
+  const fine = s.values.get('meetcore_event_loop_delay_p99_seconds');
+  if (fine !== undefined) return fine;
+  const coarse = s.values.get('nodejs_eventloop_lag_p99_seconds');
+  return coarse === undefined ? null : Math.max(0, coarse - PROM_CLIENT_LAG_RESOLUTION_SEC);
+}
+
+/** prom-client's default eventLoopMonitoringPrecision (10 ms), in its lag samples. */
+const PROM_CLIENT_LAG_RESOLUTION_SEC = 0.01;
 
 /** meetcore's own series worth showing per step (gauges and counters, summed over labels). */
 export const MEETCORE_SERIES = [

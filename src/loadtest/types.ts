@@ -22,7 +22,7 @@ export interface ServerFigures {
   cpuPct: number;
   /** process_resident_memory_bytes at the end of the step, MiB. */
   rssMiB: number;
-  /** nodejs_eventloop_lag_p99_seconds at the end of the step, ms. */
+  /** Event-loop delay p99 over the step, ms (src/loadtest/metrics.ts loopDelayP99: meetcore_event_loop_delay_p99_seconds). */
   eventLoopP99Ms: number | null;
   /** Server CPU per unit of load: ms of CPU per participant-second, stream-second or meeting-second. */
   cpuMsPerUnitSec: number;

@@ -1,7 +1,8 @@
 /**
  * The transport-neutral core of signaling (PROTOCOL.md §2–3): rooms and participants, offer/answer/ICE relay,
  * chat with history, heartbeats, 1:1 and group calls, rate limits. Transports (/ws on uWS, Socket.IO) turn
- * sockets into Peers and hand every decoded message to `handle`; the hub answers through `peer.send` and
+ * sockets into Peers and hand every decoded message to `receive` (/ws: synchronous for a relayed offer, answer,
+ * ice or signal message) or `handle` (the same as a promise, Socket.IO); the hub answers through `peer.send` and
  * room broadcasts through each transport's `broadcast` (uWS pub/sub topics, Socket.IO rooms), so one room can
  * hold clients of both kinds.
  */
@@ -10,7 +11,7 @@ import type { Principal } from '../http/router.js';
 import type { JoinDecision } from '../context.js';
 import { bindableUserId, isDenial, ownUserId } from '../auth/authorization.js';
 import type { Logger } from '../log.js';
-import { clientMessage, MESSAGE_TYPES, type ClientMessage, type ServerMessage, type SignalingErrorCode, type UserRef } from './schema.js';
+import { clientMessage, MESSAGE_TYPES, parseRelayMessage, type ClientMessage, type RelayMessage, type ServerMessage, type SignalingErrorCode, type UserRef } from './schema.js';
 
 /** A connected socket as the hub sees it. */
 export interface Peer {
@@ -233,16 +234,42 @@ export class SignalingHub {
   }
 
   /**
-   * Handle one decoded inbound message. Never throws: protocol errors are replied as
-   * `{type:"error", rid?, code, message}`; persistent flooding closes the socket with 1008.
+   * Handle one decoded inbound message, synchronously where it can: a message over the rate limit, and a valid
+   * offer, answer, ice or signal message (checked by parseRelayMessage, relayed at once: no promise, no closure)
+   * are done when this returns; everything else goes through the zod schema and the asynchronous handlers.
+   * Never throws: protocol errors are replied as `{type:"error", rid?, code, message}`; persistent flooding
+   * closes the socket with 1008.
    * @param onReply called once with the message's direct reply (as sent, `rid` included), its error, or
    *   `{type:"ok"}` for a message handled without a direct reply (relay, chat, calls).
+   * @returns undefined when the message was handled synchronously, else a promise (never rejected) settled once
+   *   it is handled.
    */
-  async handle(peer: Peer, raw: unknown, onReply?: ReplySink): Promise<void> {
+  receive(peer: Peer, raw: unknown, onReply?: ReplySink): Promise<void> | undefined {
     if (!this.takeToken(peer)) {
       onReply?.({ type: 'error', code: 'rate_limited', message: `more than ${this.opts.ratePerSec} messages/s` });
-      return;
+      return undefined;
     }
+    const m = parseRelayMessage(raw);
+    if (m === undefined) return this.handleParsed(peer, raw, onReply);
+    try {
+      this.relay(peer, m);
+    } catch (err) {
+      const error = this.errorReply(m.rid, err);
+      peer.send(error);
+      onReply?.(error);
+      return undefined;
+    }
+    onReply?.(m.rid !== undefined ? { type: 'ok', rid: m.rid } : { type: 'ok' });
+    return undefined;
+  }
+
+  /** `receive` as a promise (for callers that chain on it, e.g. the Socket.IO transport). Never rejects. */
+  async handle(peer: Peer, raw: unknown, onReply?: ReplySink): Promise<void> {
+    await this.receive(peer, raw, onReply);
+  }
+
+  /** A message that is not a valid relay message: the zod schema, then its handler (see `receive`). */
+  private async handleParsed(peer: Peer, raw: unknown, onReply?: ReplySink): Promise<void> {
     let answered = false;
     const answer = (msg: ServerMessage) => { if (!answered) { answered = true; onReply?.(msg); } };
     const ridOf = (v: unknown) => (v && typeof v === 'object' && 'rid' in v && (typeof v.rid === 'string' || typeof v.rid === 'number') ? v.rid : undefined);
@@ -266,16 +293,17 @@ export class SignalingHub {
       await this.dispatch(peer, m, reply);
       answer(m.rid !== undefined ? { type: 'ok', rid: m.rid } : { type: 'ok' });
     } catch (err) {
-      let error: ServerMessage;
-      if (err instanceof SignalingError) {
-        error = { type: 'error', ...(rid !== undefined ? { rid } : {}), code: err.code, message: err.message };
-      } else {
-        this.opts.log.error({ err }, 'signaling handler failed');
-        error = { type: 'error', ...(rid !== undefined ? { rid } : {}), code: 'bad_request', message: 'internal error' };
-      }
+      const error = this.errorReply(rid, err);
       peer.send(error);
       answer(error);
     }
+  }
+
+  /** The `{type:"error"}` reply to a failed message: its SignalingError, or "internal error" (logged) for any other. */
+  private errorReply(rid: string | number | undefined, err: unknown): ServerMessage {
+    if (err instanceof SignalingError) return { type: 'error', ...(rid !== undefined ? { rid } : {}), code: err.code, message: err.message };
+    this.opts.log.error({ err }, 'signaling handler failed');
+    return { type: 'error', ...(rid !== undefined ? { rid } : {}), code: 'bad_request', message: 'internal error' };
   }
 
   /** Reply an error for input that could not even be decoded (invalid JSON or msgpack). */
@@ -325,25 +353,13 @@ export class SignalingHub {
         this.leave(peer, m.roomId, true);
         reply({ type: 'room-left', roomId: m.roomId });
         return;
+      // Valid relay messages take receive's fast path; the schema accepts the same ones (a safety net).
       case 'offer':
-      case 'answer': {
-        const target = this.sameRoomPeer(peer, m.to);
-        target.send({ type: m.type, from: peer.id, sdp: m.sdp });
+      case 'answer':
+      case 'signal':
+      case 'ice':
+        this.relay(peer, m);
         return;
-      }
-      case 'signal': {
-        const target = this.sameRoomPeer(peer, m.to);
-        target.send({ type: 'signal', from: peer.id, data: m.data });
-        return;
-      }
-      case 'ice': {
-        const target = this.sameRoomPeer(peer, m.to);
-        const c = m.candidate;
-        const sdpMid = m.sdpMid ?? (c && typeof c === 'object' ? c.sdpMid : undefined) ?? null;
-        const sdpMLineIndex = m.sdpMLineIndex ?? (c && typeof c === 'object' ? c.sdpMLineIndex : undefined) ?? null;
-        target.send({ type: 'ice', from: peer.id, candidate: c, sdpMid, sdpMLineIndex });
-        return;
-      }
       case 'chat': {
         const room = this.rooms.get(m.roomId);
         if (!room || !peer.rooms.has(m.roomId)) throw new SignalingError('not_in_room', `not in room ${m.roomId}`);
@@ -495,12 +511,37 @@ export class SignalingHub {
     this.broadcast(roomId, { type: 'room-participants', roomId, participants: [...room.members.values()].map(member) }, peer);
   }
 
+  /**
+   * Forward an offer, answer, ice or signal message to its `to`, as `{type, from, ...}`.
+   * @throws SignalingError peer_not_found when `to` is not another participant of one of the sender's rooms.
+   */
+  private relay(peer: Peer, m: RelayMessage): void {
+    const target = this.sameRoomPeer(peer, m.to);
+    switch (m.type) {
+      case 'offer':
+      case 'answer':
+        target.send({ type: m.type, from: peer.id, sdp: m.sdp });
+        return;
+      case 'signal':
+        target.send({ type: 'signal', from: peer.id, data: m.data });
+        return;
+      case 'ice': {
+        const c = m.candidate;
+        const sdpMid = m.sdpMid ?? (c && typeof c === 'object' ? c.sdpMid : undefined) ?? null;
+        const sdpMLineIndex = m.sdpMLineIndex ?? (c && typeof c === 'object' ? c.sdpMLineIndex : undefined) ?? null;
+        target.send({ type: 'ice', from: peer.id, candidate: c, sdpMid, sdpMLineIndex });
+        return;
+      }
+    }
+  }
+
+  /** The participant `to` when it shares a room with `peer` (and is not `peer`). @throws SignalingError peer_not_found */
   private sameRoomPeer(peer: Peer, to: string): Peer {
     const target = this.peers.get(to);
-    if (!target || target === peer || ![...peer.rooms].some((r) => target.rooms.has(r))) {
-      throw new SignalingError('peer_not_found', `no participant ${to.slice(0, 128)} in your rooms`);
+    if (target !== undefined && target !== peer) {
+      for (const roomId of peer.rooms) if (target.rooms.has(roomId)) return target;
     }
-    return target;
+    throw new SignalingError('peer_not_found', `no participant ${to.slice(0, 128)} in your rooms`);
   }
 
   private bindUser(peer: Peer, userId: string): void {

@@ -34,6 +34,8 @@ export const PROTOCOL_JSON = 'meetcore.json';
 export const PROTOCOL_MSGPACK = 'meetcore.msgpack';
 
 const packr = new Packr({ useRecords: false });
+/** Text frames as UTF-8 (uWS has checked them); a byte-order mark is kept, so JSON.parse refuses it as before. */
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 /** uWS's maxPayloadLength as a multiple of WS_MAX_MESSAGE_BYTES (see the module comment). */
 const HARD_LIMIT_FACTOR = 4;
 
@@ -178,12 +180,12 @@ export class WsTransport implements Transport {
     }
     let decoded: unknown;
     try {
-      decoded = isBinary ? packr.unpack(new Uint8Array(message)) : JSON.parse(Buffer.from(message).toString('utf8'));
+      decoded = isBinary ? packr.unpack(new Uint8Array(message)) : JSON.parse(utf8.decode(message));
     } catch {
       this.opts.hub.undecodable(peer, isBinary ? 'invalid msgpack' : 'invalid JSON');
       return;
     }
-    void this.opts.hub.handle(peer, decoded);
+    void this.opts.hub.receive(peer, decoded);
   }
 
   private close(ws: WebSocket<SocketData>): void {

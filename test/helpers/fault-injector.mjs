@@ -8,7 +8,9 @@
  * - `burst`: eleven timer callbacks throw, one after the other;
  * - `native`: the next event batch of the audio addon reaches meetcore's callback malformed (events `null`
  *   instead of an array), so that meetcore's own batch handling throws inside the addon's callback. For this,
- *   the addon's AudioEngine constructor is wrapped when Node loads `meetcore_audio.node` (process.dlopen).
+ *   the addon's AudioEngine constructor is wrapped when Node loads `meetcore_audio.node` (process.dlopen);
+ * - `block:<ms>`: a callback holds the event loop for <ms> milliseconds (a busy wait, as a long synchronous
+ *   computation would; test/metrics/loop-delay.test.ts).
  */
 const actions = (process.env.MEETCORE_TEST_FAULT ?? '').split(',').filter(Boolean);
 let nativeArmed = false;
@@ -34,4 +36,8 @@ process.on('SIGUSR2', () => {
   else if (action === 'reject') void Promise.reject(new Error('injected fault: a promise was rejected'));
   else if (action === 'burst') for (let i = 1; i <= 11; i++) setImmediate(() => { throw new Error(`injected fault ${i} of 11`); });
   else if (action === 'native') nativeArmed = true;
+  else if (action?.startsWith('block:')) {
+    const ms = Number(action.slice('block:'.length));
+    setImmediate(() => { const end = performance.now() + ms; while (performance.now() < end); });
+  }
 });
