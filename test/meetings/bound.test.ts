@@ -155,14 +155,19 @@ test('50,000 spurts, 5,000 participants: pictures and reports served in parallel
   const warm = await fetch(`${server.url}/api/sessions/${LIVE}/report`, { headers: auth });
   assert.is(warm.status, 200);
   await warm.arrayBuffer();
+  const storedTag = warm.headers.get('etag')!;
   await new Promise((r) => setTimeout(r, 500));
   await loopLagMaxMs(); // resets the delay histogram: what follows is measured
   // The live meeting is reopened from its stored timeline by a new stream (kept open, silent, meanwhile).
   live = await open(signedEgressUrl(server, { roomName: `room-${LIVE}`, participant: 'p1', trackId: 'TR_p1', meetingId: LIVE }));
   const liveSilence = sendRealTime(live, toStereoBytes(silence(12_000)));
-  // (Not polled through the sessions API: a meeting view lists its 5,000 participants.) The live report below
-  // is the replayed timeline's.
-  await new Promise((r) => setTimeout(r, 1500));
+  // The routes serve the stored report (its ETag) until the stored timeline is replayed: asked with that ETag,
+  // 304 until then. The live report below is the replayed timeline's.
+  await waitFor(async () => {
+    const r = await fetch(`${server.url}/api/sessions/${LIVE}/report`, { headers: { ...auth, 'if-none-match': storedTag } });
+    await r.arrayBuffer();
+    return r.status === 200 || (await new Promise((res) => setTimeout(res, 100)), false);
+  }, 'the stored timeline replayed (the report\'s version changed)', 30_000);
 
   const speech = toStereoBytes(concat(loadFixture('en-male').samples, silence(1000)));
   const rt = await open(signedEgressUrl(server, { roomName: `room-${OTHER}`, participant: 'realtime', trackId: 'TR_rt', meetingId: OTHER }));
