@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import type WebSocket from 'ws';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { listSessions, session, type RecordingJson } from '../helpers/sessions.js';
-import { BYTES_PER_SEC, FRAME_BYTES, SECRET, closed, open, parseWav, signedEgressUrl, waitFor } from './helpers.js';
+import { BYTES_PER_SEC, SECRET, closed, noisePcm as pcm, open, parseWav, sendBurst, sendRealTime, signedEgressUrl, waitFor } from './helpers.js';
 
 /** The close code of a stream past a queue bound (docs/protocol.md), written here independently of src/. */
 const QUEUE_BOUND_CODE = 4008;
@@ -27,38 +27,6 @@ test.before(async () => {
   ]);
 });
 test.after(async () => { await Promise.all([server.stop(), small.stop(), tight.stop()]); });
-
-/** `sec` seconds of 48 kHz stereo s16le, every byte from a seeded xorshift (no two seconds alike). */
-function pcm(sec: number, seed: number): Buffer {
-  const b = Buffer.alloc(Math.round(sec * BYTES_PER_SEC));
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < b.length; i += 4) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    b.writeUInt32LE(x, i);
-  }
-  return b;
-}
-
-/** Send all of `bytes` in 10 ms frames at once, without waiting for anything (a stall releasing its backlog). */
-function sendBurst(ws: WebSocket, bytes: Buffer): Promise<void> {
-  let last!: Promise<void>;
-  for (let off = 0; off < bytes.length; off += FRAME_BYTES) {
-    last = new Promise((resolve, reject) => ws.send(bytes.subarray(off, off + FRAME_BYTES), { binary: true }, (err) => (err ? reject(err) : resolve())));
-  }
-  return last;
-}
-
-/** Send `bytes` in 10 ms frames at real time (each frame when its time has come). */
-async function sendRealTime(ws: WebSocket, bytes: Buffer): Promise<void> {
-  const start = Date.now();
-  let off = 0;
-  while (off < bytes.length) {
-    const due = Math.min(bytes.length, Math.floor(((Date.now() - start) / 10) + 1) * FRAME_BYTES);
-    for (; off < due; off += FRAME_BYTES) ws.send(bytes.subarray(off, off + FRAME_BYTES), { binary: true });
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  await new Promise<void>((resolve, reject) => ws.send(Buffer.alloc(0), { binary: true }, (err) => (err ? reject(err) : resolve())));
-}
 
 /** The closed rows of a meeting's participants, through GET /api/sessions/:meetingId. */
 async function closedRows(s: TestServer, room: string, participants: string[]): Promise<Map<string, RecordingJson>> {
