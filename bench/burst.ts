@@ -6,7 +6,8 @@
  * - `middle-2s`: 3 s at real time, a 2 s burst, 2 s more at real time.
  * Per case: bytes sent and recorded (the WAV data compared byte for byte with what was sent), lost bytes
  * (GET /health `egressOverflowBytes`), the server's RSS before, at its peak (sampled every 20 ms) and after
- * every stream is finalized and 1 s has passed (the queue blocks handed back), and the wall time. Prints a table
+ * every stream is finalized and 1 s has passed (the queue blocks handed back), the largest queued bytes and
+ * blocks in use seen in GET /metrics (sampled every 50 ms, so a shorter peak can be missed), and the wall time. Prints a table
  * and returns the rows (written to bench/results/burst.json).
  */
 import fs from 'node:fs';
@@ -41,7 +42,17 @@ interface Row {
   rssBeforeMiB: number;
   rssPeakMiB: number;
   rssFinalMiB: number;
+  /** Largest queued bytes and queue blocks in use seen (GET /metrics, sampled every 50 ms). */
+  queuedPeakMiB: number;
+  blocksPeak: number;
   wallSec: number;
+}
+
+/** Queued bytes and blocks in use now, from GET /metrics. */
+async function queueNow(server: TestServer): Promise<{ queued: number; blocks: number }> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const v = (re: RegExp): number => Number(re.exec(text)?.[1] ?? 0);
+  return { queued: v(/\nmeetcore_egress_queued_bytes (\S+)/), blocks: v(/\nmeetcore_egress_queue_blocks\{state="in_use"\} (\S+)/) };
 }
 
 async function health(server: TestServer): Promise<{ egressOverflowBytes: number }> {
@@ -55,6 +66,10 @@ async function runCase(server: TestServer, c: Case, round_: number): Promise<Row
   const rssBefore = rssKiB(pid);
   let peak = rssBefore;
   const sampler = setInterval(() => { peak = Math.max(peak, rssKiB(pid)); }, 20);
+  let queuedPeak = 0, blocksPeak = 0;
+  const queueSampler = setInterval(() => {
+    void queueNow(server).then((q) => { queuedPeak = Math.max(queuedPeak, q.queued); blocksPeak = Math.max(blocksPeak, q.blocks); }, () => {});
+  }, 50);
   const t0 = Date.now();
   const sent = Array.from({ length: c.streams }, (_, i) => Buffer.concat(c.plan.map(([, sec], k) => noisePcm(sec, round_ * 1000 + i * 10 + k + 1))));
   const sockets: WebSocket[] = await Promise.all(sent.map((_, i) => open(signedEgressUrl(server, { roomName: room, participant: `p${i}` }))));
@@ -76,6 +91,7 @@ async function runCase(server: TestServer, c: Case, round_: number): Promise<Row
   const wallSec = (Date.now() - t0) / 1000;
   await sleep(1000);
   clearInterval(sampler);
+  clearInterval(queueSampler);
   let recordedBytes = 0;
   let identical = true;
   for (const r of rows) {
@@ -87,7 +103,8 @@ async function runCase(server: TestServer, c: Case, round_: number): Promise<Row
   return {
     case: c.name, streams: c.streams, sentBytes: sent.reduce((n, b) => n + b.length, 0), recordedBytes, identical,
     lostBytes: (await health(server)).egressOverflowBytes - lostBefore,
-    rssBeforeMiB: round(rssBefore / 1024, 1), rssPeakMiB: round(peak / 1024, 1), rssFinalMiB: round(rssKiB(pid) / 1024, 1), wallSec: round(wallSec, 2),
+    rssBeforeMiB: round(rssBefore / 1024, 1), rssPeakMiB: round(peak / 1024, 1), rssFinalMiB: round(rssKiB(pid) / 1024, 1),
+    queuedPeakMiB: round(queuedPeak / 1048576, 2), blocksPeak, wallSec: round(wallSec, 2),
   };
 }
 
@@ -95,7 +112,7 @@ async function runCase(server: TestServer, c: Case, round_: number): Promise<Row
 export async function run(args: string[]): Promise<object> {
   const { values } = parseArgs({ args, options: { rounds: { type: 'string', default: '1' } } });
   const rounds = Math.max(1, Number(values.rounds) || 1);
-  const server = await startTestServer({ EGRESS_SECRET: SECRET, LOG_LEVEL: 'warn' });
+  const server = await startTestServer({ EGRESS_SECRET: SECRET });
   const out: Row[] = [];
   try {
     for (let r = 0; r < rounds; r++) for (const c of CASES) out.push(await runCase(server, c, r));
@@ -106,7 +123,7 @@ export async function run(args: string[]): Promise<object> {
   console.table(out.map((r) => ({
     case: r.case, streams: r.streams, 'sent MB': round(r.sentBytes / 1e6, 2), 'recorded MB': round(r.recordedBytes / 1e6, 2),
     'recorded = sent': r.identical && r.recordedBytes === r.sentBytes ? 'yes (byte for byte)' : 'NO', 'lost bytes': r.lostBytes,
-    'RSS before MiB': r.rssBeforeMiB, 'RSS peak MiB': r.rssPeakMiB, 'RSS final MiB': r.rssFinalMiB, 'wall s': r.wallSec,
+    'RSS before MiB': r.rssBeforeMiB, 'RSS peak MiB': r.rssPeakMiB, 'RSS final MiB': r.rssFinalMiB, 'queued peak MiB': r.queuedPeakMiB, 'blocks peak': r.blocksPeak, 'wall s': r.wallSec,
   })));
   return { cases: out };
 }
