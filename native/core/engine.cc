@@ -14,7 +14,6 @@ static_assert(sizeof(int16_t) == 2, "s16 samples");
 #endif
 
 namespace {
-constexpr auto kWait = std::chrono::milliseconds(10);
 constexpr auto kFlushEvery = std::chrono::milliseconds(500);
 }  // namespace
 
@@ -155,7 +154,7 @@ void Worker::run() {
     bool stop;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait_for(lock, kWait, [this] { return stopping_ || !pending_.empty() || wakeRequested_.load(std::memory_order_acquire); });
+      cv_.wait_for(lock, std::chrono::milliseconds(engine_.config().tickMs), [this] { return stopping_ || !pending_.empty() || wakeRequested_.load(std::memory_order_acquire); });
       wakeRequested_.store(false, std::memory_order_release);
       for (auto& s : pending_) {
         MeetingTimeline& t = timeline(s->config_.meetingId);

@@ -55,6 +55,9 @@ struct EngineConfig {
   uint64_t maxQueueBytes = 256ull << 20;
   /** Free blocks the pool keeps for reuse (more are freed): 64 × 16 KiB = 1 MiB. */
   size_t keepFreeBlocks = 64;
+  /** A worker's pass timer, ms: it drains and delivers at least this often (the addon keeps 10; unit tests
+   *  raise it to show that a push past kWakeQueuedBytes wakes the worker without it). */
+  int tickMs = 10;
 };
 
 /** Queued bytes above which a push wakes the stream's worker at once (3 blocks, 48 KiB: ~250 ms of 48 kHz

@@ -226,7 +226,25 @@ static void testClosedReturnedByStop() {
   CHECK(engine.droppedBatches() >= 1);
 }
 
+// A push that leaves more than kWakeQueuedBytes queued wakes the worker: with its timer at 60 s, the queue is
+// still drained at once (the wait below is a 5 s timeout, not a speed target).
+static void testPushWakesWorker() {
+  Closed closed;
+  EngineConfig ec{1, 250, 500};
+  ec.tickMs = 60000;
+  Engine engine(ec, closed.deliver());
+  auto s = engine.open(config("p", 60000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the worker took the new stream and sleeps again
+  std::vector<uint8_t> pcm(kWakeQueuedBytes + 1920);
+  CHECK(s->push(pcm.data(), pcm.size()) == PushResult::kOk);
+  CHECK(waitUntil([&] { return s->queuedBytes() == 0; }, 5000));
+  CHECK(engine.queuedBytes() == 0);
+  s->requestClose();
+  engine.stop();
+}
+
 int main() {
+  testPushWakesWorker();
   testQueueBoundSizing();
   testBurstLossless();
   testStreamBoundGap();

@@ -39,6 +39,11 @@ async function closedRows(s: TestServer, room: string, participants: string[]): 
   }, `the closed recordings of ${room}`, 60_000);
 }
 
+/** The server's close of `ws`, or a rejection naming `what` after 20 s (a stream never closed fails the test). */
+function closedBy(ws: WebSocket, what: string): Promise<{ code: number; reason: string }> {
+  return Promise.race([closed(ws), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the server did not close ${what} in 20 s`)), 20_000).unref())]);
+}
+
 /** Close a socket the client's way (no code) and wait for the server's close. */
 async function finish(ws: WebSocket): Promise<void> {
   const done = closed(ws);
@@ -94,7 +99,7 @@ test('past its own bound a stream is closed with 4008 and its row says what was 
   const big = pcm(200_000 / BYTES_PER_SEC, 5);  // 200,000 bytes in one frame: more than the 96,000-byte bound
   const ws = await open(signedEgressUrl(small, { roomName: 'bound-stream', participant: 'p' }));
   await sendRealTime(ws, before);
-  const byServer = closed(ws);
+  const byServer = closedBy(ws, 'the stream past its bound');
   ws.send(big, { binary: true });
   const c = await byServer;
   assert.is(c.code, QUEUE_BOUND_CODE);
@@ -122,7 +127,7 @@ test('past the server bound (all streams) the stream that needed the blocks is c
     return m && m.recordings.length === 2;
   }, 'both streams open');
   const big = pcm(1024 * 1024 / BYTES_PER_SEC, 7);
-  const byServer = closed(b);
+  const byServer = closedBy(b, 'the stream past the server bound');
   b.send(big, { binary: true });
   const c = await byServer;
   assert.is(c.code, QUEUE_BOUND_CODE);
