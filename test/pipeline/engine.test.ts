@@ -1,6 +1,6 @@
 /**
  * The native audio engine through its TypeScript face (src/pipeline): levels, VAD on the committed speech
- * fixtures, ring buffer behaviour, mute and the stream clock, recordings, segments and overlap detection.
+ * fixtures, queue bounds and bursts, mute and the stream clock, recordings, segments and overlap detection.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
