@@ -45,12 +45,14 @@ PushResult Stream::push(const uint8_t* data, size_t n) {
     return overBound_;
   }
   if (overBound_ == PushResult::kOk) {
+    // Counted before the bytes are visible to the worker, which subtracts them as it drains (never below 0).
+    if (engine_) engine_->queued_.fetch_add(n, std::memory_order_relaxed);
     const BlockQueue::WriteResult r = queue_.write(data, n);
     if (r == BlockQueue::WriteResult::kOk) {
-      if (engine_) engine_->queued_.fetch_add(n, std::memory_order_relaxed);
       if (worker_ && queue_.queuedBytes() > kWakeQueuedBytes) worker_->wake();
       return PushResult::kOk;
     }
+    if (engine_) engine_->queued_.fetch_sub(n, std::memory_order_relaxed);
     overBound_ = r == BlockQueue::WriteResult::kOverPoolBound ? PushResult::kOverGlobalBound : PushResult::kOverStreamBound;
     if (engine_) (overBound_ == PushResult::kOverGlobalBound ? engine_->overGlobal_ : engine_->overStream_).fetch_add(1, std::memory_order_relaxed);
   }
