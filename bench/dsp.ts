@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- dsp [--seconds 60] [--iterations 20]`: native analysis cost per stream-second of 48 kHz
- * stereo speech (levels, VAD, smoothing, rolling stats; one thread, no ring, no file) side by side with a
- * memcpy of the same bytes and with the whole engine path (ring push + worker, CPU time of the process),
+ * stereo speech (levels, VAD, smoothing, rolling stats; one thread, no queue, no file) side by side with a
+ * memcpy of the same bytes and with the whole engine path (queue push + worker, CPU time of the process),
  * once with the recording off and once writing the WAV recording to a file in the OS temp folder (the
  * writer's block writes and header patches included). Reports µs per stream-second and ratios.
  * Targets (reported, not asserted): native analysis ≤ 20 µs per stream-second; engine path (push + worker,
@@ -41,7 +41,7 @@ export async function run(args: string[]): Promise<object> {
   const enginePath = async (recordingPath?: string): Promise<number> => {
     const engine = new AudioEngine({ threads: 1 }, () => {});
     const cpu0 = process.cpuUsage();
-    const s = engine.openStream({ meetingId: 'bench', participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0, ringMs: 120_000, recordingPath });
+    const s = engine.openStream({ meetingId: 'bench', participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0, maxQueueMs: 120_000, recordingPath });
     for (let o = 0; o < pcm.length; o += 1920) s.push(pcm.subarray(o, o + 1920));
     s.close();
     await s.closed;

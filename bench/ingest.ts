@@ -14,7 +14,7 @@
  *  - seed-wav: the same, also recording the way the seed does (a new WAV file written per flush, every
  *    `--seed-flush-sec` s).
  * The measured window starts `--warmup` seconds after every stream is connected (default 12 s: past the
- * first pass through each stream's 10 s native ring, whose first-touch page faults are a start-up cost).
+ * streams' start-up: the opens, the first recording and queue blocks and their first-touch page faults).
  * Per variant: server CPU (utime+stime of the server process, all its threads, /proc/<pid>/stat) per
  * stream-second of audio sent in the window, server cores used (CPU time / wall time), RSS growth per stream,
  * event-loop delay p99 over the window (meetcore: meetcore_event_loop_delay_p99_seconds, 1 ms

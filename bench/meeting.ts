@@ -12,8 +12,8 @@
  * then sends one 20 ms frame per 20 ms from its own start (after a stall of the bench itself, catching up at most
  * 4× real time rather than in one burst the server's ring could not hold). (Opening all M × P streams in the same tick made the
  * server spend seconds on the opens with every socket's input queueing in the kernel; uWS then handed each
- * stream seconds of backlog at once, more than its ring (AUDIO_RING_MS, 1 s by default) holds, and the rest
- * was dropped.) After the last frame the sockets are closed and the bench waits until the server has finalized
+ * stream seconds of backlog at once, more than its 1 s ring held then, and the rest was dropped; the ring is now a
+ * queue bounded by AUDIO_STREAM_QUEUE_MS, 60 s by default.) After the last frame the sockets are closed and the bench waits until the server has finalized
  * every stream (all audio analysed, the feedback stored) before reading the database.
  * Audio accounting: bytes sent, received (meetcore_egress_received_bytes_total), dropped by full rings
  * (egressOverflowBytes) and recorded (recordings.bytes). A run in which the server did not analyse every byte
@@ -106,8 +106,8 @@ export async function run(args: string[]): Promise<object> {
     let lateMs = 0;
     // Frame k of a stream is due at its t0 + k × FRAME_MS. After a stall of this process (a busy machine) the
     // frames overdue are sent at most CATCH_UP per stream and tick (≤ 4× real time with 5 ms ticks), as a real
-    // time source catches up, not all in one burst: a burst longer than the server's ring (AUDIO_RING_MS) would
-    // be dropped there, and it is this load generator's stall, not the server's.
+    // time source catches up, not all in one burst: a burst longer than the server's queue bound (AUDIO_STREAM_QUEUE_MS)
+    // would close the stream there, and it is this load generator's stall, not the server's.
     const CATCH_UP = 1;
     const send = (s: (typeof streams)[number], now: number): void => {
       const due = Math.min(s.bytes.length, (Math.floor((now - s.t0!) / FRAME_MS) + 1) * FRAME_BYTES);
@@ -210,8 +210,8 @@ export async function run(args: string[]): Promise<object> {
     const ref = sameScale && sameTruth ? baseline : null;
     if (!audio.complete) {
       process.stdout.write(`WARNING: the server did not analyse all the audio sent: ${audio.lostStreamSec} stream-s of ${streamSec(sentBytes)} (${audio.lostPct} %) lost `
-        + `(ring overflow ${overflowBytes} bytes, received ${receivedBytes} of ${sentBytes}, recorded ${recordedBytes}, ${audio.notFinalized} streams not finalized). `
-        + 'Precision and recall below do not measure the detector; the machine was too busy (or AUDIO_RING_MS too small for its stalls).\n');
+        + `(lost past a queue bound ${overflowBytes} bytes, received ${receivedBytes} of ${sentBytes}, recorded ${recordedBytes}, ${audio.notFinalized} streams not finalized). `
+        + 'Precision and recall below do not measure the detector; the machine was too busy (or AUDIO_STREAM_QUEUE_MS too small for its stalls).\n');
     }
     const cpuUsPerStreamSec = Math.round((cpuSec * 1e6) / streamSeconds);
     const precision = detected ? round(tp / detected, 3) : NaN;

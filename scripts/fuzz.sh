@@ -4,7 +4,7 @@
 # the top of each native/fuzz/fuzz_*.cc).
 #
 #   npm run fuzz                       every target for 20 s (a bounded run, fine for CI)
-#   npm run fuzz -- <target> [seconds] one target (ring, analysis, overlap, engine, or all), e.g. analysis 3600
+#   npm run fuzz -- <target> [seconds] one target (ring, analysis, overlap, engine, blocks, or all), e.g. analysis 3600
 #   scripts/fuzz.sh --smoke [seconds]  every target for 3 s (ctest's fuzz_smoke); exit 77 = skipped
 #   scripts/fuzz.sh --status           one line: whether ctest's fuzz_smoke can run here (npm run test:native)
 #
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TARGETS=(ring analysis overlap engine)
+TARGETS=(ring analysis overlap engine blocks)
 smoke=0
 status_only=0
 if [ "${1:-}" = "--status" ]; then
@@ -35,8 +35,8 @@ else
 fi
 case "$target" in
   all) run=("${TARGETS[@]}") ;;
-  ring|analysis|overlap|engine) run=("$target") ;;
-  *) echo "usage: npm run fuzz -- [ring|analysis|overlap|engine|all] [seconds]" >&2; exit 2 ;;
+  ring|analysis|overlap|engine|blocks) run=("$target") ;;
+  *) echo "usage: npm run fuzz -- [ring|analysis|overlap|engine|blocks|all] [seconds]" >&2; exit 2 ;;
 esac
 if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then echo "seconds must be a positive integer" >&2; exit 2; fi
 

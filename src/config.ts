@@ -86,7 +86,10 @@ const spec = {
   /** Timeline pictures (`GET /api/sessions/:id/timeline.svg`, 304s included) per principal per minute, requests; over it 429 with Retry-After. */
   TIMELINE_RATE_PER_MIN: [int(1, 100_000), '60'],
   AUDIO_THREADS: [int(1, 16), String(Math.min(4, os.availableParallelism()))],
-  AUDIO_RING_MS: [int(20, 120000), '1000'],
+  /** Bound on one audio stream's queued input (received, not yet written and analysed), ms of audio; past it the socket is closed with 4008 and the recording row lists the gap. */
+  AUDIO_STREAM_QUEUE_MS: [int(100, 3_600_000), '60000'],
+  /** Bound on the queued input of all audio streams together, MiB (16 KiB blocks); past it the stream that needed a block is closed with 4008. */
+  AUDIO_QUEUE_MAX_MB: [int(1, 1_048_576), '256'],
   METRICS_LOCAL_ONLY: [bool, 'false'],
   /** A bearer token GET /metrics requires (`Authorization: Bearer …`), ≥ 16 characters; unset: none. */
   METRICS_TOKEN: [z.string().min(16), undefined],

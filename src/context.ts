@@ -23,7 +23,7 @@ export interface LiveCounters {
   egressStreams(): number;
   /** Audio engine batches dropped because the JS queue was full (their closed/error events are kept). */
   egressDroppedBatches(): number;
-  /** Audio input bytes dropped on full stream rings. */
+  /** Audio input bytes lost past a queue bound (those streams were closed with 4008). */
   egressOverflowBytes(): number;
 }
 

@@ -70,6 +70,16 @@ Napi::Object EventObject(Napi::Env env, Event& e) {
       o.Set("recordedBytes", static_cast<double>(e.recordedBytes));
       o.Set("endMs", e.endMs);
       o.Set("overflowBytes", static_cast<double>(e.overflowBytes));
+      {
+        Napi::Array gaps = Napi::Array::New(env, e.gaps.size());
+        for (size_t i = 0; i < e.gaps.size(); i++) {
+          Napi::Object g = Napi::Object::New(env);
+          g.Set("offset", static_cast<double>(e.gaps[i].offset));
+          g.Set("bytes", static_cast<double>(e.gaps[i].bytes));
+          gaps.Set(static_cast<uint32_t>(i), g);
+        }
+        o.Set("gaps", gaps);
+      }
       break;
     case Event::kError:
       o.Set("type", "error");
@@ -126,7 +136,8 @@ class AudioStreamWrap : public Napi::ObjectWrap<AudioStreamWrap> {
                         InstanceMethod<&AudioStreamWrap::Close>("close"),
                         InstanceAccessor<&AudioStreamWrap::Id>("id"),
                         InstanceAccessor<&AudioStreamWrap::OverflowBytes>("overflowBytes"),
-                        InstanceAccessor<&AudioStreamWrap::RingBytes>("ringBytes"),
+                        InstanceAccessor<&AudioStreamWrap::QueueBound>("queueBoundBytes"),
+                        InstanceAccessor<&AudioStreamWrap::QueuedBytes>("queuedBytes"),
                         InstanceAccessor<&AudioStreamWrap::ReceivedBytes>("receivedBytes")});
   }
 
@@ -161,9 +172,17 @@ class AudioStreamWrap : public Napi::ObjectWrap<AudioStreamWrap> {
       Napi::TypeError::New(env, "push(chunk): chunk must be a Uint8Array or ArrayBuffer").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    if (n > maxPushBytes_) return Napi::Boolean::New(env, false);  // refused whole: not copied, not counted
-    if (!stream_->push(data, n)) Napi::Error::New(env, "push on a closed AudioStream").ThrowAsJavaScriptException();
-    return Napi::Boolean::New(env, true);
+    // Result codes (src/pipeline/types.ts PUSH_*): 0 queued, 1 over maxPushBytes (refused whole: not copied,
+    // not counted), 2 past the stream's bound, 3 past the engine's bound (both: lost, counted, a gap).
+    if (n > maxPushBytes_) return Napi::Number::New(env, 1);
+    switch (stream_->push(data, n)) {
+      case PushResult::kOk: return Napi::Number::New(env, 0);
+      case PushResult::kOverStreamBound: return Napi::Number::New(env, 2);
+      case PushResult::kOverGlobalBound: return Napi::Number::New(env, 3);
+      case PushResult::kClosed: break;
+    }
+    Napi::Error::New(env, "push on a closed AudioStream").ThrowAsJavaScriptException();
+    return env.Undefined();
   }
 
   Napi::Value SetMuted(const Napi::CallbackInfo& info) {
@@ -183,7 +202,8 @@ class AudioStreamWrap : public Napi::ObjectWrap<AudioStreamWrap> {
 
   Napi::Value Id(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), stream_->id()); }
   Napi::Value OverflowBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(stream_->overflowBytes())); }
-  Napi::Value RingBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(stream_->ringCapacity())); }
+  Napi::Value QueueBound(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(stream_->queueBound())); }
+  Napi::Value QueuedBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(stream_->queuedBytes())); }
   Napi::Value ReceivedBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(stream_->receivedBytes())); }
 
   std::shared_ptr<Stream> stream_;
@@ -255,7 +275,7 @@ class AudioEngineWrap : public Napi::ObjectWrap<AudioEngineWrap> {
                         InstanceMethod<&AudioEngineWrap::Unref>("unref")});
   }
 
-  // new AudioEngine({threads, statsIntervalMs, overlapMinMs, maxQueuedBatches}, onEvents)
+  // new AudioEngine({threads, statsIntervalMs, overlapMinMs, maxQueuedBatches, maxQueueBytes}, onEvents)
   // (argument checks with precise messages live in src/pipeline/engine.ts)
   explicit AudioEngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AudioEngineWrap>(info) {
     Napi::Env env = info.Env();
@@ -270,6 +290,13 @@ class AudioEngineWrap : public Napi::ObjectWrap<AudioEngineWrap> {
         !IntOption(o, "overlapMinMs", 10, 600000, c.overlapMinMs) || !IntOption(o, "maxQueuedBatches", 1, 1 << 20, maxQueued)) {
       return;
     }
+    double maxQueueBytes = 0;
+    if (!DoubleOption(o, "maxQueueBytes", maxQueueBytes)) return;
+    if (!(maxQueueBytes >= static_cast<double>(kBlockBytes) && maxQueueBytes <= 1099511627776.0)) {
+      Napi::RangeError::New(env, "native option maxQueueBytes must be in 16384..2^40").ThrowAsJavaScriptException();
+      return;
+    }
+    c.maxQueueBytes = static_cast<uint64_t>(maxQueueBytes);
     const size_t maxQueue = static_cast<size_t>(maxQueued);
     tsfn_ = Tsfn::New(env, info[1].As<Napi::Function>(), "meetcore.audio.events", maxQueue, 1);
     tsfn_.Unref(env);
@@ -318,7 +345,7 @@ class AudioEngineWrap : public Napi::ObjectWrap<AudioEngineWrap> {
         !IntOption(o, "sampleRate", 8000, 192000, c.sampleRate) || !IntOption(o, "channels", 1, 2, c.channels) ||
         !DoubleOption(o, "groupSeconds", c.groupSeconds) || !BoolOption(o, "segments", c.segments) ||
         !DoubleOption(o, "startedAtMs", c.startedAtMs) || !StringOption(o, "recordingPath", true, c.recordingPath) ||
-        !IntOption(o, "ringMs", 20, 120000, c.ringMs) || !BoolOption(o, "excluded", c.excluded) ||
+        !IntOption(o, "maxQueueMs", 20, 3600000, c.maxQueueMs) || !BoolOption(o, "excluded", c.excluded) ||
         !IntOption(o, "maxPushBytes", 1, 64 << 20, maxPushBytes)) {
       return env.Undefined();
     }
@@ -353,6 +380,12 @@ class AudioEngineWrap : public Napi::ObjectWrap<AudioEngineWrap> {
     o.Set("threads", engine_ ? engine_->config().threads : 0);
     o.Set("droppedBatches", engine_ ? static_cast<double>(engine_->droppedBatches()) : static_cast<double>(dropped_));
     o.Set("overflowBytes", engine_ ? static_cast<double>(engine_->overflowBytes()) : static_cast<double>(overflow_));
+    o.Set("queuedBytes", engine_ ? static_cast<double>(engine_->queuedBytes()) : 0.0);
+    o.Set("blocksInUse", engine_ ? static_cast<double>(engine_->blocksInUse()) : 0.0);
+    o.Set("blocksFree", engine_ ? static_cast<double>(engine_->blocksFree()) : 0.0);
+    o.Set("blockBytes", static_cast<double>(kBlockBytes));
+    o.Set("streamsOverStreamBound", engine_ ? static_cast<double>(engine_->streamsOverStreamBound()) : static_cast<double>(overStream_));
+    o.Set("streamsOverGlobalBound", engine_ ? static_cast<double>(engine_->streamsOverGlobalBound()) : static_cast<double>(overGlobal_));
     return o;
   }
 
@@ -363,6 +396,8 @@ class AudioEngineWrap : public Napi::ObjectWrap<AudioEngineWrap> {
     EventBatch closed = engine_->stop();
     dropped_ = engine_->droppedBatches();
     overflow_ = engine_->overflowBytes();
+    overStream_ = engine_->streamsOverStreamBound();
+    overGlobal_ = engine_->streamsOverGlobalBound();
     for (size_t i = 0; i < closed.events.size(); i++) out.Set(static_cast<uint32_t>(i), EventObject(env, closed.events[i]));
     engine_.reset();
     tsfn_.Release();
@@ -373,6 +408,8 @@ class AudioEngineWrap : public Napi::ObjectWrap<AudioEngineWrap> {
   Tsfn tsfn_;
   uint64_t dropped_ = 0;
   uint64_t overflow_ = 0;
+  uint64_t overStream_ = 0;
+  uint64_t overGlobal_ = 0;
 };
 
 // ------------------------------------------------------------------------------------------ testing helpers

@@ -14,55 +14,65 @@ static_assert(sizeof(int16_t) == 2, "s16 samples");
 #endif
 
 namespace {
-constexpr auto kWait = std::chrono::milliseconds(10);
 constexpr auto kFlushEvery = std::chrono::milliseconds(500);
-constexpr size_t kScratchBytes = 64 * 1024;
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------- Stream
 
-size_t ringBytes(const StreamConfig& c) {
+size_t queueBoundBytes(const StreamConfig& c) {
   const uint64_t frameBytes = static_cast<uint64_t>(c.channels) * 2;
-  const uint64_t frames = (static_cast<uint64_t>(c.ringMs) * static_cast<uint64_t>(c.sampleRate) + 999) / 1000;
+  const uint64_t frames = (static_cast<uint64_t>(c.maxQueueMs) * static_cast<uint64_t>(c.sampleRate) + 999) / 1000;
   return static_cast<size_t>(frames * frameBytes);
 }
 
-Stream::Stream(uint32_t id, const StreamConfig& c, int statsIntervalMs, std::atomic<uint64_t>* overflowTotal)
+Stream::Stream(uint32_t id, const StreamConfig& c, int statsIntervalMs, std::shared_ptr<BlockPool> pool, Engine* engine)
     : identity_(std::make_shared<StreamIdentity>(StreamIdentity{id, c.meetingId, c.participantId})),
       config_(c),
-      ring_(ringBytes(c)),
-      overflowTotal_(overflowTotal),
+      queue_(std::move(pool), queueBoundBytes(c)),
+      engine_(engine),
       analysis_(c.sampleRate, c.channels, c.startedAtMs, c.groupSeconds, c.segments, statsIntervalMs) {
   if (!c.recordingPath.empty()) {
     recording_ = std::make_unique<RecordingFile>(c.recordingPath, static_cast<uint32_t>(c.sampleRate), static_cast<uint16_t>(c.channels));
   }
 }
 
-bool Stream::push(const uint8_t* data, size_t n) {
-  if (closeRequested_.load(std::memory_order_relaxed)) return false;
-  if (n == 0) return true;
+PushResult Stream::push(const uint8_t* data, size_t n) {
+  if (closeRequested_.load(std::memory_order_relaxed)) return PushResult::kClosed;
+  if (n == 0) return overBound_;
   received_ += n;
   if (mutedP_) {
-    addMarker({ring_.headPosition(), Marker::kGap, n});
-    return true;
+    addMarker({queue_.writePosition(), Marker::kGap, n, false});
+    return overBound_;
   }
-  if (!ring_.write(data, n)) {
-    overflow_.fetch_add(n, std::memory_order_relaxed);
-    if (overflowTotal_) overflowTotal_->fetch_add(n, std::memory_order_relaxed);
-    addMarker({ring_.headPosition(), Marker::kGap, n});  // the clock still advances over dropped input
+  if (overBound_ == PushResult::kOk) {
+    // Counted before the bytes are visible to the worker, which subtracts them as it drains (never below 0).
+    if (engine_) engine_->queued_.fetch_add(n, std::memory_order_relaxed);
+    const BlockQueue::WriteResult r = queue_.write(data, n);
+    if (r == BlockQueue::WriteResult::kOk) {
+      if (worker_ && queue_.queuedBytes() > kWakeQueuedBytes) worker_->wake();
+      return PushResult::kOk;
+    }
+    if (engine_) engine_->queued_.fetch_sub(n, std::memory_order_relaxed);
+    overBound_ = r == BlockQueue::WriteResult::kOverPoolBound ? PushResult::kOverGlobalBound : PushResult::kOverStreamBound;
+    if (engine_) (overBound_ == PushResult::kOverGlobalBound ? engine_->overGlobal_ : engine_->overStream_).fetch_add(1, std::memory_order_relaxed);
   }
-  return true;
+  // Past a bound: lost, counted, and a gap of the recording (the clock still advances over it).
+  overflow_.fetch_add(n, std::memory_order_relaxed);
+  if (engine_) engine_->overflow_.fetch_add(n, std::memory_order_relaxed);
+  addMarker({queue_.writePosition(), Marker::kGap, n, true});
+  if (worker_) worker_->wake();
+  return overBound_;
 }
 
 void Stream::setMuted(bool muted) {
   if (muted == mutedP_ || closeRequested_.load(std::memory_order_relaxed)) return;
   mutedP_ = muted;
-  addMarker({ring_.headPosition(), muted ? Marker::kMute : Marker::kUnmute, 0});
+  addMarker({queue_.writePosition(), muted ? Marker::kMute : Marker::kUnmute, 0});
 }
 
 void Stream::setExcluded(bool excluded) {
   if (closeRequested_.load(std::memory_order_relaxed)) return;
-  addMarker({ring_.headPosition(), excluded ? Marker::kExclude : Marker::kInclude, 0});
+  addMarker({queue_.writePosition(), excluded ? Marker::kExclude : Marker::kInclude, 0});
 }
 
 void Stream::requestClose() { closeRequested_.store(true, std::memory_order_release); }
@@ -70,8 +80,8 @@ void Stream::requestClose() { closeRequested_.store(true, std::memory_order_rele
 void Stream::addMarker(Marker m) {
   std::lock_guard<std::mutex> lock(markersMutex_);
   if (m.kind == Marker::kGap && !markers_.empty() && markers_.back().kind == Marker::kGap &&
-      markers_.back().position == m.position) {
-    markers_.back().gapBytes += m.gapBytes;  // consecutive muted pushes: one gap
+      markers_.back().position == m.position && markers_.back().lost == m.lost) {
+    markers_.back().gapBytes += m.gapBytes;  // consecutive muted (or lost) pushes: one gap
     return;
   }
   markers_.push_back(m);
@@ -118,7 +128,11 @@ void Worker::add(std::shared_ptr<Stream> s) {
   cv_.notify_one();
 }
 
-void Worker::wake() { cv_.notify_one(); }
+void Worker::wake() {
+  if (wakeRequested_.exchange(true, std::memory_order_acq_rel)) return;  // a wake is pending already
+  { std::lock_guard<std::mutex> lock(mutex_); }  // the worker is either before its check or waiting
+  cv_.notify_one();
+}
 
 void Worker::stop() {
   {
@@ -137,13 +151,13 @@ MeetingTimeline& Worker::timeline(const std::string& meetingId) {
 }
 
 void Worker::run() {
-  std::vector<uint8_t> scratch(kScratchBytes + 8);
   auto lastFlush = std::chrono::steady_clock::now();
   for (;;) {
     bool stop;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait_for(lock, kWait, [this] { return stopping_ || !pending_.empty(); });
+      cv_.wait_for(lock, std::chrono::milliseconds(engine_.config().tickMs), [this] { return stopping_ || !pending_.empty() || wakeRequested_.load(std::memory_order_acquire); });
+      wakeRequested_.store(false, std::memory_order_release);
       for (auto& s : pending_) {
         MeetingTimeline& t = timeline(s->config_.meetingId);
         t.addStream(s->id(), s->config_.participantId);
@@ -158,7 +172,7 @@ void Worker::run() {
     closing_.resize(streams_.size());
     for (size_t i = 0; i < streams_.size(); i++) {
       closing_[i] = stop || streams_[i]->closeRequested();  // read before draining: bytes pushed before close are seen
-      drain(*streams_[i], scratch);
+      drain(*streams_[i]);
     }
     size_t kept = 0;
     for (size_t i = 0; i < streams_.size(); i++) {
@@ -184,7 +198,7 @@ void Worker::run() {
   }
 }
 
-void Worker::drain(Stream& s, std::vector<uint8_t>& scratch) {
+void Worker::drain(Stream& s) {
   for (;;) {
     Stream::Marker next{};
     bool hasMarker = false;
@@ -195,7 +209,7 @@ void Worker::drain(Stream& s, std::vector<uint8_t>& scratch) {
         hasMarker = true;
       }
     }
-    const uint64_t tail = s.ring_.tailPosition();
+    const uint64_t tail = s.queue_.readPosition();
     if (hasMarker && next.position <= tail) {
       {
         std::lock_guard<std::mutex> lock(s.markersMutex_);
@@ -206,24 +220,43 @@ void Worker::drain(Stream& s, std::vector<uint8_t>& scratch) {
       applyMarker(s, next);
       continue;
     }
-    size_t avail = s.ring_.readable();
-    if (hasMarker) avail = std::min<uint64_t>(avail, next.position - tail);
-    if (avail == 0) {
+    const BlockQueue::Span span = s.queue_.peek();
+    size_t n = span.size;
+    if (hasMarker) n = std::min<uint64_t>(n, next.position - tail);
+    if (n == 0) {
       takeReports(s);  // a gap marker alone may have advanced the timeline
       return;
     }
-    const size_t n = std::min(avail, kScratchBytes);
-    std::copy(s.carry_, s.carry_ + s.carryBytes_, scratch.data());
-    s.ring_.read(scratch.data() + s.carryBytes_, n);
-    if (s.recording_ && !s.writeFailed_ && !s.recording_->write(scratch.data() + s.carryBytes_, n)) {
+    // Written and analysed in place, straight from the block; the block is handed back after.
+    if (s.recording_ && !s.writeFailed_ && !s.recording_->write(span.data, n)) {
       s.writeFailed_ = true;
       Event e(Event::kError, s.identity());
       e.code = "write_failed";
       e.message = s.recording_->error();
       batch_.push_back(std::move(e));
     }
-    processBytes(s, scratch.data(), s.carryBytes_ + n);
+    s.handedBytes_ += n;
+    processSpan(s, span.data, n);
+    s.queue_.consume(n);
+    engine_.queued_.fetch_sub(n, std::memory_order_relaxed);
   }
+}
+
+void Worker::processSpan(Stream& s, const uint8_t* data, size_t n) {
+  const size_t frameBytes = static_cast<size_t>(s.config_.channels) * 2;
+  if (s.carryBytes_ > 0) {
+    const size_t k = std::min(n, frameBytes - s.carryBytes_);
+    std::memcpy(s.carry_ + s.carryBytes_, data, k);
+    s.carryBytes_ += k;
+    data += k;
+    n -= k;
+    if (s.carryBytes_ < frameBytes) return;
+    alignas(4) uint8_t frame[4];
+    std::memcpy(frame, s.carry_, frameBytes);
+    s.carryBytes_ = 0;
+    processBytes(s, frame, frameBytes);
+  }
+  if (n > 0) processBytes(s, data, n);
 }
 
 void Worker::processBytes(Stream& s, const uint8_t* data, size_t n) {
@@ -292,6 +325,10 @@ void Worker::applyMarker(Stream& s, const Stream::Marker& m) {
       t.setExcluded(s.id(), false);
       break;
     case Stream::Marker::kGap: {
+      if (m.lost) {
+        if (!s.gaps_.empty() && s.gaps_.back().offset == s.handedBytes_) s.gaps_.back().bytes += m.gapBytes;
+        else s.gaps_.push_back({s.handedBytes_, m.gapBytes});
+      }
       const uint64_t frameBytes = static_cast<uint64_t>(s.config_.channels) * 2;
       s.gapRemainder_ += s.carryBytes_ + m.gapBytes;  // recorded carried bytes still advance the clock
       s.carryBytes_ = 0;
@@ -321,9 +358,27 @@ void Worker::finalize(Stream& s) {
   }
   Event closed(Event::kClosed, s.identity());
   closed.recordedBytes = s.recording_ ? s.recording_->dataBytes() : 0;
+  if (s.recording_ && s.recording_->failed()) {
+    // The file ends at dataBytes: everything handed to the writer after that, and every gap past it, is missing there.
+    const uint64_t end = s.recording_->dataBytes();
+    uint64_t lost = s.handedBytes_ > end ? s.handedBytes_ - end : 0;
+    std::vector<RecordingGap> kept;
+    for (const RecordingGap& g : s.gaps_) {
+      if (g.offset < end) kept.push_back(g);
+      else lost += g.bytes;
+    }
+    if (lost > 0) kept.push_back({end, lost});
+    s.gaps_ = std::move(kept);
+  }
+  closed.gaps = s.gaps_;
   closed.endMs = s.analysis_.timeMs(s.analysis_.sampleIndex());
   closed.overflowBytes = s.overflowBytes();
   batch_.push_back(std::move(closed));
+  // The stream is finished: its blocks go back to the pool now (the JS wrapper may live on). Pushes are refused
+  // from here on (the producer checks closeRequested first).
+  s.closeRequested_.store(true, std::memory_order_release);
+  engine_.queued_.fetch_sub(s.queue_.queuedBytes(), std::memory_order_relaxed);
+  s.queue_.clear();
 }
 
 void Worker::flushRecordings() {
@@ -341,7 +396,10 @@ void Worker::flushRecordings() {
 
 // ---------------------------------------------------------------------------------------------- Engine
 
-Engine::Engine(const EngineConfig& config, Deliver deliver) : config_(config), deliver_(std::move(deliver)) {
+Engine::Engine(const EngineConfig& config, Deliver deliver)
+    : config_(config),
+      pool_(std::make_shared<BlockPool>(static_cast<size_t>(config.maxQueueBytes / kBlockBytes), config.keepFreeBlocks)),
+      deliver_(std::move(deliver)) {
   const int n = std::max(1, config.threads);
   for (int i = 0; i < n; i++) workers_.push_back(std::make_unique<Worker>(*this, i));
 }
@@ -350,8 +408,9 @@ Engine::~Engine() { stop(); }
 
 std::shared_ptr<Stream> Engine::open(const StreamConfig& config) {
   if (stopped_.load()) throw std::runtime_error("the audio engine is closed");
-  auto s = std::make_shared<Stream>(nextId_.fetch_add(1), config, config_.statsIntervalMs, &overflow_);
+  auto s = std::make_shared<Stream>(nextId_.fetch_add(1), config, config_.statsIntervalMs, pool_, this);
   const size_t w = std::hash<std::string>{}(config.meetingId) % workers_.size();
+  s->worker_ = workers_[w].get();
   workers_[w]->add(s);
   return s;
 }

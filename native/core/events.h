@@ -18,6 +18,13 @@ struct StreamIdentity {
   std::string participantId;
 };
 
+/** A span of the recording's data that is missing: `bytes` that belong at data offset `offset` (both in
+ *  bytes of the WAV data, header excluded) were lost (a bound closed the stream, or the writer failed). */
+struct RecordingGap {
+  uint64_t offset;
+  uint64_t bytes;
+};
+
 /** A segment, speech (talk spurt), overlap, closed or error event (stats travel as packed rows, see EventBatch::stats). */
 struct Event {
   enum Type { kSegment, kSpeech, kOverlap, kClosed, kError };
@@ -27,6 +34,7 @@ struct Event {
   std::string meetingId;                         // overlap events
   uint64_t overflowBytes = 0;
   uint64_t recordedBytes = 0;
+  std::vector<RecordingGap> gaps;  // closed: what the recording lacks, in data order
   // segment, speech (startMs, endMs)
   uint32_t segmentIndex = 0;
   double startMs = 0, endMs = 0;

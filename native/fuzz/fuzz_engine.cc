@@ -2,7 +2,7 @@
 // with its worker thread). One or two streams at a rate the TS layer accepts, 1 or 2 channels, each with a
 // recording, fed a random program of pushes of odd sizes (0..2000 bytes of fuzzer data), large muted pushes
 // (up to ~4 MB, only counted), mute/unmute/exclude/include toggles in any order, then closed (by close() or by
-// Engine::stop()). The ring is larger than all unmuted input, so nothing is dropped whatever the timing.
+// Engine::stop()). The queue bound is larger than all unmuted input, so nothing is dropped whatever the timing.
 // Model per stream: the recording is the concatenation of the unmuted bytes; the clock counts every pushed
 // byte, so closed.endMs = startedAtMs + floor(all bytes / frame bytes) * 1000 / rate. Checks: exactly one
 // `closed` per stream with those values and overflowBytes 0, no error events, the file's 44-byte header (every
@@ -90,7 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     c.groupSeconds = 0.5 + (in.u8() % 10) * 0.5;
     c.segments = in.u8() & 1;
     c.startedAtMs = (in.u8() & 1) ? 1.7e12 + in.u32() : in.u32();
-    c.ringMs = 10000;  // ≥ 160,000 bytes: more than all unmuted input below
+    c.maxQueueMs = 10000;  // ≥ 160,000 bytes: more than all unmuted input below
     c.excluded = in.u8() & 1;
     streams[i].excluded = c.excluded;
     streams[i].rate = static_cast<uint32_t>(c.sampleRate);
@@ -110,7 +110,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         size_t n = (op & 8) ? in.range(0, 2000) : in.range(0, 9);
         if (!s.muted && unmutedPushed + n > 120000) n = 0;
         n = in.bytes(buf, n);
-        FUZZ_CHECK(s.stream->push(buf, n));
+        FUZZ_CHECK(s.stream->push(buf, n) == meetcore::PushResult::kOk);
         s.total += n;
         if (!s.muted) {
           s.recorded.insert(s.recorded.end(), buf, buf + n);
@@ -121,7 +121,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 3:
         if (s.muted) {  // a large muted push: only counted (nothing is copied while muted)
           const size_t n = in.range(0, static_cast<uint32_t>(zeros.size()));
-          FUZZ_CHECK(s.stream->push(zeros.data(), n));
+          FUZZ_CHECK(s.stream->push(zeros.data(), n) == meetcore::PushResult::kOk);
           s.total += n;
         }
         break;

@@ -1,6 +1,8 @@
-// The engine core without N-API: ring sizing and overflow accounting, packed stats rows, and delivery that
+// The engine core without N-API: queue bounds, lossless bursts, gaps past a bound, packed stats rows, and delivery that
 // never loses `closed`/`error` events when batches are refused (a full JS queue).
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -13,11 +15,11 @@
 
 using namespace meetcore;
 
-static StreamConfig config(const std::string& participant, int ringMs) {
+static StreamConfig config(const std::string& participant, int maxQueueMs) {
   StreamConfig c;
   c.meetingId = "m";
   c.participantId = participant;
-  c.ringMs = ringMs;
+  c.maxQueueMs = maxQueueMs;
   return c;
 }
 
@@ -30,34 +32,124 @@ static bool waitUntil(F done, int ms = 5000) {
   return done();
 }
 
-static void testRingSizing() {
-  StreamConfig c = config("p", 1000);
-  CHECK(ringBytes(c) == 192000);  // exact: not rounded up to a power of two
-  c.channels = 1;
-  c.sampleRate = 44100;
-  c.ringMs = 10;
-  CHECK(ringBytes(c) == 441 * 2);
-  c.sampleRate = 8000;
-  c.ringMs = 1;  // 8 frames... a ring is at least 64 bytes
-  Stream s(1, c, 250);
-  CHECK(s.ringCapacity() == 64);
+static std::string tmpFile(const char* name) {
+  static std::string dir = [] {
+    char t[] = "/tmp/meetcore-engine-test-XXXXXX";
+    return std::string(mkdtemp(t));
+  }();
+  return dir + "/" + name;
 }
 
-static void testOverflowCounted() {
-  std::atomic<int> batches{0};
-  Engine engine(EngineConfig{1, 250, 500}, [&](EventBatch&) { batches++; return true; });
-  auto a = engine.open(config("a", 100));  // 19200 bytes
+static std::vector<uint8_t> readData(const std::string& path) {
+  std::vector<uint8_t> all;
+  if (FILE* f = std::fopen(path.c_str(), "rb")) {
+    uint8_t buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) all.insert(all.end(), buf, buf + n);
+    std::fclose(f);
+  }
+  return all.size() >= 44 ? std::vector<uint8_t>(all.begin() + 44, all.end()) : std::vector<uint8_t>();
+}
+
+/** Collects the `closed` events of an engine. */
+struct Closed {
+  std::mutex m;
+  std::vector<Event> events;
+  Engine::Deliver deliver() {
+    return [this](EventBatch& b) {
+      std::lock_guard<std::mutex> lock(m);
+      for (auto& e : b.events) if (e.type == Event::kClosed) events.push_back(e);
+      return true;
+    };
+  }
+};
+
+static void testQueueBoundSizing() {
+  StreamConfig c = config("p", 1000);
+  CHECK(queueBoundBytes(c) == 192000);
+  c.channels = 1;
+  c.sampleRate = 44100;
+  c.maxQueueMs = 10;
+  CHECK(queueBoundBytes(c) == 441 * 2);
+  c.maxQueueMs = 30000;
+  c.sampleRate = 48000;
+  c.channels = 2;
+  CHECK(queueBoundBytes(c) == 5760000);
+}
+
+// 30 s of 48 kHz stereo pushed at once (as a network stall releases it) is recorded whole, byte for byte.
+static void testBurstLossless() {
+  Closed closed;
+  Engine engine(EngineConfig{1, 250, 500}, closed.deliver());
+  StreamConfig c = config("p", 60000);
+  c.recordingPath = tmpFile("burst.wav");
+  auto s = engine.open(c);
+  std::vector<uint8_t> pcm(30 * 192000);
+  for (size_t i = 0; i < pcm.size(); i++) pcm[i] = static_cast<uint8_t>(i * 7 + (i >> 10));
+  for (size_t off = 0; off < pcm.size(); off += 1920) CHECK(s->push(pcm.data() + off, 1920) == PushResult::kOk);
+  s->requestClose();
+  engine.stop();
+  CHECK(s->overflowBytes() == 0);
+  CHECK(engine.queuedBytes() == 0);
+  CHECK(engine.blocksInUse() == 0);  // the finished stream's blocks are back
+  CHECK(readData(c.recordingPath) == pcm);
+  std::lock_guard<std::mutex> lock(closed.m);
+  CHECK(closed.events.size() == 1 && closed.events[0].gaps.empty() && closed.events[0].recordedBytes == pcm.size());
+}
+
+// Past its own bound a stream loses the push (and every later one), counts it, and its `closed` event lists the
+// gap at the data offset where the loss began; what came before is recorded.
+static void testStreamBoundGap() {
+  Closed closed;
+  Engine engine(EngineConfig{1, 250, 500}, closed.deliver());
+  StreamConfig c = config("a", 100);  // 19200 bytes
+  c.recordingPath = tmpFile("bound.wav");
+  auto a = engine.open(c);
   auto b = engine.open(config("b", 100));
-  std::vector<uint8_t> big(20000), small(1920);
-  a->push(big.data(), big.size());
-  b->push(small.data(), small.size());
-  CHECK(a->overflowBytes() == 20000);
+  std::vector<uint8_t> first(9600, 1), big(20000, 2), small(1920, 3);
+  CHECK(a->push(first.data(), first.size()) == PushResult::kOk);
+  CHECK(a->push(big.data(), big.size()) == PushResult::kOverStreamBound);
+  CHECK(a->push(small.data(), small.size()) == PushResult::kOverStreamBound);  // later pushes lost too
+  CHECK(b->push(small.data(), small.size()) == PushResult::kOk);
+  CHECK(a->overflowBytes() == 21920);
   CHECK(b->overflowBytes() == 0);
-  CHECK(engine.overflowBytes() == 20000);
+  CHECK(engine.overflowBytes() == 21920);
+  CHECK(engine.streamsOverStreamBound() == 1);
+  CHECK(engine.streamsOverGlobalBound() == 0);
   a->requestClose();
   b->requestClose();
   engine.stop();
-  CHECK(engine.overflowBytes() == 20000);
+  CHECK(readData(c.recordingPath) == first);
+  std::lock_guard<std::mutex> lock(closed.m);
+  bool seen = false;
+  for (auto& e : closed.events) {
+    if (e.stream->id != a->id()) continue;
+    seen = true;
+    CHECK(e.recordedBytes == 9600);
+    CHECK(e.gaps.size() == 1);
+    if (e.gaps.size() == 1) {
+      CHECK(e.gaps[0].offset == 9600);
+      CHECK(e.gaps[0].bytes == 21920);
+    }
+  }
+  CHECK(seen);
+}
+
+// The engine's bound: a push needing blocks the pool no longer has is refused whole and counted.
+static void testGlobalBound() {
+  Closed closed;
+  EngineConfig ec{1, 250, 500};
+  ec.maxQueueBytes = 4 * kBlockBytes;
+  Engine engine(ec, closed.deliver());
+  auto s = engine.open(config("p", 60000));
+  std::vector<uint8_t> big(4 * kBlockBytes + 1);  // its first block + 4 more: 5 > 4
+  CHECK(s->push(big.data(), big.size()) == PushResult::kOverGlobalBound);
+  CHECK(engine.streamsOverGlobalBound() == 1);
+  CHECK(engine.blocksInUse() == 1);  // the blocks taken for the refused push were handed back
+  CHECK(s->overflowBytes() == big.size());
+  s->requestClose();
+  engine.stop();
+  CHECK(engine.blocksInUse() == 0);
 }
 
 static void testStatsRows() {
@@ -134,9 +226,29 @@ static void testClosedReturnedByStop() {
   CHECK(engine.droppedBatches() >= 1);
 }
 
+// A push that leaves more than kWakeQueuedBytes queued wakes the worker: with its timer at 60 s, the queue is
+// still drained at once (the wait below is a 5 s timeout, not a speed target).
+static void testPushWakesWorker() {
+  Closed closed;
+  EngineConfig ec{1, 250, 500};
+  ec.tickMs = 60000;
+  Engine engine(ec, closed.deliver());
+  auto s = engine.open(config("p", 60000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the worker took the new stream and sleeps again
+  std::vector<uint8_t> pcm(kWakeQueuedBytes + 1920);
+  CHECK(s->push(pcm.data(), pcm.size()) == PushResult::kOk);
+  CHECK(waitUntil([&] { return s->queuedBytes() == 0; }, 5000));
+  CHECK(engine.queuedBytes() == 0);
+  s->requestClose();
+  engine.stop();
+}
+
 int main() {
-  testRingSizing();
-  testOverflowCounted();
+  testPushWakesWorker();
+  testQueueBoundSizing();
+  testBurstLossless();
+  testStreamBoundGap();
+  testGlobalBound();
   testStatsRows();
   testClosedNeverLost();
   testClosedReturnedByStop();

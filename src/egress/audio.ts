@@ -13,6 +13,13 @@
  * shutdown) the stream is closed; its `closed` engine event finalizes the row (COMPLETE, bytes, endedAt,
  * close reason, muted intervals).
  *
+ * Input waits in the engine's block queue until a worker writes and analyses it, so a burst (a network stall
+ * releasing seconds of audio at once) is recorded whole. When a frame would pass a queue bound
+ * (AUDIO_STREAM_QUEUE_MS for the stream, AUDIO_QUEUE_MAX_MB for all streams) it is lost and the socket is
+ * closed with 4008 (QUEUE_BOUND_CLOSE_CODE): the row ends FAILED, its close reason says how many bytes were
+ * lost where, and `gaps` lists them (offset and length in bytes of the WAV data). A row is never COMPLETE with
+ * a hole.
+ *
  * A write error during the stream (ENOSPC, EIO, ...) arrives as an `error` event (write_failed, the OS text):
  * the native writer has stopped and cut the file back to its last whole sample frame with matching header
  * sizes. The stream keeps being analysed (feedback goes on) until the socket closes; the row then ends FAILED
@@ -30,13 +37,13 @@ import type { Logger } from '../log.js';
 import { HttpError } from '../http/errors.js';
 import type { AudioEngine, AudioStream } from '../pipeline/engine.js';
 import type { StatsRows } from '../pipeline/stats.js';
-import type { ClosedEvent, EngineEvent, ErrorEvent, SegmentEvent } from '../pipeline/types.js';
+import { PUSH_OK, PUSH_OVER_GLOBAL_BOUND, PUSH_TOO_BIG, type ClosedEvent, type EngineEvent, type ErrorEvent, type PushResult, type SegmentEvent } from '../pipeline/types.js';
 import type { MutedInterval, RecordingStore } from '../store/recordings.js';
 import { audioMeetingDir, freeRecordingPath, recordingFileName, removeEmptyDirs, segmentPath } from './names.js';
 import type { PipelineLogs } from './pipeline-log.js';
 import { EGRESS_AUDIO_PATH, checkEgressAudioQuery, type EgressAudioQuery } from './query.js';
 import type { StatsSummaries } from './stats.js';
-import { EGRESS_SOCKET_OPTIONS, MAX_FRAME_BYTES, describeClose, readMuteFrame, refuseUpgrade, startFailureReason } from './socket.js';
+import { EGRESS_SOCKET_OPTIONS, MAX_FRAME_BYTES, QUEUE_BOUND_CLOSE_CODE, describeClose, readMuteFrame, refuseUpgrade, startFailureReason } from './socket.js';
 import { WAV_HEADER_BYTES } from './wav.js';
 import { egressMetrics, type EgressMetrics } from './metrics.js';
 
@@ -69,6 +76,8 @@ interface LiveStream {
   socketClosedAt: number | null;
   /** First write failure reported by the engine (the row ends FAILED). */
   writeError: string | null;
+  /** Why audio was lost past a queue bound (the socket was closed with 4008, the row ends FAILED); null: none. */
+  boundReason: string | null;
   ws: WebSocket<SocketData> | null;
   /** Binary frames received (bytes are counted natively: `stream.receivedBytes`). */
   frames: number;
@@ -127,7 +136,6 @@ export class AudioEgress {
   private finished = false;
 
   private readonly metrics: EgressMetrics;
-  /** Latest cumulative `overflowBytes` of each open stream (the counter takes the increments). */
 
   constructor(private readonly deps: AudioEgressDeps) {
     this.metrics = egressMetrics(deps.ctx.metrics);
@@ -214,13 +222,31 @@ export class AudioEgress {
 
   /**
    * Per frame: nothing but the push. The native stream counts the bytes (the stream clock, `receivedBytes`)
-   * and refuses a frame over MAX_FRAME_BYTES whole (push returns false, nothing copied); everything else
-   * (the first frame, text frames, oversized frames) takes the slow path.
+   * and refuses a frame over MAX_FRAME_BYTES whole (PUSH_TOO_BIG, nothing copied); everything else (the first
+   * frame, text frames, oversized frames, a queue bound reached) takes the slow path.
    */
   private message(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
     const live = ws.getUserData().live;
-    if (live !== null && isBinary && live.stream.push(message)) { live.frames++; return; }
+    if (live !== null && isBinary) {
+      const r = live.stream.push(message);
+      if (r === PUSH_OK) { live.frames++; return; }
+      if (r !== PUSH_TOO_BIG) { live.frames++; this.overBound(ws, live, r); return; }
+    }
     this.slowMessage(ws, message, isBinary);
+  }
+
+  /**
+   * A push passed a queue bound: the frame is lost (and every later one would be), so the socket is closed
+   * with 4008 and a reason naming the bound; the engine's `closed` event lists the gap for the row.
+   */
+  private overBound(ws: WebSocket<SocketData>, live: LiveStream, r: PushResult): void {
+    if (live.boundReason !== null) return;
+    live.boundReason = r === PUSH_OVER_GLOBAL_BOUND
+      ? `server queue bound reached (AUDIO_QUEUE_MAX_MB=${this.deps.ctx.config.AUDIO_QUEUE_MAX_MB})`
+      : `stream queue bound reached (AUDIO_STREAM_QUEUE_MS=${this.deps.ctx.config.AUDIO_STREAM_QUEUE_MS})`;
+    this.deps.log.warn({ streamId: live.info.streamId, meetingId: live.info.meetingId, lostBytes: live.stream.overflowBytes, queuedBytes: live.stream.queuedBytes, reason: live.boundReason },
+      'egress audio arrived faster than it could be written: closing with 4008');
+    ws.end(QUEUE_BOUND_CLOSE_CODE, live.boundReason);
   }
 
   private slowMessage(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
@@ -233,8 +259,9 @@ export class AudioEgress {
     if (isBinary) {
       const live = d.live ?? this.start(ws, d);
       if (!live) return;
-      live.stream.push(message);  // the ArrayBuffer itself: no view to allocate per frame
+      const r = live.stream.push(message);  // the ArrayBuffer itself: no view to allocate per frame
       live.frames++;
+      if (r !== PUSH_OK) this.overBound(ws, live, r);
       return;
     }
     this.text(d, message);
@@ -291,7 +318,7 @@ export class AudioEgress {
       };
       const live: LiveStream = {
         info, stream, sampleRate: q.sampleRate, frameBytes: q.channels * 2, muted: d.mutedBeforeStart,
-        mutedIntervals, closeReason: null, socketClosedAt: null, writeError: null, ws, frames: 0,
+        mutedIntervals, closeReason: null, socketClosedAt: null, writeError: null, boundReason: null, ws, frames: 0,
       };
       d.live = live;
       this.streams.set(stream.id, live);
@@ -448,7 +475,6 @@ export class AudioEgress {
     }
   }
 
-  /** Add a stream's new ring overflow (its `overflowBytes` is cumulative since it opened) to the counter. */
 
 
   private writeSegment(e: SegmentEvent): void {
@@ -475,10 +501,15 @@ export class AudioEgress {
     if (open && open.endMs === null) open.endMs = Math.max(open.startMs, Math.round(e.endMs));
     const reason = live.closeReason ?? 'closed by the engine';
     if (live.ws) live.ws.end(1011, 'stream closed');
+    // Never COMPLETE with a hole: lost audio (a bound, a write failure) ends the row FAILED with its gaps listed.
+    const lostBytes = e.gaps.reduce((n, g) => n + g.bytes, 0);
+    let closeReason = reason;
+    if (live.writeError) closeReason += `; write failed: ${live.writeError}`;
+    else if (lostBytes > 0) closeReason += `; ${lostBytes} bytes lost at data offset ${e.gaps[0]!.offset}${e.gaps.length > 1 ? ` (${e.gaps.length} gaps)` : ''}`;
     try {
       this.deps.recordings.finish(live.info.recordingId, {
-        bytes: e.recordedBytes, endedAt: live.socketClosedAt ?? Date.now(), status: live.writeError ? 'FAILED' : 'COMPLETE',
-        closeReason: live.writeError ? `${reason}; write failed: ${live.writeError}` : reason, mutedIntervals: live.mutedIntervals,
+        bytes: e.recordedBytes, endedAt: live.socketClosedAt ?? Date.now(), status: live.writeError || lostBytes > 0 ? 'FAILED' : 'COMPLETE',
+        closeReason, mutedIntervals: live.mutedIntervals, gaps: e.gaps,
       });
     } catch (err) {
       this.deps.log.error({ err, recordingId: live.info.recordingId }, 'cannot close the recording row');
@@ -487,7 +518,7 @@ export class AudioEgress {
     this.flushFigures(meetingId);
     this.deps.pipelineLogs.write(meetingId, {
       event: 'closed', streamId: e.streamId, participantId: e.participantId, recordedBytes: e.recordedBytes, endMs: e.endMs,
-      overflowBytes: e.overflowBytes, bytesIn: live.stream.receivedBytes, reason,
+      overflowBytes: e.overflowBytes, gaps: e.gaps, bytesIn: live.stream.receivedBytes, reason,
     });
     this.deps.log.info({ streamId: e.streamId, meetingId, recordedBytes: e.recordedBytes, bytesIn: live.stream.receivedBytes, overflowBytes: e.overflowBytes, reason }, 'egress recording closed');
     this.deps.ctx.meetings.streamClosed(live.info, reason, e.endMs);
@@ -513,7 +544,7 @@ export class AudioEgress {
       try { recordedBytes = Math.max(0, fs.statSync(live.info.path).size - WAV_HEADER_BYTES); } catch { /* missing file: 0 */ }
       this.finalize({
         type: 'closed', streamId: live.info.streamId, meetingId: live.info.meetingId, participantId: live.info.participant,
-        recordedBytes, endMs: this.clockMs(live), overflowBytes: 0,
+        recordedBytes, endMs: this.clockMs(live), overflowBytes: 0, gaps: [],
       });
     }
     this.flush();

@@ -80,8 +80,8 @@ export function registerEgress(ctx: AppContext): void {
 /**
  * Series read at scrape time: open egress streams by kind, and counters mirroring the native engine's own
  * monotonic counts (each scrape adds what is new since the last one): event batches dropped because the queue
- * to the JS thread was full, and audio input dropped on full rings. Also `egressDroppedBatches` and
- * `egressOverflowBytes` in GET /health. Without an engine only the streams gauge exists.
+ * to the JS thread was full, audio input lost past a queue bound, streams closed for a bound; and the queue
+ * now (queued bytes, blocks in use and free). Also `egressDroppedBatches` and `egressOverflowBytes` in GET /health. Without an engine only the streams gauge exists.
  */
 function registerEngineMetrics(ctx: AppContext, engine: AudioEngine | null, streams: () => Record<EgressKind, number>): void {
   const registers = [ctx.metrics];
@@ -101,7 +101,28 @@ function registerEngineMetrics(ctx: AppContext, engine: AudioEngine | null, stre
     });
   };
   mirror('meetcore_engine_dropped_batches_total', 'Native audio engine event batches dropped because the queue to the JS thread was full (stats lost; closed/error events kept for the next batch)', () => engine.stats().droppedBatches);
-  mirror('meetcore_egress_ring_overflow_bytes_total', 'Audio input bytes dropped because a stream\'s native ring buffer was full', () => engine.stats().overflowBytes);
+  mirror('meetcore_egress_ring_overflow_bytes_total', 'Audio input bytes lost because a queue bound was reached (the stream was closed with 4008)', () => engine.stats().overflowBytes);
+  new Gauge({
+    name: 'meetcore_egress_queued_bytes', help: 'Audio input bytes received and not yet written and analysed, all streams', registers,
+    collect() { this.set(engine.stats().queuedBytes); },
+  });
+  new Gauge({
+    name: 'meetcore_egress_queue_blocks', help: 'Queue blocks (16 KiB) of the audio engine, by state (in_use: holding queued input; free: kept for reuse)', labelNames: ['state'], registers,
+    collect() { const s = engine.stats(); this.set({ state: 'in_use' }, s.blocksInUse); this.set({ state: 'free' }, s.blocksFree); },
+  });
+  const closedForBound = new Counter({
+    name: 'meetcore_egress_streams_closed_for_bound_total', help: 'Audio streams closed (4008) because a queue bound was reached, by bound (stream: AUDIO_STREAM_QUEUE_MS; global: AUDIO_QUEUE_MAX_MB)', labelNames: ['bound'], registers,
+    collect() {
+      const s = engine.stats();
+      for (const [bound, v] of [['stream', s.streamsOverStreamBound], ['global', s.streamsOverGlobalBound]] as const) {
+        const prev = boundSeen[bound];
+        if (v > prev) { this.inc({ bound }, v - prev); boundSeen[bound] = v; }
+      }
+    },
+  });
+  const boundSeen = { stream: 0, global: 0 };
+  closedForBound.inc({ bound: 'stream' }, 0);
+  closedForBound.inc({ bound: 'global' }, 0);
   ctx.setCounter('egressDroppedBatches', () => engine.stats().droppedBatches);
   ctx.setCounter('egressOverflowBytes', () => engine.stats().overflowBytes);
 }
@@ -129,7 +150,9 @@ function egressRoomFor(ctx: AppContext, principal: Principal | undefined, body: 
 /** Create the native engine; null (logged) when the addon cannot be loaded. */
 function createEngine(ctx: AppContext, onEvents: (events: EngineEvent[], stats: StatsRows) => void, log: AppContext['log']): AudioEngine | null {
   try {
-    return new AudioEngine({ threads: ctx.config.AUDIO_THREADS, ringMs: ctx.config.AUDIO_RING_MS, overlapMinMs: ctx.config.FEEDBACK_OVERLAP_MS, statsIntervalMs: STATS_INTERVAL_MS }, onEvents);
+    return new AudioEngine({
+      threads: ctx.config.AUDIO_THREADS, maxQueueMs: ctx.config.AUDIO_STREAM_QUEUE_MS, maxQueueBytes: ctx.config.AUDIO_QUEUE_MAX_MB * 1024 * 1024, overlapMinMs: ctx.config.FEEDBACK_OVERLAP_MS, statsIntervalMs: STATS_INTERVAL_MS,
+    }, onEvents);
   } catch (err) {
     log.error({ err }, 'native audio engine unavailable: /egress-audio answers 503 (build it with `npm install` or `npx node-gyp rebuild`)');
     return null;

@@ -17,6 +17,14 @@ export const MAX_FRAME_BYTES = 1024 * 1024;
  * 1009 itself; only frames over this hard limit end with a dropped connection.
  */
 export const HARD_FRAME_LIMIT = 4 * 1024 * 1024;
+/**
+ * Close code of an audio stream whose queue bound was reached (docs/protocol.md): audio arrived faster than
+ * it could be written for longer than AUDIO_STREAM_QUEUE_MS (reason `stream queue bound reached`), or the
+ * server's queue of all streams was full (AUDIO_QUEUE_MAX_MB, reason `server queue bound reached`). The
+ * audio from the refused frame on is lost; the recording row ends FAILED and lists the gap.
+ */
+export const QUEUE_BOUND_CLOSE_CODE = 4008;
+
 /** Seconds without any frame before uWS closes the socket; LiveKit pings every 30 s and streams silence while muted. */
 export const IDLE_TIMEOUT_SEC = 60;
 
@@ -66,6 +74,7 @@ export function readMuteFrame(message: ArrayBuffer, state: { badTextFrames: numb
 const CLOSE_NAMES: Record<number, string> = {
   1000: 'normal closure', 1001: 'going away', 1005: 'end of track (no close code)', 1006: 'connection lost',
   1007: 'invalid stream', 1008: 'policy violation', 1009: 'frame over 1 MiB', 1011: 'server error',
+  [QUEUE_BOUND_CLOSE_CODE]: 'queue bound reached, audio lost',
 };
 
 /** A close code and message as written into `recordings.close_reason`, e.g. "1005 end of track (no close code)". */

@@ -1,5 +1,5 @@
 /**
- * The native audio engine (native/): per-stream ring buffers, 10 ms analysis (RMS, peak, clipping, VAD),
+ * The native audio engine (native/): per-stream queues of 16 KiB blocks from one bounded pool, 10 ms analysis (RMS, peak, clipping, VAD),
  * rolling statistics, overlap detection per meeting, WAV recording and mono segments, on a fixed pool of
  * worker threads. Results come back in batches on the JS thread through one bounded thread-safe function.
  *
@@ -9,12 +9,16 @@
 import { reportNativeCallbackError } from '../faults.js';
 import { loadAddon, type NativeEngine, type NativeStream } from './native.js';
 import { StatsRows, type StreamIdentity } from './stats.js';
-import { SAMPLE_RATES, type ClosedEvent, type EngineEvent, type EngineOptions, type EngineStats, type ErrorEvent, type StreamOptions } from './types.js';
+import { SAMPLE_RATES, type PushResult, type ClosedEvent, type EngineEvent, type EngineOptions, type EngineStats, type ErrorEvent, type StreamOptions } from './types.js';
 
-/** Ring capacity defaults and bounds, ms of input (EngineOptions.ringMs, StreamOptions.ringMs). */
-export const DEFAULT_RING_MS = 1000;
-export const MIN_RING_MS = 20;
-export const MAX_RING_MS = 120_000;
+/** Per-stream queue bound: default and range, ms of input (EngineOptions.maxQueueMs, StreamOptions.maxQueueMs). */
+export const DEFAULT_QUEUE_MS = 60_000;
+export const MIN_QUEUE_MS = 100;
+export const MAX_QUEUE_MS = 3_600_000;
+/** Bound on the queued input of all streams: default and range, bytes (EngineOptions.maxQueueBytes). */
+export const DEFAULT_QUEUE_BYTES = 256 * 1024 * 1024;
+export const MIN_QUEUE_BYTES = 16 * 1024;
+export const MAX_QUEUE_BYTES = 2 ** 40;
 /** Largest push a stream accepts by default (StreamOptions.maxPushBytes), bytes. */
 export const MAX_PUSH_BYTES = 64 * 1024 * 1024;
 
@@ -57,14 +61,17 @@ export class AudioStream {
   }
 
   /**
-   * Copy PCM bytes into the stream's ring buffer: exactly one memcpy, safe to call with a uWS message
-   * ArrayBuffer that is neutered when the handler returns. Any byte count: a partial sample carries over.
-   * Bytes that do not fit in the ring are dropped and counted (`overflowBytes`); the stream clock still
-   * advances over them. While muted, nothing is copied and the clock advances.
-   * @returns false (nothing copied or counted) when `chunk` is over StreamOptions.maxPushBytes, else true.
+   * Queue PCM bytes: one memcpy per 16 KiB block touched, safe to call with a uWS message ArrayBuffer that is
+   * neutered when the handler returns. Any byte count: a partial sample carries over. A push that brings more
+   * than 48 KiB into the queue wakes the stream's worker at once. While muted, nothing is queued and the
+   * clock advances.
+   * @returns PUSH_OK; PUSH_TOO_BIG (nothing copied or counted) when `chunk` is over
+   *   StreamOptions.maxPushBytes; PUSH_OVER_STREAM_BOUND / PUSH_OVER_GLOBAL_BOUND when a queue bound would be
+   *   passed: the chunk, and every later one, is lost and counted (`overflowBytes`, ClosedEvent.gaps), the
+   *   clock still advances over it; close the stream.
    * @throws TypeError when `chunk` is not a Uint8Array/ArrayBuffer; Error after close().
    */
-  push(chunk: Uint8Array | ArrayBuffer): boolean {
+  push(chunk: Uint8Array | ArrayBuffer): PushResult {
     return this.native.push(chunk);
   }
 
@@ -83,14 +90,19 @@ export class AudioStream {
     this.native.setExcluded(Boolean(excluded));
   }
 
-  /** Input bytes of this stream dropped because its ring was full (also in its stats and `closed` event). */
+  /** Input bytes of this stream lost past a queue bound (also in its stats and `closed` event). */
   get overflowBytes(): number {
     return this.native.overflowBytes;
   }
 
-  /** Ring capacity in bytes (StreamOptions.ringMs of input, rounded up to a whole sample frame). */
-  get ringBytes(): number {
-    return this.native.ringBytes;
+  /** This stream's queue bound in bytes (StreamOptions.maxQueueMs of input, rounded up to a whole sample frame). */
+  get queueBoundBytes(): number {
+    return this.native.queueBoundBytes;
+  }
+
+  /** Bytes queued now, not yet drained by the worker. */
+  get queuedBytes(): number {
+    return this.native.queuedBytes;
   }
 
   /** Idempotent. The worker analyses what was pushed, finalizes the recording and emits `closed`. */
@@ -109,13 +121,14 @@ export class AudioEngine {
   private readonly identities = new Map<number, StreamIdentity>();
   private forget: number[] = [];
   private readonly identity = (id: number): StreamIdentity | undefined => this.identities.get(id);
-  /** Default ring capacity of the streams, ms of input (EngineOptions.ringMs). */
-  private readonly ringMs: number;
+  /** Default queue bound of the streams, ms of input (EngineOptions.maxQueueMs). */
+  private readonly maxQueueMs: number;
 
   /**
    * @param options threads 1..16; statsIntervalMs 50..1000 (default 250); overlapMinMs 50..10000 (default 500);
-   *   maxQueuedBatches 1..65536 (default 1024); ringMs (default ring capacity per stream, ms of input)
-   *   20..120000 (default 1000).
+   *   maxQueuedBatches 1..65536 (default 1024); maxQueueMs (default queue bound per stream, ms of input)
+   *   100..3600000 (default 60000); maxQueueBytes (bound of all queues together, bytes) 16 KiB..1 TiB
+   *   (default 256 MiB).
    * @param onEvents called on the JS thread with each batch: its segment/overlap/closed/error events, and its
    *   stats reports as packed rows (StatsRows, src/pipeline/stats.ts; possibly empty). A listener must not
    *   throw: an error is rethrown on the next tick as an uncaught exception marked as the addon's
@@ -127,10 +140,11 @@ export class AudioEngine {
     const statsIntervalMs = checkInt('statsIntervalMs', options.statsIntervalMs ?? 250, 50, 1000);
     const overlapMinMs = checkInt('overlapMinMs', options.overlapMinMs ?? 500, 50, 10000);
     const maxQueuedBatches = checkInt('maxQueuedBatches', options.maxQueuedBatches ?? 1024, 1, 65536);
-    this.ringMs = checkInt('ringMs', options.ringMs ?? DEFAULT_RING_MS, MIN_RING_MS, MAX_RING_MS);
+    this.maxQueueMs = checkInt('maxQueueMs', options.maxQueueMs ?? DEFAULT_QUEUE_MS, MIN_QUEUE_MS, MAX_QUEUE_MS);
+    const maxQueueBytes = checkInt('maxQueueBytes', options.maxQueueBytes ?? DEFAULT_QUEUE_BYTES, MIN_QUEUE_BYTES, MAX_QUEUE_BYTES);
     if (typeof onEvents !== 'function') throw new TypeError('onEvents must be a function');
     const addon = loadAddon();
-    this.native = new addon.AudioEngine({ threads, statsIntervalMs, overlapMinMs, maxQueuedBatches }, (events, stats) => {
+    this.native = new addon.AudioEngine({ threads, statsIntervalMs, overlapMinMs, maxQueuedBatches, maxQueueBytes }, (events, stats) => {
       try {
         this.dispatch(events, stats);
       } catch (err) {
@@ -155,13 +169,13 @@ export class AudioEngine {
     if (typeof options.groupSeconds !== 'number' || !(options.groupSeconds >= 0.5 && options.groupSeconds <= 5)) throw new RangeError('groupSeconds must be in 0.5..5');
     if (typeof options.startedAtMs !== 'number' || !Number.isFinite(options.startedAtMs)) throw new TypeError('startedAtMs must be a finite number');
     if (options.startedAtMs < 0 || options.startedAtMs > MAX_STARTED_AT_MS) throw new RangeError(`startedAtMs must be in 0..${MAX_STARTED_AT_MS} (Unix ms, before the year 10000), got ${options.startedAtMs}`);
-    const ringMs = checkInt('ringMs', options.ringMs ?? this.ringMs, MIN_RING_MS, MAX_RING_MS);
+    const maxQueueMs = checkInt('maxQueueMs', options.maxQueueMs ?? this.maxQueueMs, MIN_QUEUE_MS, MAX_QUEUE_MS);
     const maxPushBytes = checkInt('maxPushBytes', options.maxPushBytes ?? MAX_PUSH_BYTES, 1, MAX_PUSH_BYTES);
     if (options.recordingPath !== undefined) checkString('recordingPath', options.recordingPath, 4096);
     const native = this.native.openStream({
       meetingId: options.meetingId, participantId: options.participantId, sampleRate: options.sampleRate,
       channels: options.channels, groupSeconds: options.groupSeconds, segments: Boolean(options.segments),
-      startedAtMs: options.startedAtMs, recordingPath: options.recordingPath ?? '', ringMs, maxPushBytes,
+      startedAtMs: options.startedAtMs, recordingPath: options.recordingPath ?? '', maxQueueMs, maxPushBytes,
       excluded: Boolean(options.excluded),
     });
     const stream = new AudioStream(native, Object.freeze({ ...options }));
@@ -171,12 +185,15 @@ export class AudioEngine {
     return stream;
   }
 
-  /** Open streams, threads, dropped batches, ring overflow bytes (after close(): the final counts). */
+  /** Open streams, threads, dropped batches, bytes lost past a bound, queue figures (after close(): the final counts). */
   stats(): EngineStats {
     if (this.native) this.last = this.native.stats();
     return { ...this.last, streams: this.native ? this.last.streams : 0 };
   }
-  private last: EngineStats = { streams: 0, threads: 0, droppedBatches: 0, overflowBytes: 0 };
+  private last: EngineStats = {
+    streams: 0, threads: 0, droppedBatches: 0, overflowBytes: 0, queuedBytes: 0, blocksInUse: 0, blocksFree: 0, blockBytes: 0,
+    streamsOverStreamBound: 0, streamsOverGlobalBound: 0,
+  };
 
   /**
    * Finalize every open stream (recordings complete), join the worker threads; idempotent. Returns the

@@ -6,7 +6,7 @@
  */
 import { loadNative } from '../runtime.js';
 import { checkStatsFields } from './stats.js';
-import type { ClosedEvent, EngineEvent, EngineStats, ErrorEvent } from './types.js';
+import type { ClosedEvent, EngineEvent, EngineStats, ErrorEvent, PushResult } from './types.js';
 
 /** The raw classes exported by native/addon/module.cc (arguments are checked in engine.ts, not here). */
 export interface NativeAddon {
@@ -38,9 +38,10 @@ export interface NativeEngine {
 export interface NativeStream {
   readonly id: number;
   readonly overflowBytes: number;
-  readonly ringBytes: number;
+  readonly queueBoundBytes: number;
+  readonly queuedBytes: number;
   readonly receivedBytes: number;
-  push(chunk: Uint8Array | ArrayBuffer): boolean;
+  push(chunk: Uint8Array | ArrayBuffer): PushResult;
   setMuted(muted: boolean): void;
   setExcluded(excluded: boolean): void;
   close(): void;

@@ -24,11 +24,36 @@ export interface EngineOptions {
    *  batch and counts it in `engine.stats().droppedBatches`, it never blocks a worker. */
   maxQueuedBatches?: number;
   /**
-   * Default ring buffer capacity of each stream, in milliseconds of input (default 1000, range 20..120000;
-   * AUDIO_RING_MS). 1 s of 48 kHz stereo is 192 000 bytes; the pages become resident as the ring is first
-   * filled. Input arriving while the ring is full is dropped and counted (`overflowBytes`).
+   * Default bound on each stream's queued input, milliseconds of input (default 60000, range 100..3600000;
+   * AUDIO_STREAM_QUEUE_MS). Input waits in 16 KiB blocks from one pool shared by all streams (a stream drained
+   * as it arrives holds one or two); a burst grows the queue up to this bound. A push past it is lost: see
+   * AudioStream.push.
    */
-  ringMs?: number;
+  maxQueueMs?: number;
+  /** Bound on the queued input of all streams together, bytes (default 256 MiB, range 16 KiB..1 TiB;
+   *  AUDIO_QUEUE_MAX_MB). A push needing a block past it is lost: see AudioStream.push. */
+  maxQueueBytes?: number;
+}
+
+/**
+ * What AudioStream.push did with a chunk (the values cross from native/addon/module.cc).
+ * - PUSH_OK: queued (or, while muted, counted on the stream clock);
+ * - PUSH_TOO_BIG: over StreamOptions.maxPushBytes: refused whole, not copied, not counted;
+ * - PUSH_OVER_STREAM_BOUND / PUSH_OVER_GLOBAL_BOUND: the stream's queue bound (maxQueueMs) or the engine's
+ *   (maxQueueBytes) would be passed: the chunk is lost, counted (`overflowBytes`) and becomes a gap of the
+ *   recording (ClosedEvent.gaps); every later push of the stream is lost the same way, so the caller closes it.
+ */
+export const PUSH_OK = 0;
+export const PUSH_TOO_BIG = 1;
+export const PUSH_OVER_STREAM_BOUND = 2;
+export const PUSH_OVER_GLOBAL_BOUND = 3;
+export type PushResult = typeof PUSH_OK | typeof PUSH_TOO_BIG | typeof PUSH_OVER_STREAM_BOUND | typeof PUSH_OVER_GLOBAL_BOUND;
+
+/** Bytes of the recording's data that are missing: `bytes` belonging at data offset `offset` (bytes of the WAV
+ *  data, header excluded) were lost (a queue bound closed the stream, or the writer failed). */
+export interface RecordingGap {
+  offset: number;
+  bytes: number;
 }
 
 export interface StreamOptions {
@@ -50,10 +75,9 @@ export interface StreamOptions {
    *  ("cannot create recording <path>: <strerror>", or "cannot write recording <path>: <strerror>" after
    *  removing the file again) when it cannot. A later write error stops the recording (see ErrorEvent). */
   recordingPath?: string;
-  /** Ring buffer capacity in milliseconds of input (20..120000; default EngineOptions.ringMs). Input that
-   *  does not fit is dropped and counted (`overflowBytes` of the stream, its stats and `closed`, and the
-   *  engine's stats). */
-  ringMs?: number;
+  /** Bound on this stream's queued input, milliseconds of input (100..3600000; default
+   *  EngineOptions.maxQueueMs). See PushResult for what happens past it. */
+  maxQueueMs?: number;
   /** Largest push accepted, bytes (1..64 MiB, default 64 MiB). A bigger chunk is refused whole: push returns
    *  false, nothing is copied and the stream clock does not advance (the egress closes such a socket with 1009). */
   maxPushBytes?: number;
@@ -179,7 +203,11 @@ export interface ClosedEvent {
   recordedBytes: number;
   /** Stream time reached (startedAtMs + all samples pushed, muted ones included). */
   endMs: number;
+  /** Input bytes lost past a queue bound (PushResult). */
   overflowBytes: number;
+  /** What the recording lacks, in data order: bytes lost past a bound, and after a write failure everything
+   *  from the cut on. Empty when every unmuted byte pushed is in the file. */
+  gaps: RecordingGap[];
 }
 
 /**
@@ -203,6 +231,15 @@ export interface EngineStats {
   threads: number;
   /** Event batches dropped because the JS queue was full. */
   droppedBatches: number;
-  /** Input bytes dropped on full rings, summed over every stream this engine opened. */
+  /** Input bytes lost past a queue bound, summed over every stream this engine opened. */
   overflowBytes: number;
+  /** Bytes queued now in all streams (pushed, not yet drained by a worker). */
+  queuedBytes: number;
+  /** Blocks (blockBytes each) holding queued input now, and kept free for reuse. */
+  blocksInUse: number;
+  blocksFree: number;
+  blockBytes: number;
+  /** Streams that passed their own queue bound, and the engine's, since it started. */
+  streamsOverStreamBound: number;
+  streamsOverGlobalBound: number;
 }

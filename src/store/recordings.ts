@@ -1,7 +1,8 @@
 /**
  * Repository of the `recordings` table: one row per egress recording file. Paths are stored relative to
  * STORAGE_DIR (so the storage folder can move); muted intervals are a JSON array of {startMs, endMs} on the
- * stream clock (Unix ms, PROTOCOL.md §4), `endMs` null while a mute is still open.
+ * stream clock (Unix ms, docs/protocol.md), `endMs` null while a mute is still open; gaps are a JSON array of
+ * {offset, bytes} (bytes of the WAV data) that the file lacks.
  */
 import type { Db } from './db.js';
 
@@ -11,6 +12,12 @@ export type RecordingStatus = 'RECORDING' | 'COMPLETE' | 'REPAIRED' | 'FAILED';
 export interface MutedInterval {
   startMs: number;
   endMs: number | null;
+}
+
+/** Bytes missing from a recording's data: `bytes` that belong at data offset `offset` (WAV header excluded). */
+export interface RecordingGap {
+  offset: number;
+  bytes: number;
 }
 
 export interface Recording {
@@ -34,6 +41,9 @@ export interface Recording {
   status: RecordingStatus;
   closeReason: string | null;
   mutedIntervals: MutedInterval[];
+  /** What the file lacks, in data order (offset and length in bytes of the WAV data): audio lost past a queue
+   *  bound, or everything from the cut of a failed write on. Empty when nothing was lost. */
+  gaps: RecordingGap[];
   egressId: string | null;
   /** LiveKit's status of that egress (`EGRESS_ACTIVE`, `EGRESS_COMPLETE`, ...), from egress_* webhooks. */
   egressStatus: string | null;
@@ -44,14 +54,14 @@ export interface Recording {
 interface RecordingRow {
   id: number; meeting_id: string; participant: string; track_id: string; kind: 'audio' | 'video'; codec: string; path: string;
   sample_rate: number | null; channels: number | null; bytes: number; started_at: number; ended_at: number | null;
-  status: RecordingStatus; close_reason: string | null; muted_intervals: string; egress_id: string | null;
+  status: RecordingStatus; close_reason: string | null; muted_intervals: string; gaps: string; egress_id: string | null;
   egress_status: string | null; egress_error: string | null;
 }
 
 const toRecording = (r: RecordingRow): Recording => ({
   id: r.id, meetingId: r.meeting_id, participant: r.participant, trackId: r.track_id, kind: r.kind, codec: r.codec,
   path: r.path, sampleRate: r.sample_rate, channels: r.channels, bytes: r.bytes, startedAt: r.started_at, endedAt: r.ended_at,
-  status: r.status, closeReason: r.close_reason, mutedIntervals: parseIntervals(r.muted_intervals), egressId: r.egress_id,
+  status: r.status, closeReason: r.close_reason, mutedIntervals: parseIntervals(r.muted_intervals), gaps: parseGaps(r.gaps), egressId: r.egress_id,
   egressStatus: r.egress_status ?? null, egressError: r.egress_error ?? null,
 });
 
@@ -59,6 +69,15 @@ function parseIntervals(text: string): MutedInterval[] {
   try {
     const v: unknown = JSON.parse(text);
     return Array.isArray(v) ? (v as MutedInterval[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+function parseGaps(text: string): RecordingGap[] {
+  try {
+    const v: unknown = JSON.parse(text);
+    return Array.isArray(v) ? (v as RecordingGap[]) : [];
   } catch {
     return [];
   }
@@ -76,6 +95,8 @@ export interface RecordingEnd {
   closeReason: string | null;
   /** Replaces the stored intervals when given. */
   mutedIntervals?: MutedInterval[];
+  /** Replaces the stored gaps when given. */
+  gaps?: RecordingGap[];
 }
 
 /** All methods are synchronous (better-sqlite3). */
@@ -98,7 +119,7 @@ export class RecordingStore {
       muted: db.prepare('UPDATE recordings SET muted_intervals = ? WHERE id = ?'),
       progress: db.prepare("UPDATE recordings SET bytes = ? WHERE id = ? AND status = 'RECORDING'"),
       finish: db.prepare(`UPDATE recordings SET bytes = @bytes, ended_at = @endedAt, status = @status, close_reason = @closeReason,
-        muted_intervals = COALESCE(@muted, muted_intervals) WHERE id = @id`),
+        muted_intervals = COALESCE(@muted, muted_intervals), gaps = COALESCE(@gaps, gaps) WHERE id = @id`),
       linkEgress: db.prepare('UPDATE recordings SET egress_id = @egressId, egress_status = COALESCE(egress_status, @status) WHERE meeting_id = @meetingId AND track_id = @trackId AND egress_id IS NULL'),
       egressStatus: db.prepare('UPDATE recordings SET egress_status = @status, egress_error = COALESCE(@error, egress_error) WHERE egress_id = @egressId'),
     };
@@ -189,6 +210,7 @@ export class RecordingStore {
     this.q.finish.run({
       id, bytes: end.bytes, endedAt: end.endedAt, status: end.status, closeReason: end.closeReason,
       muted: end.mutedIntervals ? JSON.stringify(end.mutedIntervals) : null,
+      gaps: end.gaps ? JSON.stringify(end.gaps.map((g) => ({ offset: g.offset, bytes: g.bytes }))) : null,
     });
   }
 }

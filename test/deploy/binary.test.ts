@@ -64,7 +64,7 @@ test('--version answers without any configuration, and nothing outside the folde
 });
 
 test('serves /health, /ws, Socket.IO and egress audio; SIGTERM finalizes the recording; the next start reuses the addons', async () => {
-  const env = { EGRESS_SECRET: SECRET, AUDIO_RING_MS: FAST_RING_MS };
+  const env = { EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS };
   let server: TestServer = await startTestServer(env, dirs, as);
   const clients: SignalingClient[] = [];
   try {

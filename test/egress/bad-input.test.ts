@@ -15,7 +15,7 @@ import { allRecordings, closedRecordingOf, counts as apiCounts } from '../helper
 let server: TestServer;
 const [speech] = speechFixtures();
 
-test.before(async () => { server = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_RING_MS: FAST_RING_MS }); });
+test.before(async () => { server = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS }); });
 test.after(async () => { await server.stop(); });
 
 // Recordings, meetings and participants through GET /api/sessions (test/helpers/sessions.ts).

@@ -105,6 +105,7 @@ test('audio: the disk fills mid-recording → FAILED with the OS error; bytes = 
   assert.is(wav.riffSize, wav.fileSize - 8);
   assert.is(wav.data.length % wav.blockAlign, 0, 'whole sample frames');
   assert.is(sha256(wav.data), sha256(pcm.subarray(0, wav.data.length)), 'the data is a prefix of the input');
+  assert.equal(row.gaps, [{ offset: row.bytes, bytes: pcm.length - row.bytes }], 'the row lists everything after the cut as missing');
   const probe = ffprobe(file);
   assert.is(probe.codec_name, 'pcm_s16le');
   assert.ok(Math.abs(Number(probe.duration) - row.bytes / BYTES_PER_SEC) < 0.01, `duration ${probe.duration}`);

@@ -25,7 +25,7 @@ let auth: Record<string, string>;
 const [speechA, speechB] = speechFixtures();
 
 test.before(async () => {
-  server = await startTestServer({ EGRESS_SECRET: SECRET, PUBLIC_URL: 'https://meet.example.com', AUDIO_RING_MS: FAST_RING_MS });
+  server = await startTestServer({ EGRESS_SECRET: SECRET, PUBLIC_URL: 'https://meet.example.com', AUDIO_STREAM_QUEUE_MS: FAST_RING_MS });
   // The account the sessions helpers read with: carol's URL below is signed for its organization's room.
   auth = await apiHeaders(server);
 });

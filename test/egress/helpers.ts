@@ -97,6 +97,38 @@ export async function sendPcm(ws: WebSocket, pcm: Buffer, frameBytes = FRAME_BYT
   await last;
 }
 
+/** `sec` seconds of 48 kHz stereo s16le, every byte from a seeded xorshift (no two seconds alike). */
+export function noisePcm(sec: number, seed: number): Buffer {
+  const b = Buffer.alloc(Math.round(sec * BYTES_PER_SEC));
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < b.length; i += 4) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    b.writeUInt32LE(x, i);
+  }
+  return b;
+}
+
+/** Send all of `bytes` in 10 ms frames at once, without waiting for anything (a stall releasing its backlog). */
+export function sendBurst(ws: WebSocket, bytes: Buffer): Promise<void> {
+  let last!: Promise<void>;
+  for (let off = 0; off < bytes.length; off += FRAME_BYTES) {
+    last = new Promise((resolve, reject) => ws.send(bytes.subarray(off, off + FRAME_BYTES), { binary: true }, (err) => (err ? reject(err) : resolve())));
+  }
+  return last;
+}
+
+/** Send `bytes` in 10 ms frames at real time (each frame when its time has come). */
+export async function sendRealTime(ws: WebSocket, bytes: Buffer): Promise<void> {
+  const start = Date.now();
+  let off = 0;
+  while (off < bytes.length) {
+    const due = Math.min(bytes.length, Math.floor(((Date.now() - start) / 10) + 1) * FRAME_BYTES);
+    for (; off < due; off += FRAME_BYTES) ws.send(bytes.subarray(off, off + FRAME_BYTES), { binary: true });
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await new Promise<void>((resolve, reject) => ws.send(Buffer.alloc(0), { binary: true }, (err) => (err ? reject(err) : resolve())));
+}
+
 export function sendMuted(ws: WebSocket, muted: boolean): Promise<void> {
   return new Promise((resolve, reject) => ws.send(JSON.stringify({ muted }), { binary: false }, (err) => (err ? reject(err) : resolve())));
 }

@@ -27,7 +27,7 @@ export interface TestServer {
   kill(): Promise<void>;
 }
 
-/** AUDIO_RING_MS for servers that get audio faster than real time (whole fixtures at once): a 1 s ring would overflow. */
+/** AUDIO_STREAM_QUEUE_MS for servers that get audio faster than real time (whole fixtures at once): 30 s of queue per stream. */
 export const FAST_RING_MS = '30000';
 
 /** How to run the server instead of `node --import tsx src/main.ts` in the checkout (e.g. the single executable). */

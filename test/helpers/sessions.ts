@@ -45,6 +45,8 @@ export interface RecordingJson {
   status: 'RECORDING' | 'COMPLETE' | 'REPAIRED' | 'FAILED';
   closeReason: string | null;
   mutedIntervals: { startMs: number; endMs: number | null }[];
+  /** What the file lacks: offset and length in bytes of the WAV data. */
+  gaps: { offset: number; bytes: number }[];
   egressId: string | null;
   egressStatus: string | null;
   egressError: string | null;

@@ -19,7 +19,7 @@ export interface Pair { server: TestServer; double: HumeDouble; stop(): Promise<
 /** Start the double and a real server whose HUME_STREAM_URL points at it (HUME_API_KEY = API_KEY unless overridden). */
 export async function startPair(env: Record<string, string> = {}, doubleOpts: Partial<DoubleOptions> = {}): Promise<Pair> {
   const double = await startHumeDouble({ apiKey: API_KEY, ...doubleOpts });
-  const server = await startTestServer({ EGRESS_SECRET: SECRET, HUME_API_KEY: API_KEY, HUME_STREAM_URL: double.url, AUDIO_RING_MS: FAST_RING_MS, ...env });
+  const server = await startTestServer({ EGRESS_SECRET: SECRET, HUME_API_KEY: API_KEY, HUME_STREAM_URL: double.url, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS, ...env });
   return { server, double, stop: async () => { await server.stop(); await double.close(); } };
 }
 

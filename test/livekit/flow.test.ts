@@ -25,7 +25,7 @@ const speech = toStereoBytes(gain(loadFixture('en-male').samples, -30));
 test.before(async () => {
   lk = await LivekitDouble.start();
   server = await startTestServer({
-    LIVEKIT_URL: lk.url, LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, EGRESS_SECRET, PUBLIC_URL, AUDIO_RING_MS: FAST_RING_MS,
+    LIVEKIT_URL: lk.url, LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, EGRESS_SECRET, PUBLIC_URL, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS,
   });
 });
 test.after(async () => {

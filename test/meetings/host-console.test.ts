@@ -61,7 +61,7 @@ test.before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meetcore-host-console-'));
   server = await startTestServer({
     EGRESS_SECRET: SECRET, LIVEKIT_URL: 'http://127.0.0.1:9', LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET,
-    AUTO_EGRESS: 'false', AUDIO_RING_MS: FAST_RING_MS,
+    AUTO_EGRESS: 'false', AUDIO_STREAM_QUEUE_MS: FAST_RING_MS,
   });
   // The server's first account: an owner of the first organization, which hosts the meetings of no organization here.
   owner = await apiAccount(server);

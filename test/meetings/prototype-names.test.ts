@@ -19,7 +19,7 @@ let owner: TestAccount;
 const MEETING = `MT_proto_${process.pid}`;
 
 test.before(async () => {
-  server = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_RING_MS: FAST_RING_MS });
+  server = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS });
   owner = await apiAccount(server);  // the first account: it reads meetings of no organization
 });
 test.after(async () => { await server.stop(); });

@@ -16,7 +16,7 @@ import { FRAME_BYTES, SECRET, open, sendPcm, signedEgressUrl } from '../egress/h
 requireTools(['promtool'], 'apt-get install -y --no-install-recommends prometheus', 'fail');
 
 let server: TestServer;
-test.before(async () => { server = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_RING_MS: '30000' }); });
+test.before(async () => { server = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: '30000' }); });
 test.after(async () => { await server.stop(); });
 
 /** `name{labels}` → value, from the Prometheus text format. */

@@ -1,6 +1,6 @@
 /**
  * The native audio engine through its TypeScript face (src/pipeline): levels, VAD on the committed speech
- * fixtures, ring buffer behaviour, mute and the stream clock, recordings, segments and overlap detection.
+ * fixtures, queue bounds and bursts, mute and the stream clock, recordings, segments and overlap detection.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { AudioEngine, MAX_STARTED_AT_MS, type AudioStream } from '../../src/pipeline/engine.js';
 import { loadAddon } from '../../src/pipeline/native.js';
 import { COL, STATS_FIELDS, checkStatsFields, type StatsRows } from '../../src/pipeline/stats.js';
-import type { ClosedEvent, EngineEvent, OverlapEvent, SegmentEvent, StatsEvent, StreamOptions } from '../../src/pipeline/types.js';
+import { PUSH_OK, PUSH_OVER_STREAM_BOUND, type ClosedEvent, type EngineEvent, type OverlapEvent, type SegmentEvent, type StatsEvent, type StreamOptions } from '../../src/pipeline/types.js';
 import { FIXTURES, concat, gain, intersectionMs, loadFixture, silence, sine, toMonoBytes, talkSpurts, toStereoBytes, truthFrames, whiteNoise } from '../helpers/fixtures.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meetcore-pipeline-'));
@@ -62,7 +62,7 @@ function hasFfprobe(): boolean {
  */
 async function run(feed: (open: (o: Partial<StreamOptions>) => AudioStream) => void | Promise<void>, engineOptions = {}): Promise<(EngineEvent | StatsEvent)[]> {
   const events: (EngineEvent | StatsEvent)[] = [];
-  const engine = new AudioEngine({ threads: 2, ringMs: 60_000, ...engineOptions }, (batch, stats) => events.push(...stats.toObjects(), ...batch));
+  const engine = new AudioEngine({ threads: 2, maxQueueMs: 60_000, ...engineOptions }, (batch, stats) => events.push(...stats.toObjects(), ...batch));
   const streams: AudioStream[] = [];
   await feed((o) => {
     const s = engine.openStream({ meetingId: 'm1', participantId: 'p1', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 1_000_000, ...o });
@@ -150,46 +150,36 @@ test('odd byte counts and 4097-byte pushes give the same recording and analysis 
   }
 });
 
-test('ring buffer: a push larger than the free space is dropped and counted exactly; the clock still advances', async () => {
+test('queue bound: a push past the stream bound is lost and counted, so is every later one; the clock advances; closed lists the gap', async () => {
   const chunk = new Uint8Array(48000 * 4);  // 1 s of stereo
   let closed!: ClosedEvent;
   await run((open) => {
-    const s = open({ ringMs: 500 });  // exactly 96000 bytes
-    assert.is(s.ringBytes, 96000);
-    s.push(chunk);  // 192000 bytes never fit
+    const s = open({ maxQueueMs: 500 });  // exactly 96000 bytes
+    assert.is(s.queueBoundBytes, 96000);
+    assert.is(s.push(chunk.subarray(0, 1920)), PUSH_OK);
+    assert.is(s.push(chunk), PUSH_OVER_STREAM_BOUND);  // 192000 bytes never fit
     assert.is(s.overflowBytes, chunk.length);
-    s.push(chunk.subarray(0, 1920));
+    assert.is(s.push(chunk.subarray(0, 1920)), PUSH_OVER_STREAM_BOUND);  // lost too: no hole in the middle
     void s.closed.then((c) => { closed = c; });
   });
-  assert.is(closed.overflowBytes, chunk.length);
-  assert.is(closed.endMs, 1_000_000 + 1010);
+  assert.is(closed.overflowBytes, chunk.length + 1920);
+  assert.is(closed.recordedBytes, 0);  // run() records nothing; the gap is at the data offset the loss began
+  assert.equal(closed.gaps, [{ offset: 1920, bytes: chunk.length + 1920 }]);
+  assert.is(closed.endMs, 1_000_000 + 1020);
 });
 
-test('ring wrap-around: many pushes totalling far more than the ring lose nothing when the worker keeps up', async () => {
+test('burst: a whole recording pushed at once (far more than a second) is recorded byte for byte', async () => {
   const pcm = toStereoBytes(concat(loadFixture('pt-br').samples, loadFixture('en-female').samples));
-  const file = path.join(tmp, 'wrap.wav');
-  // The worker "keeps up" by construction, not by timing: a push waits until the stats rows (every 50 ms of
-  // stream time; tMs is the analysed stream time, 192 bytes per ms from startedAtMs 0) show room for it in the
-  // 400 ms ring, however slowly the worker is scheduled.
-  let analysed = 0;
-  const engine = new AudioEngine({ threads: 1, statsIntervalMs: 50 }, (_b, stats) => {
-    for (const row of stats.toObjects()) analysed = Math.max(analysed, row.tMs * 192);
-  });
-  const s = engine.openStream({ meetingId: 'm', participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0, recordingPath: file, ringMs: 400 });
-  const chunk = 19200;  // 100 ms
-  for (let o = 0; o < pcm.length; o += chunk) {
-    const deadline = Date.now() + 10_000;
-    while (o - analysed > s.ringBytes - chunk) {
-      assert.ok(Date.now() < deadline, `the worker analysed nothing for 10 s (${analysed} of ${o} bytes)`);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    s.push(pcm.subarray(o, o + chunk));
-  }
+  const file = path.join(tmp, 'burst.wav');
+  const engine = new AudioEngine({ threads: 1 }, () => {});
+  const s = engine.openStream({ meetingId: 'm', participantId: 'p', sampleRate: 48000, channels: 2, groupSeconds: 2, startedAtMs: 0, recordingPath: file });
+  assert.ok(pcm.length > 10 * 192000, 'input is many seconds');
+  for (let o = 0; o < pcm.length; o += 1920) assert.is(s.push(pcm.subarray(o, o + 1920)), PUSH_OK);
   s.close();
   const closed = await s.closed;
   engine.close();
   assert.is(closed.overflowBytes, 0);
-  assert.ok(pcm.length > 10 * 65536, 'input is many times the ring');
+  assert.equal(closed.gaps, []);
   assert.is(sha(parseWav(fs.readFileSync(file), STEREO_48K).data), sha(pcm));
 });
 
@@ -253,7 +243,7 @@ test('overlap: a participant muted for longer than the 163.84 s history brings b
   // first. Bob speaks from 160.3 s on. Alice's old speech used to reappear 163.84 s later (164.1..171.7 s),
   // where Bob's speech made a false overlap with Alice named as the one interrupted.
   const events: (EngineEvent | StatsEvent)[] = [];
-  const engine = new AudioEngine({ threads: 1, ringMs: 120_000 }, (b, stats) => events.push(...stats.toObjects(), ...b));
+  const engine = new AudioEngine({ threads: 1, maxQueueMs: 120_000 }, (b, stats) => events.push(...stats.toObjects(), ...b));
   const base = { meetingId: 'm', sampleRate: 48000 as const, channels: 1 as const, groupSeconds: 2, startedAtMs: 0 };
   const speech = loadFixture('en-male').samples;
   const alice = engine.openStream({ ...base, participantId: 'alice' });

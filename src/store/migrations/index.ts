@@ -13,6 +13,7 @@ import m008 from './008_invitations.js';
 import m009 from './009_meeting_report_stamps.js';
 import m010 from './010_meeting_report_parts.js';
 import m011 from './011_meeting_page_order.js';
+import m012 from './012_recording_gaps.js';
 
 export interface Migration {
   version: number;
@@ -20,4 +21,4 @@ export interface Migration {
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011];
+export const migrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012];
