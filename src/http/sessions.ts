@@ -90,7 +90,7 @@ async function slices<T>(cap: number | null, out: Buffer[], read: (after: T | nu
     const rows = read(after, limit);
     if (rows.length > 0) out.push(Buffer.from((n > 0 ? ',' : '') + json(rows).join(',')));
     n += rows.length;
-    if (rows.length < limit) return;
+    if (rows.length < limit || (cap !== null && n >= cap)) return;
     after = rows[rows.length - 1]!;
     await nextSlice();
   }

@@ -107,6 +107,8 @@ interface LiveMeeting {
   stored: number;
   /** Set by `finish`: the final report is made once no stream is left. */
   finishedAtMs: number | null;
+  /** A stored final report being superseded (stored again with a stream that came and went): announced if that fails. */
+  superseded?: { summary: ReportSummary; atMs: number } | null;
 }
 
 export interface MeetingsDeps {
@@ -247,7 +249,10 @@ export class Meetings extends EventEmitter<MeetingEvents> {
       const atMs = this.stamp(meetingId);
       this.renders.store({ kind: 'store', meetingId, source: { stored: meetingId }, final: true, atMs }).then((summary) => {
         if (summary.written) this.stored(summary, atMs);
-      }).catch((err: unknown) => this.deps.log.error({ err, meetingId }, 'cannot store the final meeting report'));
+      }).catch((err: unknown) => {
+        this.deps.reports.forget(meetingId);
+        this.deps.log.error({ err, meetingId }, 'cannot store the final meeting report');
+      });
       return;
     }
     if (m.streams.size === 0) this.finalize(m);
@@ -430,6 +435,7 @@ export class Meetings extends EventEmitter<MeetingEvents> {
       this.releaseIdle();
     }).catch((err: unknown) => {
       // The timeline stays in memory: nothing is lost.
+      this.deps.reports.forget(m.meetingId);
       this.deps.log.error({ err, meetingId: m.meetingId }, 'cannot store the meeting report');
     });
   }
@@ -467,15 +473,21 @@ export class Meetings extends EventEmitter<MeetingEvents> {
           // A stream opened and closed while this report was being stored: its audio is not in it. Store again
           // (the row just written is superseded; only the report that holds everything is announced).
           this.deps.reports.noteStored(m.meetingId, atMs);
+          m.superseded = { summary, atMs };
           this.finalize(m);
           return;
         } else this.live.delete(m.meetingId);
       }
+      m.superseded = null;
       this.stored(summary, atMs);
     }, (err: unknown) => {
       // The timeline stays in memory: the next end (or the last stream closing) tries again.
       m.finalizing = null;
+      this.deps.reports.forget(m.meetingId);
       this.deps.log.error({ err, meetingId: m.meetingId }, 'cannot store the final meeting report');
+      // The final report this one was to supersede is stored: the hosts are told of it.
+      if (m.superseded) this.stored(m.superseded.summary, m.superseded.atMs);
+      m.superseded = null;
     });
   }
 

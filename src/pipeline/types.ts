@@ -79,7 +79,7 @@ export interface StreamOptions {
    *  EngineOptions.maxQueueMs). See PushResult for what happens past it. */
   maxQueueMs?: number;
   /** Largest push accepted, bytes (1..64 MiB, default 64 MiB). A bigger chunk is refused whole: push returns
-   *  false, nothing is copied and the stream clock does not advance (the egress closes such a socket with 1009). */
+   *  PUSH_TOO_BIG, nothing is copied and the stream clock does not advance (the egress closes such a socket with 1009). */
   maxPushBytes?: number;
   /** Excluded from overlap detection (meeting hosts). Default false. Can be changed with setExcluded. */
   excluded?: boolean;
@@ -124,7 +124,7 @@ export interface StatsEvent {
   lastSpokeAtMs: number | null;
   /** Start of the current talk spurt (stream time), null when not speaking. */
   speechStartedAtMs: number | null;
-  /** Input bytes dropped because the ring was full, since the stream opened. */
+  /** Input bytes lost past a queue bound (the stream's or the server's), since the stream opened. */
   overflowBytes: number;
   /**
    * Recording data bytes the kernel accepted so far (muted spans excluded; up to 64 KiB still in the native
@@ -190,7 +190,7 @@ export interface OverlapEvent {
   excluded: boolean;
 }
 
-/** The stream is finished: ring drained, recording header final, file closed. Emitted once per stream. */
+/** The stream is finished: its queue drained, recording header final, file closed. Emitted once per stream. */
 export interface ClosedEvent {
   type: 'closed';
   streamId: number;

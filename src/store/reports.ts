@@ -46,9 +46,12 @@ export interface ReportWriteOptions {
 /** Identifies a part row (its bytes not read). */
 interface PartKey { version: number; seq: number }
 
+/** Meetings whose stamp `storedAt` keeps in memory. */
+const MAX_STAMPS = 10_000;
+
 export class ReportStore {
   private readonly q;
-  /** created_at by meeting (at most 10,000 kept): `storedAt` is asked for at every report request. */
+  /** created_at by meeting (at most MAX_STAMPS kept): `storedAt` is asked for at every report request. */
   private readonly stamps = new Map<string, number | null>();
   /** The database file (a worker thread reads stored reports from it with a connection of its own). */
   readonly file: string;
@@ -104,8 +107,15 @@ export class ReportStore {
    * stored reports, src/meetings/render-worker.ts): the stamp `storedAt` gives from now on.
    */
   noteStored(meetingId: string, atMs: number): void {
+    this.remember(meetingId, atMs);
+  }
+
+  /**
+   * Forget what `storedAt` knows of a meeting: the next call reads the row. For a write of another connection
+   * whose outcome is unknown (it failed, possibly after its row was pointed at the new version).
+   */
+  forget(meetingId: string): void {
     this.stamps.delete(meetingId);
-    this.stamps.set(meetingId, atMs);
   }
 
   /** When the stored report of a meeting was written (Unix ms; its version: it changes with every write), or null when none is. */
@@ -113,9 +123,15 @@ export class ReportStore {
     const known = this.stamps.get(meetingId);
     if (known !== undefined) return known;
     const at = this.q.stamp.get(meetingId) ?? null;
-    if (this.stamps.size >= 10_000) this.stamps.delete(this.stamps.keys().next().value!);
-    this.stamps.set(meetingId, at);
+    this.remember(meetingId, at);
     return at;
+  }
+
+  /** Keep a meeting's stamp, newest last; the oldest goes beyond MAX_STAMPS. */
+  private remember(meetingId: string, at: number | null): void {
+    this.stamps.delete(meetingId);
+    if (this.stamps.size >= MAX_STAMPS) this.stamps.delete(this.stamps.keys().next().value!);
+    this.stamps.set(meetingId, at);
   }
 
   /** The stored report of a meeting as its JSON's UTF-8 bytes (one statement: one consistent snapshot), or null when none is stored. */

@@ -18,7 +18,7 @@ import WebSocket from 'ws';
 import { SignalingClient } from '../../src/client/index.js';
 import { BINARY, binaryIsFresh, buildBinary } from '../../scripts/build-binary.js';
 import { registerAndLogin } from '../helpers/auth.js';
-import { FAST_RING_MS, ROOT, http, startTestServer, type SpawnAs, type TestServer } from '../helpers/server.js';
+import { STREAM_QUEUE_MS, ROOT, http, startTestServer, type SpawnAs, type TestServer } from '../helpers/server.js';
 import { sioConnect } from '../helpers/sio.js';
 import { mountTmpfs, unmount } from '../helpers/mount.js';
 import { FRAME_BYTES, SECRET, closed, open, parseWav, sendPcm, sha256, signedEgressUrl, speechFixtures, waitFor } from '../egress/helpers.js';
@@ -64,7 +64,7 @@ test('--version answers without any configuration, and nothing outside the folde
 });
 
 test('serves /health, /ws, Socket.IO and egress audio; SIGTERM finalizes the recording; the next start reuses the addons', async () => {
-  const env = { EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS };
+  const env = { EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS };
   let server: TestServer = await startTestServer(env, dirs, as);
   const clients: SignalingClient[] = [];
   try {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FAST_RING_MS, startTestServer, type TestServer } from '../helpers/server.js';
+import { STREAM_QUEUE_MS, startTestServer, type TestServer } from '../helpers/server.js';
 import {
   FRAME_BYTES, SECRET, closed, connect, listFiles, open, parseWav, sendMuted, sendPcm, sha256, signedEgressUrl, speechFixtures, waitFor,
 } from './helpers.js';
@@ -15,7 +15,7 @@ import { allRecordings, closedRecordingOf, counts as apiCounts } from '../helper
 let server: TestServer;
 const [speech] = speechFixtures();
 
-test.before(async () => { server = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS }); });
+test.before(async () => { server = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS }); });
 test.after(async () => { await server.stop(); });
 
 // Recordings, meetings and participants through GET /api/sessions (test/helpers/sessions.ts).

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FAST_RING_MS, ROOT, http, startTestServer, type TestServer } from '../helpers/server.js';
+import { STREAM_QUEUE_MS, ROOT, http, startTestServer, type TestServer } from '../helpers/server.js';
 import {
   BYTES_PER_SEC, FRAME_BYTES, SECRET, closed, ffprobe, open, parseWav, sendMuted, sendPcm, sha256, signedEgressUrl,
   speechFixtures, waitFor,
@@ -25,7 +25,7 @@ let auth: Record<string, string>;
 const [speechA, speechB] = speechFixtures();
 
 test.before(async () => {
-  server = await startTestServer({ EGRESS_SECRET: SECRET, PUBLIC_URL: 'https://meet.example.com', AUDIO_STREAM_QUEUE_MS: FAST_RING_MS });
+  server = await startTestServer({ EGRESS_SECRET: SECRET, PUBLIC_URL: 'https://meet.example.com', AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS });
   // The account the sessions helpers read with: carol's URL below is signed for its organization's room.
   auth = await apiHeaders(server);
 });

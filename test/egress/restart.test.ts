@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FAST_RING_MS, startTestServer, type TestServer } from '../helpers/server.js';
+import { STREAM_QUEUE_MS, startTestServer, type TestServer } from '../helpers/server.js';
 import { allRecordings, session } from '../helpers/sessions.js';
 import { BYTES_PER_SEC, FRAME_BYTES, SECRET, closed, open, parseWav, sendMuted, sendPcm, sha256, signedEgressUrl, speechFixtures, waitFor } from './helpers.js';
 
@@ -23,7 +23,7 @@ async function flushed(file: string, bytes: number): Promise<void> {
 }
 
 test('SIGKILL mid-stream: the next start repairs the file sizes and closes the row as REPAIRED', async () => {
-  const s1 = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS });
+  const s1 = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS });
   const ws = await open(signedEgressUrl(s1, { roomName: 'crash', participant: 'crashy', trackId: 'TR_1' }));
   ws.on('error', () => { /* the server dies under it */ });
   const recorded = speech.subarray(0, FRAME_BYTES * 150); // 1.5 s
@@ -56,7 +56,7 @@ test('SIGKILL mid-stream: the next start repairs the file sizes and closes the r
   orphanHeader.writeUInt32LE(0, 40);
   fs.writeFileSync(orphan, Buffer.concat([orphanHeader, orphanData, Buffer.from([9])]));
 
-  const s2 = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS }, { dataDir: s1.dataDir, storageDir: s1.storageDir });
+  const s2 = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS }, { dataDir: s1.dataDir, storageDir: s1.storageDir });
   try {
     const repaired = (await session(s2, row.meetingId)).recordings.find((r) => r.id === row.id)!;
     assert.is(repaired.status, 'REPAIRED');
@@ -80,7 +80,7 @@ test('SIGKILL mid-stream: the next start repairs the file sizes and closes the r
 });
 
 test('SIGTERM mid-stream: egress sockets get 1001, the file is final and the row COMPLETE', async () => {
-  const s = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS });
+  const s = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS });
   const ws = await open(signedEgressUrl(s, { roomName: 'term', participant: 'terminated' }));
   const sent = speech.subarray(0, FRAME_BYTES * 120);
   await sendPcm(ws, sent);
@@ -92,7 +92,7 @@ test('SIGTERM mid-stream: egress sockets get 1001, the file is final and the row
   assert.equal(await done, { code: 1001, reason: 'server shutting down' });
   // What the stopped server stored, as the next server on the same folders serves it (a recording the shutdown
   // left open would show there as REPAIRED).
-  const next = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS }, { dataDir: s.dataDir, storageDir: s.storageDir });
+  const next = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS }, { dataDir: s.dataDir, storageDir: s.storageDir });
   let final;
   try {
     final = (await session(next, row.meetingId)).recordings.find((r) => r.id === row.id)!;

@@ -47,7 +47,7 @@ export async function streamMeeting(server: TestServer, meetingId: string, track
     for (let i = 0; i < sockets.length; i++) {
       if (off < bytes[i]!.length) sockets[i]!.send(bytes[i]!.subarray(off, Math.min(off + CHUNK_BYTES, bytes[i]!.length)), { binary: true });
     }
-    // At most ~10× real time: the test servers ring holds 30 s (FAST_RING_MS), and a worker thread starved of CPU on a busy
+    // At most ~10× real time: a test server queues at most 30 s per stream (STREAM_QUEUE_MS), and a worker thread starved of CPU on a busy
     // machine must not see its ring overflow (LiveKit itself sends in real time).
     const due = started + (off / CHUNK_BYTES) * (100 / SPEEDUP);
     if (Date.now() < due || sockets.some((s) => s.bufferedAmount > 1 << 20)) await new Promise((r) => setTimeout(r, Math.max(1, due - Date.now())));

@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { concat, gain, intersectionMs, loadFixture, mix, silence, talkSpurts, whiteNoise } from '../helpers/fixtures.js';
-import { FAST_RING_MS, startTestServer, type TestServer } from '../helpers/server.js';
+import { STREAM_QUEUE_MS, startTestServer, type TestServer } from '../helpers/server.js';
 import { apiAccount } from '../helpers/sessions.js';
 import { SECRET } from '../egress/helpers.js';
 import { API_KEY, API_SECRET, sendEvent } from '../livekit/double.js';
@@ -24,7 +24,7 @@ const female = loadFixture('en-female');
 
 test.before(async () => {
   // LiveKit keys for its webhooks (hosts); no egress is started by them here, the test streams itself.
-  server = await startTestServer({ EGRESS_SECRET: SECRET, LIVEKIT_URL: 'http://127.0.0.1:9', LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, AUTO_EGRESS: 'false', AUDIO_STREAM_QUEUE_MS: FAST_RING_MS });
+  server = await startTestServer({ EGRESS_SECRET: SECRET, LIVEKIT_URL: 'http://127.0.0.1:9', LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, AUTO_EGRESS: 'false', AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS });
   // The server's first account: an owner of the first organization, which hosts the meetings of no organization here.
   const owner = await apiAccount(server);
   auth = owner.headers;
@@ -170,7 +170,7 @@ test("a host's audio never yields feedback about the host, nor an overlap with t
 });
 
 test('FEEDBACK_LOCALE=pt-BR: message and tips in Portuguese; thresholds from config', async () => {
-  const pt = await startTestServer({ EGRESS_SECRET: SECRET, FEEDBACK_LOCALE: 'pt-BR', FEEDBACK_VOLUME_LOW_DBFS: '-20', AUDIO_STREAM_QUEUE_MS: FAST_RING_MS });
+  const pt = await startTestServer({ EGRESS_SECRET: SECRET, FEEDBACK_LOCALE: 'pt-BR', FEEDBACK_VOLUME_LOW_DBFS: '-20', AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS });
   try {
     const ptAuth = (await apiAccount(pt)).headers;
     const id = meeting();

@@ -28,7 +28,7 @@ export interface TestServer {
 }
 
 /** AUDIO_STREAM_QUEUE_MS for servers that get audio faster than real time (whole fixtures at once): 30 s of queue per stream. */
-export const FAST_RING_MS = '30000';
+export const STREAM_QUEUE_MS = '30000';
 
 /** How to run the server instead of `node --import tsx src/main.ts` in the checkout (e.g. the single executable). */
 export interface SpawnAs {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { apiAccount } from '../helpers/sessions.js';
-import { FAST_RING_MS, startTestServer, type TestServer } from '../helpers/server.js';
+import { STREAM_QUEUE_MS, startTestServer, type TestServer } from '../helpers/server.js';
 import { BYTES_PER_SEC, SECRET, closed, open, query, sendPcm, signedEgressUrl, speechFixtures, waitFor } from '../egress/helpers.js';
 import { startHumeDouble, type DoubleOptions, type HumeDouble } from './double.js';
 
@@ -19,7 +19,7 @@ export interface Pair { server: TestServer; double: HumeDouble; stop(): Promise<
 /** Start the double and a real server whose HUME_STREAM_URL points at it (HUME_API_KEY = API_KEY unless overridden). */
 export async function startPair(env: Record<string, string> = {}, doubleOpts: Partial<DoubleOptions> = {}): Promise<Pair> {
   const double = await startHumeDouble({ apiKey: API_KEY, ...doubleOpts });
-  const server = await startTestServer({ EGRESS_SECRET: SECRET, HUME_API_KEY: API_KEY, HUME_STREAM_URL: double.url, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS, ...env });
+  const server = await startTestServer({ EGRESS_SECRET: SECRET, HUME_API_KEY: API_KEY, HUME_STREAM_URL: double.url, AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS, ...env });
   return { server, double, stop: async () => { await server.stop(); await double.close(); } };
 }
 

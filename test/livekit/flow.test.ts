@@ -8,7 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EgressStatus, TrackSource, TrackType } from 'livekit-server-sdk';
-import { FAST_RING_MS, http, startTestServer, type TestServer } from '../helpers/server.js';
+import { STREAM_QUEUE_MS, http, startTestServer, type TestServer } from '../helpers/server.js';
 import { SECRET as EGRESS_SECRET, closed, open, parseWav, query, sendPcm, sha256, waitFor } from '../egress/helpers.js';
 import { getSession, session as sessionOf } from '../helpers/sessions.js';
 import { gain, loadFixture, toStereoBytes } from '../helpers/fixtures.js';
@@ -25,7 +25,7 @@ const speech = toStereoBytes(gain(loadFixture('en-male').samples, -30));
 test.before(async () => {
   lk = await LivekitDouble.start();
   server = await startTestServer({
-    LIVEKIT_URL: lk.url, LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, EGRESS_SECRET, PUBLIC_URL, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS,
+    LIVEKIT_URL: lk.url, LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, EGRESS_SECRET, PUBLIC_URL, AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS,
   });
 });
 test.after(async () => {

@@ -27,7 +27,7 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { TestAccount } from '../helpers/auth.js';
 import { concat, loadFixture, silence } from '../helpers/fixtures.js';
-import { FAST_RING_MS, startTestServer, type TestServer } from '../helpers/server.js';
+import { STREAM_QUEUE_MS, startTestServer, type TestServer } from '../helpers/server.js';
 import { requireTools } from '../helpers/requires.js';
 import { SECRET } from '../egress/helpers.js';
 import { API_KEY, API_SECRET, sendEvent } from '../livekit/double.js';
@@ -61,7 +61,7 @@ test.before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meetcore-host-console-'));
   server = await startTestServer({
     EGRESS_SECRET: SECRET, LIVEKIT_URL: 'http://127.0.0.1:9', LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET,
-    AUTO_EGRESS: 'false', AUDIO_STREAM_QUEUE_MS: FAST_RING_MS,
+    AUTO_EGRESS: 'false', AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS,
   });
   // The server's first account: an owner of the first organization, which hosts the meetings of no organization here.
   owner = await apiAccount(server);

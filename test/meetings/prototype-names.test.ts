@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import type { TestAccount } from '../helpers/auth.js';
 import { apiAccount } from '../helpers/sessions.js';
 import { concat, loadFixture, silence } from '../helpers/fixtures.js';
-import { FAST_RING_MS, startTestServer, type TestServer } from '../helpers/server.js';
+import { STREAM_QUEUE_MS, startTestServer, type TestServer } from '../helpers/server.js';
 import { SECRET } from '../egress/helpers.js';
 import { streamMeeting } from '../feedback/meeting.js';
 
@@ -19,7 +19,7 @@ let owner: TestAccount;
 const MEETING = `MT_proto_${process.pid}`;
 
 test.before(async () => {
-  server = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS });
+  server = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS });
   owner = await apiAccount(server);  // the first account: it reads meetings of no organization
 });
 test.after(async () => { await server.stop(); });

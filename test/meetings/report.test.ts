@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { concat, loadFixture, silence, talkSpurts, toStereoBytes, type Fixture } from '../helpers/fixtures.js';
-import { FAST_RING_MS, http, startTestServer, type TestServer } from '../helpers/server.js';
+import { STREAM_QUEUE_MS, http, startTestServer, type TestServer } from '../helpers/server.js';
 import { SECRET, closed, open, signedEgressUrl, waitFor } from '../egress/helpers.js';
 import { apiAccount, getSession } from '../helpers/sessions.js';
 import { API_KEY, API_SECRET, sendEvent } from '../livekit/double.js';
@@ -30,7 +30,7 @@ const female = loadFixture('en-female');
 const ptbr = loadFixture('pt-br');
 
 test.before(async () => {
-  server = await startTestServer({ EGRESS_SECRET: SECRET, LIVEKIT_URL: 'http://127.0.0.1:9', LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, AUTO_EGRESS: 'false', AUDIO_STREAM_QUEUE_MS: FAST_RING_MS });
+  server = await startTestServer({ EGRESS_SECRET: SECRET, LIVEKIT_URL: 'http://127.0.0.1:9', LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, AUTO_EGRESS: 'false', AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS });
   // The server's first account: owner of the first organization, which reads the meetings of no organization this file opens.
   const owner = await apiAccount(server);
   auth = owner.headers;

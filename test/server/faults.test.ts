@@ -12,7 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import { SignalingClient } from '../../src/client/index.js';
-import { FAST_RING_MS, ROOT, http, startTestServer, type TestServer } from '../helpers/server.js';
+import { STREAM_QUEUE_MS, ROOT, http, startTestServer, type TestServer } from '../helpers/server.js';
 import { allRecordings, session } from '../helpers/sessions.js';
 import { FRAME_BYTES, SECRET, closed, open, sendPcm, signedEgressUrl, speechFixtures, waitFor } from '../egress/helpers.js';
 
@@ -23,7 +23,7 @@ const [speech] = speechFixtures();
 function serverWithFaults(faults: string[]): Promise<TestServer> {
   return startTestServer({
     NODE_OPTIONS: `--import ${INJECTOR}`, MEETCORE_TEST_FAULT: faults.join(','),
-    EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS,
+    EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS,
   });
 }
 
@@ -80,7 +80,7 @@ async function recording(s: TestServer, participant: string): Promise<{ ws: WebS
 
 /** The recording as the next server started on the same folders serves it. */
 async function afterRestart(s: TestServer, meetingId: string, id: number) {
-  const next = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: FAST_RING_MS }, { dataDir: s.dataDir, storageDir: s.storageDir });
+  const next = await startTestServer({ EGRESS_SECRET: SECRET, AUDIO_STREAM_QUEUE_MS: STREAM_QUEUE_MS }, { dataDir: s.dataDir, storageDir: s.storageDir });
   try {
     return (await session(next, meetingId)).recordings.find((r) => r.id === id)!;
   } finally {

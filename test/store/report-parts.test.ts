@@ -183,4 +183,18 @@ test('a database at schema 9 with a report stored the old way is migrated: the r
   assert.equal(parts(db, 'm5').map((p) => p.version), [T0 + 8]);
 });
 
+test('storedAt keeps at most 10,000 stamps noted by other connections, and forgets one on request', () => {
+  const db = database('stamps', 'm6');
+  const store = new ReportStore(db);
+  // Noted (as the render worker's writes are), never stored here: the row says there is none.
+  store.noteStored('m6', T0);
+  assert.is(store.storedAt('m6'), T0, 'the noted stamp');
+  store.forget('m6');
+  assert.is(store.storedAt('m6'), null, 'forgotten: read from the row');
+  store.noteStored('m6', T0);
+  for (let i = 0; i < 10_000; i++) store.noteStored(`other-${i}`, T0 + i);
+  assert.is(store.storedAt('m6'), null, 'the oldest stamp went beyond 10,000: read from the row');
+  assert.is(store.storedAt('other-9999'), T0 + 9999);
+});
+
 test.run();
