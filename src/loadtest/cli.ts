@@ -292,14 +292,26 @@ async function startLocal(pin: boolean): Promise<Target> {
 
 interface Worker { child: ChildProcess; pending: ((m: any) => void)[] }
 
+/**
+ * Worker processes that have not answered yet (still loading). When this process exits they get SIGTERM: a
+ * worker that answers exits by itself when told to close or when this process is gone, but one still loading its
+ * modules when a run ends early (a refused target right after the start) was seen stuck there for minutes,
+ * holding the stderr it shares with this process.
+ */
+const loadingWorkers = new Set<ChildProcess>();
+process.once('exit', () => { for (const child of loadingWorkers) child.kill('SIGTERM'); });
+
 function startWorkers(n: number, pin: boolean): Worker[] {
   const [cmd, ...args] = selfCommand();
   const cpus = os.availableParallelism();
   return Array.from({ length: n }, () => {
     const command = pin ? ['taskset', '-c', cpus > 2 ? `1-${cpus - 1}` : '1', cmd!, ...args] : [cmd!, ...args];
     const child = spawn(command[0]!, [...command.slice(1), '__bench-worker'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    loadingWorkers.add(child);
+    child.once('exit', () => loadingWorkers.delete(child));
     const w: Worker = { child, pending: [] };
     child.on('message', (m: { type: string; message?: string }) => {
+      loadingWorkers.delete(child);
       if (m.type === 'error') { process.stderr.write(`meetcore bench: worker: ${m.message}\n`); return; }
       w.pending.shift()?.(m);
     });
