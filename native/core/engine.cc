@@ -170,10 +170,12 @@ void Worker::run() {
     // Every stream is drained before the closing ones are finalized: what a pass reads is on the meetings'
     // timelines before any of its streams ends, whatever the order of the streams.
     closing_.resize(streams_.size());
+    bool more = false;
     for (size_t i = 0; i < streams_.size(); i++) {
       closing_[i] = stop || streams_[i]->closeRequested();  // read before draining: bytes pushed before close are seen
-      drain(*streams_[i]);
+      more |= drain(*streams_[i], closing_[i] ? UINT64_MAX : kDrainPassBytes);
     }
+    if (more) wakeRequested_.store(true, std::memory_order_release);  // the next pass starts without waiting
     size_t kept = 0;
     for (size_t i = 0; i < streams_.size(); i++) {
       if (closing_[i]) {
@@ -198,8 +200,8 @@ void Worker::run() {
   }
 }
 
-void Worker::drain(Stream& s) {
-  for (;;) {
+bool Worker::drain(Stream& s, uint64_t budget) {
+  for (uint64_t drained = 0;;) {
     Stream::Marker next{};
     bool hasMarker = false;
     if (s.markerCount_.load(std::memory_order_acquire) > 0) {
@@ -220,12 +222,16 @@ void Worker::drain(Stream& s) {
       applyMarker(s, next);
       continue;
     }
+    if (drained >= budget) {
+      takeReports(s);
+      return true;
+    }
     const BlockQueue::Span span = s.queue_.peek();
     size_t n = span.size;
     if (hasMarker) n = std::min<uint64_t>(n, next.position - tail);
     if (n == 0) {
       takeReports(s);  // a gap marker alone may have advanced the timeline
-      return;
+      return false;
     }
     // Written and analysed in place, straight from the block; the block is handed back after.
     if (s.recording_ && !s.writeFailed_ && !s.recording_->write(span.data, n)) {
@@ -239,6 +245,7 @@ void Worker::drain(Stream& s) {
     processSpan(s, span.data, n);
     s.queue_.consume(n);
     engine_.queued_.fetch_sub(n, std::memory_order_relaxed);
+    drained += n;
   }
 }
 

@@ -64,6 +64,12 @@ struct EngineConfig {
  *  stereo), instead of leaving them for its 10 ms timer. */
 constexpr size_t kWakeQueuedBytes = 3 * kBlockBytes;
 
+/** Most bytes of one stream a worker pass drains (16 blocks, 256 KiB: ~1.4 s of 48 kHz stereo), so that a burst of
+ *  one stream (up to AUDIO_STREAM_QUEUE_MS of audio) does not hold back the other streams of its worker and the
+ *  pass's events; a stream left with more queued makes the next pass start at once. A closing stream is drained
+ *  whole (it is finalized in the same pass). */
+constexpr size_t kDrainPassBytes = 16 * kBlockBytes;
+
 class Engine;
 class Worker;
 
@@ -154,7 +160,8 @@ class Worker {
  private:
   class Sink;
   void run();
-  void drain(Stream& s);
+  /** Drain at most `budget` bytes of `s` (markers applied on the way); returns whether more is queued. */
+  bool drain(Stream& s, uint64_t budget);
   /** Analyse `n` drained bytes read in place: completes a sample frame carried from the last span first. */
   void processSpan(Stream& s, const uint8_t* data, size_t n);
   void processBytes(Stream& s, const uint8_t* data, size_t n);

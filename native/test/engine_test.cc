@@ -243,8 +243,25 @@ static void testPushWakesWorker() {
   engine.stop();
 }
 
+/** A burst larger than a pass drains (kDrainPassBytes) is drained over several passes without waiting for the
+ *  timer: a pass that leaves bytes queued starts the next one. */
+static void testBurstDrainsInPasses() {
+  Closed closed;
+  EngineConfig ec{1, 250, 500};
+  ec.tickMs = 60000;
+  Engine engine(ec, closed.deliver());
+  auto s = engine.open(config("p", 60000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::vector<uint8_t> pcm(10 * kDrainPassBytes + 1920);  // ~14 s of 48 kHz stereo
+  CHECK(s->push(pcm.data(), pcm.size()) == PushResult::kOk);
+  CHECK(waitUntil([&] { return s->queuedBytes() == 0; }, 5000));
+  s->requestClose();
+  engine.stop();
+}
+
 int main() {
   testPushWakesWorker();
+  testBurstDrainsInPasses();
   testQueueBoundSizing();
   testBurstLossless();
   testStreamBoundGap();
