@@ -226,16 +226,16 @@ static void testClosedReturnedByStop() {
   CHECK(engine.droppedBatches() >= 1);
 }
 
-// A push that leaves more than kWakeQueuedBytes queued wakes the worker: with its timer at 60 s, the queue is
-// still drained at once (the wait below is a 5 s timeout, not a speed target).
-static void testPushWakesWorker() {
+/** Push `bytes` at once to a worker whose timer is 60 s: the queue must still be drained (the wait is a 5 s
+ *  timeout, not a speed target). */
+static void checkDrainedWithoutTimer(size_t bytes) {
   Closed closed;
   EngineConfig ec{1, 250, 500};
   ec.tickMs = 60000;
   Engine engine(ec, closed.deliver());
   auto s = engine.open(config("p", 60000));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the worker took the new stream and sleeps again
-  std::vector<uint8_t> pcm(kWakeQueuedBytes + 1920);
+  std::vector<uint8_t> pcm(bytes);
   CHECK(s->push(pcm.data(), pcm.size()) == PushResult::kOk);
   CHECK(waitUntil([&] { return s->queuedBytes() == 0; }, 5000));
   CHECK(engine.queuedBytes() == 0);
@@ -243,21 +243,12 @@ static void testPushWakesWorker() {
   engine.stop();
 }
 
-/** A burst larger than a pass drains (kDrainPassBytes) is drained over several passes without waiting for the
- *  timer: a pass that leaves bytes queued starts the next one. */
-static void testBurstDrainsInPasses() {
-  Closed closed;
-  EngineConfig ec{1, 250, 500};
-  ec.tickMs = 60000;
-  Engine engine(ec, closed.deliver());
-  auto s = engine.open(config("p", 60000));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  std::vector<uint8_t> pcm(10 * kDrainPassBytes + 1920);  // ~14 s of 48 kHz stereo
-  CHECK(s->push(pcm.data(), pcm.size()) == PushResult::kOk);
-  CHECK(waitUntil([&] { return s->queuedBytes() == 0; }, 5000));
-  s->requestClose();
-  engine.stop();
-}
+/** A push that leaves more than kWakeQueuedBytes queued wakes the worker at once. */
+static void testPushWakesWorker() { checkDrainedWithoutTimer(kWakeQueuedBytes + 1920); }
+
+/** A burst larger than a pass drains (kDrainPassBytes, ~14 s of 48 kHz stereo here) is drained over several
+ *  passes: a pass that leaves bytes queued starts the next one. */
+static void testBurstDrainsInPasses() { checkDrainedWithoutTimer(10 * kDrainPassBytes + 1920); }
 
 int main() {
   testPushWakesWorker();
