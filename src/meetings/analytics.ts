@@ -79,20 +79,27 @@ export class MeetingAnalytics {
   private readonly openInterruptions = new Map<string, number>();
   /**
    * The kept spurts and interruptions as columns in arrival order, appended as they come (interruption times
-   * updated in place): `snapshot()` and `fromSnapshot()` are copies of memory, not walks over objects (a
-   * reopened meeting at the bound is taken back in a few ms on the event loop); `report()` makes the objects.
+   * updated in place), over SharedArrayBuffers: `snapshot()` hands out views of the first rows (no copy;
+   * postMessage shares them with the render worker) and `fromSnapshot()` adopts them, so neither walks objects
+   * nor allocates at the bound (a fresh 1 MB buffer costs ~3 ms of page faults on the event loop).
+   * Rows are only appended, except the times of an interruption (`markTimes`) and the pair counts (`pairs`):
+   * after a snapshot, the first such write copies that column (`marksShared`, `pairsShared`), so a snapshot
+   * never changes. `report()` makes the objects.
    */
-  private spurtWho = new Int32Array(1024);
-  private spurtStart = new Float64Array(1024);
-  private spurtEnd = new Float64Array(1024);
-  private markBy = new Int32Array(1024);
-  private markOf = new Int32Array(1024);
-  private markTimes = new Float64Array(3 * 1024);
+  private spurtWho: Int32Array = shared(Int32Array, 1024);
+  private spurtStart: Float64Array = shared(Float64Array, 1024);
+  private spurtEnd: Float64Array = shared(Float64Array, 1024);
+  private markBy: Int32Array = shared(Int32Array, 1024);
+  private markOf: Int32Array = shared(Int32Array, 1024);
+  private markTimes: Float64Array = shared(Float64Array, 3 * 1024);
+  /** Whether a snapshot (or the snapshot adopted) may still read `markTimes` / `pairs`: copy before writing in place. */
+  private marksShared = false;
+  private pairsShared = false;
   /** Participant ids by index (order of first appearance). */
   private readonly ids: string[] = [];
   /** Interruption counts as triplets (interrupter index, interrupted index, count); slot of a pair by `by,of`. */
-  private pairs = new Int32Array(3 * 256);
-  private readonly pairSlots = new Map<string, number>();
+  private pairs: Int32Array = shared(Int32Array, 3 * 256);
+  private readonly pairSlots = new Map<number, number>();
   private interruptionTotal = 0;
   private dropped = 0;
   private droppedMarks = 0;
@@ -193,6 +200,10 @@ export class MeetingAnalytics {
       const index = open;
       this.changes++;
       if (e.tMs >= this.markTimes[3 * index + 1]! || e.phase === 'end') {
+        if (this.marksShared) {
+          this.markTimes = grown(this.markTimes, this.markTimes.length);
+          this.marksShared = false;
+        }
         this.markTimes[3 * index + 1] = e.tMs;
         this.markTimes[3 * index + 2] = e.overlapMs;
       }
@@ -396,7 +407,11 @@ export class MeetingAnalytics {
 
   /** One more interruption of participant index `of` by `by` in the `pairs` column. */
   private countPair(by: number, of: number): void {
-    const key = `${by},${of}`;
+    const key = pairKey(by, of);
+    if (this.pairsShared) {
+      this.pairs = grown(this.pairs, this.pairs.length);
+      this.pairsShared = false;
+    }
     let slot = this.pairSlots.get(key);
     if (slot === undefined) {
       slot = this.pairSlots.size;
@@ -430,42 +445,47 @@ export class MeetingAnalytics {
   }
 
   /**
-   * Everything `report()` reads, as columns (typed arrays, index-coded participants) that postMessage copies
-   * cheaply, for a report computed off the event loop (src/meetings/render-worker.ts through `fromSnapshot`).
-   * The columns are kept up to date as events arrive (O(1) each), so this is a copy of memory plus one pass
-   * over the participants' talk times.
+   * Everything `report()` reads, as columns (typed arrays, index-coded participants) for a report computed off
+   * the event loop (src/meetings/render-worker.ts through `fromSnapshot`). The timeline columns are views of
+   * this timeline's shared buffers (their first rows; see the columns' comment): taking a snapshot copies
+   * nothing but the participants' talk times, and postMessage shares the columns rather than copying them.
    */
   snapshot(): TimelineSnapshot {
     const talkMs = new Float64Array(this.ids.length);
     for (const p of this.people.values()) talkMs[p.index] = p.talkMs;
     const n = this.spurtCount;
     const k = this.markCount;
+    this.marksShared = true;
+    this.pairsShared = true;
     return {
-      meetingId: this.meetingId, maxSpurts: this.maxSpurts, ids: this.ids.slice(), talkMs, made: this.pairs.slice(0, 3 * this.pairSlots.size),
-      spurtWho: this.spurtWho.slice(0, n), spurtStart: this.spurtStart.slice(0, n), spurtEnd: this.spurtEnd.slice(0, n),
-      markBy: this.markBy.slice(0, k), markOf: this.markOf.slice(0, k), markTimes: this.markTimes.slice(0, 3 * k),
+      meetingId: this.meetingId, maxSpurts: this.maxSpurts, ids: this.ids.slice(), talkMs, made: head(this.pairs, 3 * this.pairSlots.size),
+      spurtWho: head(this.spurtWho, n), spurtStart: head(this.spurtStart, n), spurtEnd: head(this.spurtEnd, n),
+      markBy: head(this.markBy, k), markOf: head(this.markOf, k), markTimes: head(this.markTimes, 3 * k),
       interruptionTotal: this.interruptionTotal, dropped: this.dropped, droppedMarks: this.droppedMarks,
       firstMs: this.firstMs, lastMs: this.lastMs,
     };
   }
 
-  /** A MeetingAnalytics holding what `snapshot()` took (its `report()` equals the original's). */
+  /**
+   * A MeetingAnalytics holding what `snapshot()` took (its `report()` equals the original's). The snapshot's
+   * columns are adopted, not copied: rows are appended past them, and what would be written in place is
+   * copied first, so the snapshot stays as it was for whoever else holds it.
+   */
   static fromSnapshot(s: TimelineSnapshot): MeetingAnalytics {
     const a = new MeetingAnalytics(s.meetingId, { maxSpurts: s.maxSpurts });
     for (let i = 0; i < s.ids.length; i++) a.person(s.ids[i]!).talkMs = s.talkMs[i]!;
-    a.pairs = new Int32Array(Math.max(3 * 256, s.made.length));
-    a.pairs.set(s.made);
-    for (let i = 0; i + 2 < s.made.length; i += 3) {
-      a.pairSlots.set(`${s.made[i]!},${s.made[i + 1]!}`, i / 3);
-    }
+    a.pairs = s.made;
+    for (let i = 0; i + 2 < s.made.length; i += 3) a.pairSlots.set(pairKey(s.made[i]!, s.made[i + 1]!), i / 3);
     a.spurtCount = s.spurtWho.length;
-    a.spurtWho = new Int32Array(s.spurtWho);
-    a.spurtStart = new Float64Array(s.spurtStart);
-    a.spurtEnd = new Float64Array(s.spurtEnd);
-    a.markBy = new Int32Array(s.markBy);
-    a.markOf = new Int32Array(s.markOf);
-    a.markTimes = new Float64Array(s.markTimes);
+    a.spurtWho = s.spurtWho;
+    a.spurtStart = s.spurtStart;
+    a.spurtEnd = s.spurtEnd;
+    a.markBy = s.markBy;
+    a.markOf = s.markOf;
+    a.markTimes = s.markTimes;
     a.markCount = s.markBy.length;
+    a.marksShared = true;
+    a.pairsShared = true;
     a.interruptionTotal = s.interruptionTotal;
     a.dropped = s.dropped;
     a.droppedMarks = s.droppedMarks;
@@ -541,10 +561,29 @@ function compareIds(x: string, y: string): number {
 }
 
 /** A typed array of twice the length holding `a`'s values first. */
-function grown<A extends Int32Array | Float64Array>(a: A): A {
-  const b = new (a.constructor as new (n: number) => A)(Math.max(1024, a.length * 2));
+/**
+ * The `pairSlots` key of interrupter index `by` and interrupted index `of`: one number (exact while both are
+ * below 2^26, far beyond the participants a meeting's memory holds), not a string built per event.
+ */
+function pairKey(by: number, of: number): number {
+  return by * 0x4000000 + of;
+}
+
+/** A typed array of `length` elements over a new SharedArrayBuffer. */
+function shared<A extends Int32Array | Float64Array>(Type: { new (b: SharedArrayBuffer): A; BYTES_PER_ELEMENT: number }, length: number): A {
+  return new Type(new SharedArrayBuffer(length * Type.BYTES_PER_ELEMENT));
+}
+
+/** `a`'s content in a new shared column of `length` elements (default: twice as many, at least 1024). */
+function grown<A extends Int32Array | Float64Array>(a: A, length = Math.max(1024, a.length * 2)): A {
+  const b = shared(a.constructor as unknown as { new (b: SharedArrayBuffer): A; BYTES_PER_ELEMENT: number }, length);
   b.set(a);
   return b;
+}
+
+/** The first `n` elements of `a`, as a view of the same memory. */
+function head<A extends Int32Array | Float64Array>(a: A, n: number): A {
+  return new (a.constructor as new (b: ArrayBufferLike, offset: number, length: number) => A)(a.buffer, a.byteOffset, n);
 }
 
 

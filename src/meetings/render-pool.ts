@@ -81,7 +81,7 @@ export class RenderPool {
   private readonly pending = new Map<number, Pending>();
 
   /**
-   * Run a task in the worker (the task is copied: its typed arrays stay usable here).
+   * Run a task in the worker (the task is copied, but for a snapshot's shared columns, which nobody writes).
    * @returns the UTF-8 bytes of the result (JSON text or SVG).
    * @throws Error with the worker's message when the task threw, or when the worker died.
    */
@@ -119,7 +119,8 @@ export class RenderPool {
     const reply = new Promise<Reply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       if (this.pending.size === 1) worker.ref();
-      // Copying the task (~2 MB of columns at the bound) in a turn of its own: the snapshot was this turn's work.
+      // In a turn of its own (the snapshot was this turn's work). The snapshot's columns are shared memory
+      // (src/meetings/analytics.ts): what is copied is the participants' ids and names.
       setImmediate(() => worker.postMessage({ id, task }));
     });
     this.inFlight.add(reply);

@@ -110,9 +110,8 @@ port.on('message', (msg: { id: number; task: RenderTask | StoreTask | SeedTask }
     try {
       if (task.kind === 'store') port.postMessage({ id: msg.id, summary: storeReport(task) });
       else {
-        const snapshot = seed(task);
-        const transfer = snapshot ? [snapshot.talkMs, snapshot.made, snapshot.spurtWho, snapshot.spurtStart, snapshot.spurtEnd, snapshot.markBy, snapshot.markOf, snapshot.markTimes].map((c) => c.buffer as ArrayBuffer) : [];
-        port.postMessage({ id: msg.id, snapshot }, transfer);
+        // The snapshot's columns are shared memory (src/meetings/analytics.ts): the event loop adopts them, no copy.
+        port.postMessage({ id: msg.id, snapshot: seed(task) });
       }
     } catch (err) {
       port.postMessage({ id: msg.id, error: err instanceof Error ? `${err.message}` : String(err) });

@@ -50,6 +50,8 @@ process.on('exit', () => {
  * @param env extra environment (overrides the test defaults: PORT=0, HOST=127.0.0.1, LOG_LEVEL=info, REGISTRATION=open).
  * @param dirs reuse the data/storage folders of an earlier server (to test restarts).
  * @param as run another command (the single executable) in another folder with its own environment.
+ * Profiling a test's server: MEETCORE_TEST_SERVER_NODE_ARGS (space-separated) are given to node before the entry,
+ * e.g. `--cpu-prof --cpu-prof-dir /tmp/prof` or `--trace-gc` (NODE_OPTIONS refuses --cpu-prof).
  * @throws Error when the server does not report listening within 20 s or exits first.
  */
 export async function startTestServer(env: Record<string, string> = {}, dirs?: { dataDir: string; storageDir: string }, as?: SpawnAs): Promise<TestServer> {
@@ -58,7 +60,7 @@ export async function startTestServer(env: Record<string, string> = {}, dirs?: {
     madeDirs.push(tmp);
     return { dataDir: path.join(tmp, 'data'), storageDir: path.join(tmp, 'storage') };
   })();
-  const [command, ...args] = as?.command ?? [process.execPath, '--import', 'tsx', path.join(ROOT, 'src/main.ts')];
+  const [command, ...args] = as?.command ?? [process.execPath, ...(process.env.MEETCORE_TEST_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', path.join(ROOT, 'src/main.ts')];
   const proc = spawn(command!, args, {
     cwd: as?.cwd ?? ROOT,
     env: {

@@ -261,4 +261,47 @@ test('maxSpurts bounds the spurts and the interruptions kept; the dropped still 
   assert.equal([n.droppedSpurts, s.startedAtMs, s.endedAtMs, person(s, 'a').talkTimeMs], [1, T0, T0 + 11_000, 3000]);
 });
 
+
+test('snapshot: fixed at the moment it is taken (interruption ends and counts after it copy first), adopted by fromSnapshot and shared with a worker', async () => {
+  // a 0–3000 with b's interruption 2000–… open; a snapshot; then b's overlap ends at 2600, b interrupts again at
+  // 5000 (the pair's count 1 → 2), and a new spurt comes. The snapshot's report is the one of the moment it was
+  // taken; the live report has everything; a MeetingAnalytics adopting the snapshot goes on without touching it.
+  const m = meeting(['a', 'b'], 10_000, [sp('a', 0, 3000), sp('b', 2000, 2600), ov('start', ['a', 'b'], 'b', 2000, 2300, 300)]);
+  const before = m.report(nobody, NOW, false);
+  const snap = m.snapshot();
+  m.overlap(ov('end', ['a', 'b'], 'b', 2000, 2600, 600));
+  m.speech(sp('a', 4000, 6000));
+  m.speech(sp('b', 5000, 5500));
+  m.overlap(ov('start', ['a', 'b'], 'b', 5000, 5400, 400));
+  const taken = MeetingAnalytics.fromSnapshot(snap).report(nobody, NOW, false);
+  assert.equal(taken, before, 'the snapshot is the timeline of the moment it was taken');
+  const live = m.report(nobody, NOW, false);
+  assert.is(live.interruptionCount, 2);
+  assert.is(person(live, 'b').interruptedCounts.a, 2);
+  assert.is(live.timeline.interruptions[0]!.overlapMs, 600, 'the end reached the live timeline');
+  assert.is(before.timeline.interruptions[0]!.overlapMs, 300);
+
+  // A timeline adopted from a snapshot writes its own copies: the snapshot (and the timeline it came from) stay.
+  const again = m.snapshot();
+  const adopted = MeetingAnalytics.fromSnapshot(again);
+  adopted.overlap(ov('end', ['a', 'b'], 'b', 5000, 5900, 900));
+  adopted.overlap(ov('start', ['a', 'b'], 'b', 7000, 7100, 100));
+  assert.is(adopted.report(nobody, NOW, false).interruptionCount, 3);
+  assert.equal(MeetingAnalytics.fromSnapshot(again).report(nobody, NOW, false), live);
+  assert.equal(m.report(nobody, NOW, false), live);
+
+  // The columns are shared memory: a worker thread sees the snapshot without a copy and computes the same report.
+  const { Worker } = await import('node:worker_threads');
+  assert.ok(again.spurtStart.buffer instanceof SharedArrayBuffer, 'columns are views of a SharedArrayBuffer');
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+     parentPort.once('message', (s) => { parentPort.postMessage(s.spurtStart.buffer instanceof SharedArrayBuffer ? Array.from(s.spurtStart) : null); });`,
+    { eval: true },
+  );
+  worker.postMessage(again);
+  const seen = await new Promise((resolve) => worker.once('message', resolve));
+  await worker.terminate();
+  assert.equal(seen, Array.from(again.spurtStart), 'the worker read the shared columns');
+});
+
 test.run();
