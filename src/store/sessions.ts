@@ -60,7 +60,6 @@ export class SessionStore {
       end: db.prepare("UPDATE sessions SET status = 'ENDED', ended_at = ? WHERE meeting_id = ? AND status = 'ACTIVE'"),
       list: db.prepare<[number, number], SessionRow>('SELECT * FROM sessions ORDER BY started_at DESC LIMIT ? OFFSET ?'),
       listVisible: db.prepare<[string | null, number, number, number], SessionRow>('SELECT * FROM sessions WHERE org_id = ? OR (? AND org_id IS NULL) ORDER BY started_at DESC LIMIT ? OFFSET ?'),
-      participants: db.prepare<[string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? ORDER BY joined_at'),
       participant: db.prepare<[string, string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? AND identity = ?'),
       upsertParticipant: db.prepare(`INSERT INTO participants (meeting_id, identity, name, roles, is_host, joined_at)
         VALUES (@meetingId, @identity, @name, @roles, @isHost, @joinedAt)
@@ -135,10 +134,6 @@ export class SessionStore {
   list(limit = 100, offset = 0, scope: { orgId: string | null; unscoped: boolean } | null = null): Session[] {
     const l = Math.min(Math.max(limit, 1), 500), o = Math.max(offset, 0);
     return (scope === null ? this.q.list.all(l, o) : this.q.listVisible.all(scope.orgId, scope.unscoped ? 1 : 0, l, o)).map(toSession);
-  }
-
-  participants(meetingId: string): Participant[] {
-    return this.q.participants.all(meetingId).map(toParticipant);
   }
 
   /**
