@@ -2,9 +2,11 @@
  * `/egress-audio`: the LiveKit Track Egress WebSocket target of PROTOCOL.md §4.
  *
  * Per socket: the query is validated (and its signature checked) in `upgrade`, before anything is created.
- * The first binary frame starts the stream: its arrival is `startedAt` (the stream clock origin), the meeting
- * is resolved, the participant upserted, a `recordings` row inserted (RECORDING) and the native AudioStream
- * opened with its recording path, all in one SQLite transaction: when the file cannot be created or its
+ * The first binary frame queues the stream's start: its arrival is `startedAt` (the stream clock origin), and
+ * what arrives until the start is held in order (copies). Starts run from the queue, at most START_TURN_MS per
+ * turn of the event loop, so a thousand streams opening at once do not hold the loop. A start resolves the
+ * meeting, upserts the participant, inserts a `recordings` row (RECORDING) and opens the native AudioStream
+ * with its recording path, all in one SQLite transaction: when the file cannot be created or its
  * header written (full disk, read-only folder) the socket is ended with 1011 `cannot start recording: <OS
  * error>` and nothing is left (no session this stream created, no row, no file). Every binary frame,
  * whatever its byte count, goes to `stream.push` as a view of uWS's ArrayBuffer (one memcpy, in native code). Text frames `{"muted":bool}`
@@ -54,11 +56,29 @@ interface SocketData {
   /** Remote address, for logs. */
   remote: string;
   connId: number;
-  /** The stream, from the first binary frame on. */
+  /** The stream, from its start on (the first binary frame queues the start: `pending` meanwhile). */
   live: LiveStream | null;
+  /** From the first binary frame until the stream starts (AudioEgress.startQueued). */
+  pending: PendingStart | null;
   /** Mute state announced before the first binary frame. */
   mutedBeforeStart: boolean;
   badTextFrames: number;
+}
+
+/**
+ * A stream whose first binary frame has arrived and whose start is queued (`AudioEgress.startQueued`): what
+ * arrives meanwhile is kept in order, copied (uWS's ArrayBuffer is valid only during its callback).
+ */
+interface PendingStart {
+  /** Arrival of the first binary frame, Unix ms: the stream clock origin. */
+  startedAt: number;
+  /** Binary frames (copies) and mute changes (`{"muted":bool}` text frames), in arrival order. */
+  items: (ArrayBuffer | boolean)[];
+  bytes: number;
+  /** The socket; null once it closed (the stream is then started, fed what arrived and closed at once). */
+  ws: WebSocket<SocketData> | null;
+  /** Why and when the socket closed before the start; null while it is open. */
+  closed: { reason: string; atMs: number } | null;
 }
 
 /** A stream opened in the engine and not yet finalized. */
@@ -107,6 +127,21 @@ interface StreamFigures {
 /** Period of the participant_stats writes and pipeline log lines, ms (the native writer flushes ≤ 1 s apart). */
 export const FLUSH_INTERVAL_MS = 1000;
 
+/**
+ * Stream starts run from a queue, at most this long per turn of the event loop, ms (a start is a SQLite
+ * transaction, a file created and its header written: ~0.3–1.5 ms; 1,000 streams opening at once would hold
+ * the loop a second).
+ */
+const START_TURN_MS = 2;
+/**
+ * A queued stream is started at once, out of turn, when what it sent meanwhile passes this many bytes (1.4 s of
+ * 48 kHz stereo), or when all queued streams together pass PENDING_TOTAL_BYTES: what waits in JS stays bounded.
+ */
+const PENDING_STREAM_BYTES = 256 * 1024;
+/** Closed streams finalized together (their summaries written in one transaction) before the time is checked. */
+const FINALIZE_CHUNK = 16;
+const PENDING_TOTAL_BYTES = 64 * 1024 * 1024;
+
 export interface AudioEgressDeps {
   ctx: AppContext;
   recordings: RecordingStore;
@@ -130,6 +165,14 @@ export class AudioEgress {
   private readonly pendingFigures = new Map<string, MeetingFigures>();
   private flushTimer: NodeJS.Timeout | null = null;
   private nextConnId = 1;
+  /** Sockets whose stream start is queued, in arrival order (`startQueued`). */
+  private readonly starting = new Set<SocketData>();
+  private startsScheduled = false;
+  /** Streams the engine reported closed, to finalize in order (`finalizeQueued`). */
+  private readonly closing: ClosedEvent[] = [];
+  private finalizeScheduled = false;
+  /** Bytes held by the queued starts. */
+  private pendingBytes = 0;
   /** False once shutdown began: upgrades get 503. */
   private accepting = true;
   /** True once shutdown finished: late engine batches are ignored (the database is closing). */
@@ -216,7 +259,7 @@ export class AudioEgress {
       refuseUpgrade(res, err, this.deps.log, 'egress', remote);
       return;
     }
-    const data: SocketData = { query, remote, connId: this.nextConnId++, live: null, mutedBeforeStart: false, badTextFrames: 0 };
+    const data: SocketData = { query, remote, connId: this.nextConnId++, live: null, pending: null, mutedBeforeStart: false, badTextFrames: 0 };
     res.cork(() => { res.upgrade<SocketData>(data, key, protocol, extensions, context); });
   }
 
@@ -239,14 +282,14 @@ export class AudioEgress {
    * A push passed a queue bound: the frame is lost (and every later one would be), so the socket is closed
    * with 4008 and a reason naming the bound; the engine's `closed` event lists the gap for the row.
    */
-  private overBound(ws: WebSocket<SocketData>, live: LiveStream, r: PushResult): void {
+  private overBound(ws: WebSocket<SocketData> | null, live: LiveStream, r: PushResult): void {
     if (live.boundReason !== null) return;
     live.boundReason = r === PUSH_OVER_GLOBAL_BOUND
       ? `server queue bound reached (AUDIO_QUEUE_MAX_MB=${this.deps.ctx.config.AUDIO_QUEUE_MAX_MB})`
       : `stream queue bound reached (AUDIO_STREAM_QUEUE_MS=${this.deps.ctx.config.AUDIO_STREAM_QUEUE_MS})`;
     this.deps.log.warn({ streamId: live.info.streamId, meetingId: live.info.meetingId, lostBytes: live.stream.overflowBytes, queuedBytes: live.stream.queuedBytes, reason: live.boundReason },
       'egress audio arrived faster than it could be written: closing with 4008');
-    ws.end(QUEUE_BOUND_CLOSE_CODE, live.boundReason);
+    ws?.end(QUEUE_BOUND_CLOSE_CODE, live.boundReason);
   }
 
   private slowMessage(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
@@ -257,14 +300,72 @@ export class AudioEgress {
       return;
     }
     if (isBinary) {
-      const live = d.live ?? this.start(ws, d);
-      if (!live) return;
-      const r = live.stream.push(message);  // the ArrayBuffer itself: no view to allocate per frame
-      live.frames++;
-      if (r !== PUSH_OK) this.overBound(ws, live, r);
+      if (d.live) {
+        const r = d.live.stream.push(message);  // the ArrayBuffer itself: no view to allocate per frame
+        d.live.frames++;
+        if (r !== PUSH_OK) this.overBound(ws, d.live, r);
+      } else this.queueStart(ws, d, message.slice(0));
       return;
     }
     this.text(d, message);
+  }
+
+  /**
+   * Hold `frame` (a copy) for the stream's start; the first frame queues the start (its arrival is the stream
+   * clock origin). Starts run in turns of at most START_TURN_MS (`startQueued`); one whose held bytes pass
+   * PENDING_STREAM_BYTES, or all of them past PENDING_TOTAL_BYTES, starts at once.
+   */
+  private queueStart(ws: WebSocket<SocketData>, d: SocketData, frame: ArrayBuffer): void {
+    let p = d.pending;
+    if (!p) {
+      p = d.pending = { startedAt: Date.now(), items: [], bytes: 0, ws, closed: null };
+      this.starting.add(d);
+      if (!this.startsScheduled) {
+        this.startsScheduled = true;
+        setImmediate(() => this.startQueued());
+      }
+    }
+    p.items.push(frame);
+    p.bytes += frame.byteLength;
+    this.pendingBytes += frame.byteLength;
+    if (p.bytes > PENDING_STREAM_BYTES || this.pendingBytes > PENDING_TOTAL_BYTES) this.begin(d);
+  }
+
+  /** Start queued streams for at most START_TURN_MS (all of them with `all`), the rest at the next turn. */
+  private startQueued(all = false): void {
+    this.startsScheduled = false;
+    const until = performance.now() + START_TURN_MS;
+    for (const d of this.starting) {
+      this.begin(d);
+      if (!all && performance.now() >= until) break;
+    }
+    if (this.starting.size > 0 && !this.startsScheduled) {
+      this.startsScheduled = true;
+      setImmediate(() => this.startQueued());
+    }
+  }
+
+  /** Start the queued stream of `d`, feed it what arrived meanwhile in order, and close it when its socket did. */
+  private begin(d: SocketData): void {
+    const p = d.pending;
+    if (!p) return;
+    this.starting.delete(d);
+    d.pending = null;
+    this.pendingBytes -= p.bytes;
+    const live = this.start(p.ws, d, p.startedAt);
+    if (!live) return;
+    for (const item of p.items) {
+      if (typeof item === 'boolean') { this.setMuted(live, item); continue; }
+      const r = live.stream.push(item);
+      live.frames++;
+      if (r !== PUSH_OK && r !== PUSH_TOO_BIG) this.overBound(live.ws, live, r);
+    }
+    if (p.closed) {
+      live.ws = null;
+      live.closeReason = p.closed.reason;
+      live.socketClosedAt = p.closed.atMs;
+      live.stream.close();
+    }
   }
 
   /** Stream clock of the next sample to arrive, Unix ms. */
@@ -273,8 +374,9 @@ export class AudioEgress {
   }
 
   /**
-   * Open the stream on the first binary frame. Returns null (and ends the socket with 1011 and a reason
-   * naming the OS error, e.g. "cannot start recording: No space left on device") on failure.
+   * Open the stream whose first binary frame arrived at `startedAt` (Unix ms). Returns null (and ends the
+   * socket, when still open, with 1011 and a reason naming the OS error, e.g. "cannot start recording: No space
+   * left on device") on failure.
    *
    * The session resolution, the participant upsert, the row insert and the opening of the recording (the
    * native writer creates the file and writes its header) run in one SQLite transaction: when the file cannot
@@ -282,10 +384,9 @@ export class AudioEgress {
    * created (ACTIVE or not), no participant change, no row and no file (the native writer removes a file whose
    * header it could not write; a meeting folder made for it is removed when still empty).
    */
-  private start(ws: WebSocket<SocketData>, d: SocketData): LiveStream | null {
+  private start(ws: WebSocket<SocketData> | null, d: SocketData, startedAt: number): LiveStream | null {
     const { ctx, recordings, log } = this.deps;
     const q = d.query;
-    const startedAt = Date.now();
     const made: { stream?: AudioStream; dir?: string; createdDir?: string } = {};
     try {
       const { session, participantId, trackId, file, relPath, row, mutedIntervals } = ctx.db.transaction(() => {
@@ -323,7 +424,7 @@ export class AudioEgress {
       d.live = live;
       this.streams.set(stream.id, live);
       this.pathsInUse.add(file);
-      this.deps.stats.addStream(stream.id, q.sampleRate, startedAt);
+      this.deps.stats.addStream(stream.id, q.sampleRate, startedAt, session.meetingId, participantId);
       this.deps.pipelineLogs.write(info.meetingId, {
         event: 'opened', streamId: info.streamId, participantId, trackId, recordingId: row.id, path: relPath,
         sampleRate: q.sampleRate, channels: q.channels, groupSeconds: q.groupSeconds, startedAt,
@@ -336,7 +437,7 @@ export class AudioEgress {
       if (made.dir) removeEmptyDirs(made.dir, made.createdDir);
       const reason = startFailureReason(err);
       log.error({ err, room: q.roomName, participant: q.participant, remote: d.remote, reason }, 'cannot start the egress stream');
-      ws.end(1011, reason);
+      ws?.end(1011, reason);
       return null;
     }
   }
@@ -344,6 +445,7 @@ export class AudioEgress {
   private text(d: SocketData, message: ArrayBuffer): void {
     const muted = readMuteFrame(message, d, this.deps.log, 'egress');
     if (muted === null) return;
+    if (d.pending) { d.pending.items.push(muted); return; }
     if (!d.live) { d.mutedBeforeStart = muted; return; }
     this.setMuted(d.live, muted);
   }
@@ -366,6 +468,13 @@ export class AudioEgress {
     const d = ws.getUserData();
     const reason = describeClose(code, message);
     const live = d.live;
+    if (d.pending) {
+      // Its start is queued: it starts, takes what arrived and closes then.
+      d.pending.ws = null;
+      d.pending.closed = { reason, atMs: Date.now() };
+      this.deps.log.info({ remote: d.remote, room: d.query.roomName, bytesIn: d.pending.bytes, reason }, 'egress socket closed before its stream started');
+      return;
+    }
     if (!live) {
       this.deps.log.info({ remote: d.remote, room: d.query.roomName, reason }, 'egress socket closed before any audio');
       return;
@@ -429,9 +538,38 @@ export class AudioEgress {
       }
     }
     if (closed) {
-      // The final summaries of the meetings whose streams ended (the timer writes the others once a second).
-      this.flushStats(new Set(closed.map((e) => e.meetingId)));
-      for (const e of closed) this.finalize(e);
+      for (const e of closed) this.closing.push(e);
+      if (!this.finalizeScheduled) {
+        this.finalizeScheduled = true;
+        setImmediate(() => this.finalizeQueued());
+      }
+    }
+  }
+
+  /**
+   * Finalize the streams the engine reported closed, in order and FINALIZE_CHUNK at a time (their final
+   * participant summaries first, in one transaction), for at most START_TURN_MS (all of them with `all`), the
+   * rest at the next turn: a thousand streams closing at once do not hold the loop.
+   */
+  private finalizeQueued(all = false): void {
+    this.finalizeScheduled = false;
+    const until = performance.now() + START_TURN_MS;
+    let done = 0;
+    while (done < this.closing.length) {
+      const chunk = this.closing.slice(done, done + FINALIZE_CHUNK);
+      try {
+        this.deps.stats.flushStreams(chunk.map((e) => e.streamId));
+      } catch (err) {
+        this.deps.log.error({ err }, 'cannot store participant stats (kept for the next flush)');
+      }
+      for (const e of chunk) this.finalize(e);
+      done += chunk.length;
+      if (!all && performance.now() >= until) break;
+    }
+    this.closing.splice(0, done);
+    if (this.closing.length > 0 && !this.finalizeScheduled) {
+      this.finalizeScheduled = true;
+      setImmediate(() => this.finalizeQueued());
     }
   }
 
@@ -448,9 +586,9 @@ export class AudioEgress {
     for (const meetingId of [...this.pendingFigures.keys()]) this.flushFigures(meetingId);
   }
 
-  private flushStats(meetings?: ReadonlySet<string>): void {
+  private flushStats(): void {
     try {
-      this.deps.stats.flush(meetings);
+      this.deps.stats.flush();
     } catch (err) {
       this.deps.log.error({ err }, 'cannot store participant stats (kept for the next flush)');
     }
@@ -537,8 +675,11 @@ export class AudioEgress {
   async shutdown(): Promise<void> {
     this.accepting = false;
     for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
+    // Streams whose start is queued are started now (fed what they sent, and closed): nothing they sent is lost.
+    this.startQueued(true);
     const closed = this.engine?.close() ?? [];
-    for (const e of closed) this.finalize(e);
+    this.closing.push(...closed);
+    this.finalizeQueued(true);
     for (const live of [...this.streams.values()]) {
       let recordedBytes = 0;
       try { recordedBytes = Math.max(0, fs.statSync(live.info.path).size - WAV_HEADER_BYTES); } catch { /* missing file: 0 */ }

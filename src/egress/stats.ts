@@ -2,8 +2,8 @@
  * Folds the native engine's per-stream `stats` events (src/pipeline/types.ts StatsEvent) into the
  * per-participant summaries of `participant_stats`: `fold` updates them in memory per report (it reads the
  * report's fields and keeps none of it, so the engine's row cursor can be passed), `flush` writes the ones
- * that changed in one transaction with one prepared statement (the egress flushes once a second, and a
- * meeting's final summaries when one of its streams ends).
+ * that changed in one transaction with one prepared statement (the egress flushes once a second, and
+ * `flushStreams` the final summaries of the streams it is about to finalize).
  *
  * Cumulative fields: `analysedMs` adds each interval's samples / sampleRate; `clippedSamples` adds each
  * interval's count; `peakDbfs` keeps the maximum. `speechMs` is rebuilt from the engine's 10 s window:
@@ -26,8 +26,8 @@ const COVERAGE_FRAMES = 1000;
 
 interface StreamClock {
   sampleRate: number;
-  /** The participant's summary, looked up at the stream's first report (no key building per report). */
-  summary: Summary | null;
+  /** The participant's summary, looked up when the stream is added (no key building per report). */
+  summary: Summary;
   /** Cumulative speech of this stream at its reports, oldest first (from the stream start, S = 0); entries
    *  before `head` are no longer needed (dropped in bulk, not shifted out one per report). */
   history: { tMs: number; speechMs: number }[];
@@ -43,9 +43,13 @@ export class StatsSummaries {
 
   constructor(private readonly store: StatsStore) {}
 
-  /** Start following a stream (its sample rate converts sample counts to ms). */
-  addStream(streamId: number, sampleRate: number, startedAtMs: number): void {
-    this.streams.set(streamId, { sampleRate, summary: null, history: [{ tMs: startedAtMs, speechMs: 0 }], head: 0 });
+  /**
+   * Start following a stream of `participantId` in `meetingId` (its sample rate converts sample counts to ms).
+   * The participant's summary is looked up now (a stored row read once), not in the engine batch of the
+   * stream's first report: a thousand streams starting together report together.
+   */
+  addStream(streamId: number, sampleRate: number, startedAtMs: number, meetingId: string, participantId: string): void {
+    this.streams.set(streamId, { sampleRate, summary: this.summary(meetingId, participantId), history: [{ tMs: startedAtMs, speechMs: 0 }], head: 0 });
   }
 
   /** Stop following a stream; the participant's summary stays cached while the meeting is live. */
@@ -62,7 +66,7 @@ export class StatsSummaries {
   fold(e: StatsEvent, nowMs = Date.now()): void {
     const clock = this.streams.get(e.streamId);
     if (!clock) return;
-    const s = (clock.summary ??= this.summary(e.meetingId, e.participantId));
+    const s = clock.summary;
     s.analysedExact += (e.samples / clock.sampleRate) * 1000;
     s.analysedMs = Math.round(s.analysedExact);
     s.speechExact += speechSinceLastReport(clock, e);
@@ -79,20 +83,33 @@ export class StatsSummaries {
   }
 
   /**
-   * Write every summary changed since the last flush (only those of `meetings` when given), in one
-   * transaction.
+   * Write every summary changed since the last flush, in one transaction.
    * @returns the rows written.
    * @throws the SQLite error (the changes stay pending for the next flush).
    */
-  flush(meetings?: ReadonlySet<string>): ParticipantStats[] {
+  flush(): ParticipantStats[] {
     if (this.touched.size === 0) return [];
-    const picked: Summary[] = [];
-    for (const s of this.touched) if (!meetings || meetings.has(s.meetingId)) picked.push(s);
-    if (picked.length === 0) return [];
+    const picked = [...this.touched];
     const rows = picked.map(({ analysedExact: _a, speechExact: _s, ...row }) => row);
     this.store.upsertMany(rows);
     for (const s of picked) this.touched.delete(s);
     return rows;
+  }
+
+  /**
+   * Write the changed summaries of the participants of `streamIds` (streams still followed), in one
+   * transaction: the final summaries of streams about to be finalized, a few at a time.
+   * @throws the SQLite error (the changes stay pending for the next flush).
+   */
+  flushStreams(streamIds: readonly number[]): void {
+    const picked: Summary[] = [];
+    for (const id of streamIds) {
+      const s = this.streams.get(id)?.summary;
+      if (s && this.touched.has(s) && !picked.includes(s)) picked.push(s);
+    }
+    if (picked.length === 0) return;
+    this.store.upsertMany(picked.map(({ analysedExact: _a, speechExact: _s, ...row }) => row));
+    for (const s of picked) this.touched.delete(s);
   }
 
   /** Fold a batch of events and flush (convenience for tests and one-shot callers). */

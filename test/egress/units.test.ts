@@ -56,7 +56,7 @@ test('StatsSummaries: exact cumulative speech from the 10 s coverage window, one
   const store = new StatsStore(db);
   const sums = new StatsSummaries(store);
   const t0 = 1_000_000;
-  sums.addStream(1, 48000, t0);
+  sums.addStream(1, 48000, t0, 'M', 'p');
   // 25 s of 10 ms frames with an irregular speech pattern; a report every 25 frames (250 ms), as the engine does.
   const speech: number[] = Array.from({ length: 2500 }, (_, i) => (i % 37 < 20 && i % 300 < 240 ? 1 : 0));
   const report = (frames: number, extra: Partial<StatsEvent> = {}): StatsEvent => {
@@ -78,7 +78,7 @@ test('StatsSummaries: exact cumulative speech from the 10 s coverage window, one
   assert.is(s.lastSpokeAt, t0 + 25_000);
   // A new StatsSummaries (server restart, reconnect) resumes from the stored row.
   const again = new StatsSummaries(store);
-  again.addStream(2, 48000, t0 + 30_000);
+  again.addStream(2, 48000, t0 + 30_000, 'M', 'p');
   again.applyBatch([{ ...report(25), streamId: 2, tMs: t0 + 30_250 }]);
   assert.is(store.get('M', 'p')!.analysedMs, 25_250);
   assert.is(store.get('M', 'p')!.speechMs, truth(2500) + truth(25));
