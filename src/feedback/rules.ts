@@ -84,7 +84,8 @@ interface ParticipantState {
 /** Rule state of one meeting. */
 export class MeetingRules {
   private readonly people = new Map<string, ParticipantState>();
-  private readonly lastFired = new Map<string, number>();
+  /** When each kind of finding last fired, by participant (the cooldown). */
+  private readonly lastFired = new Map<string, Map<FeedbackKind, number>>();
 
   /**
    * @param isHost whether a participant is a host of this meeting (asked at evaluation time, so roles learnt
@@ -119,8 +120,13 @@ export class MeetingRules {
     return n;
   }
 
-  /** Fold one stats event; returns the findings it makes true (after cooldown). */
-  stats(e: StatsEvent): Finding[] {
+  /**
+   * Fold one stats event; returns the findings it makes true (after cooldown). A row that makes none true
+   * allocates nothing (the shared empty list is returned; callers only read it), and the floor check, which
+   * looks at every other participant, runs only for a turn already `monologueMs` long: a meeting of a
+   * thousand streams costs O(1) per row.
+   */
+  stats(e: StatsEvent): readonly Finding[] {
     let p = this.people.get(e.participantId);
     if (!p) {
       this.open(e.participantId, e.tMs);
@@ -138,36 +144,36 @@ export class MeetingRules {
     }
     if (e.speaking && e.speechStartedAtMs !== null && e.tMs - e.speechStartedAtMs >= FLOOR_TAKE_MS) p.lastFloorSpeechMs = e.tMs;
 
-    if (e.muted || this.isHost(e.participantId)) return [];
-    const out: Finding[] = [];
-    const window3s = { start: e.tMs - 3000, end: e.tMs };
-    const figures = {
-      rmsDbfs: round1(e.rmsDbfs3s), speechCoverage: round3(e.speechCoverage10s), clippedRatio: round4(e.clippedRatio3s),
-      speechMs3s: e.speechMs3s,
-    };
+    if (e.muted || this.isHost(e.participantId)) return NONE;
+    let out: Finding[] | null = null;
+    const id = e.participantId;
+    const t = e.tMs;
     if (e.speechMs3s >= MIN_SPEECH_MS_3S && e.rmsDbfs3s !== null) {
-      if (e.rmsDbfs3s < this.t.volumeLowDbfs) {
-        this.fire(out, { kind: 'volume_low', participantId: e.participantId, atMs: e.tMs, window: window3s, metadata: { ...figures, thresholdDbfs: this.t.volumeLowDbfs } });
+      if (e.rmsDbfs3s < this.t.volumeLowDbfs && this.due('volume_low', id, t)) {
+        (out ??= []).push({ kind: 'volume_low', participantId: id, atMs: t, window: { start: t - 3000, end: t }, metadata: { ...levels(e), thresholdDbfs: this.t.volumeLowDbfs } });
       }
-      if (e.rmsDbfs3s > this.t.volumeHighDbfs || e.clippedRatio3s > this.t.clippedRatio) {
-        this.fire(out, { kind: 'volume_high', participantId: e.participantId, atMs: e.tMs, window: window3s, metadata: { ...figures, thresholdDbfs: this.t.volumeHighDbfs } });
+      if ((e.rmsDbfs3s > this.t.volumeHighDbfs || e.clippedRatio3s > this.t.clippedRatio) && this.due('volume_high', id, t)) {
+        (out ??= []).push({ kind: 'volume_high', participantId: id, atMs: t, window: { start: t - 3000, end: t }, metadata: { ...levels(e), thresholdDbfs: this.t.volumeHighDbfs } });
       }
     }
     const silentSince = Math.max(p.lastSpokeAtMs ?? p.startedAtMs, p.unmutedAtMs, p.startedAtMs);
-    if (!e.speaking && e.tMs - silentSince >= this.t.silenceMs) {
-      this.fire(out, {
-        kind: 'silence_prolonged', participantId: e.participantId, atMs: e.tMs, window: { start: silentSince, end: e.tMs },
-        metadata: { silentMs: e.tMs - silentSince, speechCoverage: figures.speechCoverage },
+    if (!e.speaking && t - silentSince >= this.t.silenceMs && this.due('silence_prolonged', id, t)) {
+      (out ??= []).push({
+        kind: 'silence_prolonged', participantId: id, atMs: t, window: { start: silentSince, end: t },
+        metadata: { silentMs: t - silentSince, speechCoverage: round3(e.speechCoverage10s) },
       });
     }
-    const floor = this.floorSince(e.participantId, p, e.tMs);
-    if (floor !== null && e.tMs - floor >= this.t.monologueMs) {
-      this.fire(out, {
-        kind: 'monologue_prolonged', participantId: e.participantId, atMs: e.tMs, window: { start: floor, end: e.tMs },
-        metadata: { floorMs: e.tMs - floor, speechCoverage: figures.speechCoverage },
-      });
+    // The floor started at or after the turn: a turn shorter than monologueMs cannot be a monologue yet.
+    if (p.turnStartMs !== null && t - p.turnStartMs >= this.t.monologueMs) {
+      const floor = this.floorSince(id, p, t);
+      if (floor !== null && t - floor >= this.t.monologueMs && this.due('monologue_prolonged', id, t)) {
+        (out ??= []).push({
+          kind: 'monologue_prolonged', participantId: id, atMs: t, window: { start: floor, end: t },
+          metadata: { floorMs: t - floor, speechCoverage: round3(e.speechCoverage10s) },
+        });
+      }
     }
-    return out;
+    return out ?? NONE;
   }
 
   /** Fold one overlap event: a `start` may become a finding; an `end` closes a reported one. */
@@ -176,12 +182,14 @@ export class MeetingRules {
     if (e.excluded) return { finding: null, end: null };
     if (e.phase === 'end') return { finding: null, end: { overlapKey: key, endMs: e.tMs, overlapMs: e.overlapMs } };
     if (e.phase !== 'start') return { finding: null, end: null };
-    const out: Finding[] = [];
-    this.fire(out, {
-      kind: 'speech_overlap', participantId: e.laterParticipantId, atMs: e.tMs, window: { start: e.startMs, end: e.tMs },
-      metadata: { participants: [...e.participants], overlapMs: e.overlapMs }, overlapKey: key,
-    });
-    return { finding: out[0] ?? null, end: null };
+    if (!this.due('speech_overlap', e.laterParticipantId, e.tMs)) return { finding: null, end: null };
+    return {
+      finding: {
+        kind: 'speech_overlap', participantId: e.laterParticipantId, atMs: e.tMs, window: { start: e.startMs, end: e.tMs },
+        metadata: { participants: [...e.participants], overlapMs: e.overlapMs }, overlapKey: key,
+      },
+      end: null,
+    };
   }
 
   /**
@@ -199,13 +207,23 @@ export class MeetingRules {
     return since;
   }
 
-  private fire(out: Finding[], f: Finding): void {
-    const key = `${f.kind}:${f.participantId}`;
-    const last = this.lastFired.get(key);
-    if (last !== undefined && f.atMs - last < this.t.cooldownMs) return;
-    this.lastFired.set(key, f.atMs);
-    out.push(f);
+  /** Whether a finding of `kind` for `participantId` at `atMs` is past its cooldown; if so, it counts as fired now. */
+  private due(kind: FeedbackKind, participantId: string, atMs: number): boolean {
+    let fired = this.lastFired.get(participantId);
+    if (!fired) this.lastFired.set(participantId, (fired = new Map()));
+    const last = fired.get(kind);
+    if (last !== undefined && atMs - last < this.t.cooldownMs) return false;
+    fired.set(kind, atMs);
+    return true;
   }
+}
+
+/** What `stats` returns when nothing fires (shared: callers only read it). */
+const NONE: readonly Finding[] = Object.freeze([]);
+
+/** The level figures of a volume finding's metadata. */
+function levels(e: StatsEvent): { rmsDbfs: number | null; speechCoverage: number; clippedRatio: number; speechMs3s: number } {
+  return { rmsDbfs: round1(e.rmsDbfs3s), speechCoverage: round3(e.speechCoverage10s), clippedRatio: round4(e.clippedRatio3s), speechMs3s: e.speechMs3s };
 }
 
 const round1 = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10);

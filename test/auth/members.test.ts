@@ -186,6 +186,8 @@ test('an existing account accepts with its password or its own access token, not
   const failedBefore = failedLogins();
   const wrong = await accept(multi, { token: inv.body.token, password: 'not the password' });
   assert.is(wrong.status, 401);
+  // The log line comes through the server's stdout, which may be read after the reply: waited for, 5 s at most.
+  for (let t0 = Date.now(); failedLogins() < failedBefore + 1 && Date.now() - t0 < 5000;) await new Promise((r) => setTimeout(r, 20));
   assert.is(failedLogins(), failedBefore + 1, 'a wrong password on accept is logged as a failed login');
   const other = await accept(multi, { token: inv.body.token }, stranger.headers);
   assert.is(other.status, 403);
