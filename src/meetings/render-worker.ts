@@ -96,11 +96,21 @@ function reportOf(source: ReportSource): MeetingReport {
   }, source.nowMs, source.final);
 }
 
+/**
+ * The picture renderer (./timeline-svg.ts, with vega: a few hundred ms of loading). Loaded by the first picture,
+ * or in the background once the worker's first task is answered (`preload`), so that the first picture a host
+ * console asks for does not pay for it.
+ */
+let svg: Promise<typeof import('./timeline-svg.js')> | null = null;
+const renderer = () => (svg ??= import('./timeline-svg.js'));
+function preload(): void {
+  if (!svg) setImmediate(() => { renderer().catch(() => { svg = null; }); });
+}
+
 /** The task's result: a stored report's bytes as read, or the text computed. */
 async function run(task: RenderTask): Promise<Buffer | string> {
   if (task.kind === 'report') return 'stored' in task.source ? storedBytes(task.source.stored) : JSON.stringify(reportOf(task.source));
-  // vega is loaded with the first picture, not with the worker.
-  const { renderTimelineSvg } = await import('./timeline-svg.js');
+  const { renderTimelineSvg } = await renderer();
   return renderTimelineSvg(reportOf(task.source), task.feedback, task.maxMarks);
 }
 
@@ -116,6 +126,7 @@ port.on('message', (msg: { id: number; task: RenderTask | StoreTask | SeedTask }
     } catch (err) {
       port.postMessage({ id: msg.id, error: err instanceof Error ? `${err.message}` : String(err) });
     }
+    preload();
     return;
   }
   run(task).then((result) => {
@@ -123,7 +134,9 @@ port.on('message', (msg: { id: number; task: RenderTask | StoreTask | SeedTask }
     // A Buffer of its own ArrayBuffer (not the shared pool) can be transferred, not copied.
     const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Uint8Array.prototype.slice.call(bytes);
     port.postMessage({ id: msg.id, bytes: own }, [own.buffer as ArrayBuffer]);
+    preload();
   }, (err: unknown) => {
     port.postMessage({ id: msg.id, error: err instanceof Error ? `${err.message}` : String(err) });
+    preload();
   });
 });

@@ -42,6 +42,8 @@ const tag = `${process.pid}`;
 const LIVE = `MT_bound_live_${tag}`;
 const STORED = `MT_bound_stored_${tag}`;
 const OTHER = `MT_bound_rt_${tag}`;
+/** A one-second meeting whose picture warms the render worker up (its picture renderer loaded) before the measure. */
+const WARM = `MT_bound_warm_${tag}`;
 
 let server: TestServer;
 let owner: TestAccount;
@@ -123,6 +125,7 @@ test.before(async () => {
   owner = await apiAccount(first);
   await touch(first, LIVE, 'p0');
   await touch(first, STORED, 'p0');
+  await touch(first, WARM, 'p0');
   await first.stop();
   const db = new Database(path.join(first.dataDir, 'meetcore.db'));
   try {
@@ -151,11 +154,14 @@ test.after(async () => { await server?.stop(); });
 test('50,000 spurts, 5,000 participants: pictures and reports served in parallel, event loop never blocked > 50 ms, a real-time stream loses nothing', async () => {
   const auth = owner.headers;
   // The render worker is started (the first report asked for: the stored one of the meeting about to reopen,
-  // whose version changes with the reopening), so what follows measures the reopen, not the worker's start.
+  // whose version changes with the reopening) and its picture renderer loaded (a small meeting's picture), so
+  // what follows measures the reopen and the load, not the worker's start.
   const warm = await fetch(`${server.url}/api/sessions/${LIVE}/report`, { headers: auth });
   assert.is(warm.status, 200);
   await warm.arrayBuffer();
   const storedTag = warm.headers.get('etag')!;
+  const warmPicture = await fetch(`${server.url}/api/sessions/${WARM}/timeline.svg`, { headers: auth });
+  assert.is(warmPicture.status, 200, await warmPicture.text());
   await new Promise((r) => setTimeout(r, 500));
   await loopLagMaxMs(); // resets the delay histogram: what follows is measured
   // The live meeting is reopened from its stored timeline by a new stream (kept open, silent, meanwhile).
