@@ -220,6 +220,8 @@ export class AudioEgress {
       }
     });
     meetings.on('meeting.finished', (meetingId) => {
+      // Queued starts first: a socket whose first frame came before the end is one of the meeting's streams.
+      this.startQueued(true);
       for (const live of [...this.streams.values()]) {
         if (live.info.meetingId === meetingId && live.ws) {
           this.deps.log.info({ streamId: live.info.streamId, meetingId }, 'meeting finished: ending its egress socket');
@@ -336,7 +338,11 @@ export class AudioEgress {
     this.startsScheduled = false;
     const until = performance.now() + START_TURN_MS;
     for (const d of this.starting) {
-      this.begin(d);
+      try {
+        this.begin(d);
+      } catch (err) {
+        this.deps.log.error({ err, remote: d.remote, room: d.query.roomName }, 'cannot start a queued egress stream');
+      }
       if (!all && performance.now() >= until) break;
     }
     if (this.starting.size > 0 && !this.startsScheduled) {
@@ -354,12 +360,15 @@ export class AudioEgress {
     this.pendingBytes -= p.bytes;
     const live = this.start(p.ws, d, p.startedAt);
     if (!live) return;
+    // Everything held is pushed, even past a bound (the engine records what it refuses as gaps); the socket is
+    // ended with 4008 only afterwards (ending it closes the stream at once).
     for (const item of p.items) {
       if (typeof item === 'boolean') { this.setMuted(live, item); continue; }
       const r = live.stream.push(item);
       live.frames++;
-      if (r !== PUSH_OK && r !== PUSH_TOO_BIG) this.overBound(live.ws, live, r);
+      if (r !== PUSH_OK && r !== PUSH_TOO_BIG) this.overBound(null, live, r);
     }
+    if (live.boundReason !== null && live.ws) live.ws.end(QUEUE_BOUND_CLOSE_CODE, live.boundReason);
     if (p.closed) {
       live.ws = null;
       live.closeReason = p.closed.reason;
@@ -562,7 +571,13 @@ export class AudioEgress {
       } catch (err) {
         this.deps.log.error({ err }, 'cannot store participant stats (kept for the next flush)');
       }
-      for (const e of chunk) this.finalize(e);
+      for (const e of chunk) {
+        try {
+          this.finalize(e);
+        } catch (err) {
+          this.deps.log.error({ err, streamId: e.streamId }, 'cannot finalize an egress stream');
+        }
+      }
       done += chunk.length;
       if (!all && performance.now() >= until) break;
     }

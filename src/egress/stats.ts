@@ -57,9 +57,12 @@ export class StatsSummaries {
     this.streams.delete(streamId);
   }
 
-  /** Forget the cached summaries of a meeting (after its last stream closed). */
+  /**
+   * Forget the cached summaries of a meeting (after its last stream closed), but those with changes not written
+   * yet (a flush that failed): a participant who comes back must go on from them, not from the stored row.
+   */
   forgetMeeting(meetingId: string): void {
-    for (const key of this.summaries.keys()) if (key.startsWith(`${meetingId}\u0000`)) this.summaries.delete(key);
+    for (const [key, s] of this.summaries) if (key.startsWith(`${meetingId}\u0000`) && !this.touched.has(s)) this.summaries.delete(key);
   }
 
   /** Fold one stats event into its participant's summary (in memory). Events of unknown streams are ignored. */

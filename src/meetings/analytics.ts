@@ -224,7 +224,8 @@ export class MeetingAnalytics {
     if (index >= this.markBy.length) {
       this.markBy = grown(this.markBy);
       this.markOf = grown(this.markOf);
-      this.markTimes = grown(this.markTimes);
+      // Three times as many as markBy (an adopted snapshot's columns are exactly as long as their rows).
+      this.markTimes = grown(this.markTimes, 3 * this.markBy.length);
     }
     this.markBy[index] = this.person(by).index;
     this.markOf[index] = this.person(of).index;
@@ -416,7 +417,8 @@ export class MeetingAnalytics {
     if (slot === undefined) {
       slot = this.pairSlots.size;
       this.pairSlots.set(key, slot);
-      if (3 * slot >= this.pairs.length) this.pairs = grown(this.pairs);
+      // Whole rows of three (an adopted snapshot's column is exactly as long as its rows).
+      if (3 * slot + 2 >= this.pairs.length) this.pairs = grown(this.pairs, 3 * Math.max(256, 2 * (slot + 1)));
       this.pairs[3 * slot] = by;
       this.pairs[3 * slot + 1] = of;
     }

@@ -115,6 +115,31 @@ test('past its own bound a stream is closed with 4008 and its row says what was 
   assert.match(metrics, new RegExp(`\\nmeetcore_egress_ring_overflow_bytes_total ${big.length}\\n`));
 });
 
+test('a stream whose start was queued and whose held frames pass its bound: the gap recorded, then 4008, the server unharmed', async () => {
+  // The first frame is over the bound and is held until the stream starts (src/egress/audio.ts); the next one is
+  // held too when it arrives before the start (most runs). At the start everything held is pushed in order (the
+  // refused frames become the gap; pushing after the first refusal used to throw: this test then fails on the
+  // start's error log, in the runs where the second frame was held) and only then is the socket ended.
+  const big = pcm(200_000 / BYTES_PER_SEC, 7);
+  const after = pcm(0.01, 8);
+  const ws = await open(signedEgressUrl(small, { roomName: 'bound-queued', participant: 'p' }));
+  const byServer = closedBy(ws, 'the queued stream past its bound');
+  ws.send(big, { binary: true });
+  ws.send(after, { binary: true });
+  const c = await byServer;
+  assert.is(c.code, QUEUE_BOUND_CODE);
+  const row = (await closedRows(small, 'bound-queued', ['p'])).get('p')!;
+  assert.is(row.status, 'FAILED');
+  // Held, the next frame is pushed after the refused one and lost with it (the engine refuses what follows a
+  // loss: one gap); not held yet, it came after the 4008 and was not received (as for any stream).
+  assert.equal(row.gaps.length, 1);
+  assert.is(row.gaps[0]!.offset, 0);
+  assert.ok([big.length, big.length + after.length].includes(row.gaps[0]!.bytes), `gap of ${row.gaps[0]!.bytes} bytes`);
+  assert.is(parseWav(path.join(small.storageDir, row.path)).data.length, 0);
+  assert.is((await fetch(`${small.url}/health`)).status, 200);
+  assert.not.ok(small.logs.some((l) => l.msg === 'cannot start a queued egress stream'), 'the start did not fail');
+});
+
 test('past the server bound (all streams) the stream that needed the blocks is closed with 4008', async () => {
   // Two streams hold one block each; a 1 MiB frame needs 63 more: 65 > 64 blocks of AUDIO_QUEUE_MAX_MB=1.
   const a = await open(signedEgressUrl(tight, { roomName: 'bound-global', participant: 'a' }));

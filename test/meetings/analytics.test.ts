@@ -304,4 +304,28 @@ test('snapshot: fixed at the moment it is taken (interruption ends and counts af
   assert.equal(seen, Array.from(again.spurtStart), 'the worker read the shared columns');
 });
 
+test('a timeline adopted from a small snapshot grows its columns in whole rows: 400 interruptions of 400 distinct pairs all counted and kept', () => {
+  // The adopted columns are exactly as long as their rows (here 1 interruption); growing them must keep the
+  // interruption times three per row and the pair counts in rows of three (a column of 1024 is neither).
+  const m = meeting(['a', 'b'], 1000, [sp('a', 0, 900), sp('b', 100, 400), ov('start', ['a', 'b'], 'b', 100, 400, 300)]);
+  const adopted = MeetingAnalytics.fromSnapshot(m.snapshot());
+  const ids = Array.from({ length: 21 }, (_, i) => `q${String(i).padStart(2, '0')}`);
+  let n = 0;
+  for (const by of ids) {
+    for (const of of ids) {
+      if (by === of || n >= 400) continue;
+      const t = 2000 + n * 10;
+      adopted.overlap(ov('start', [of, by], by, t, t + 5, 5));
+      n++;
+    }
+  }
+  const r = adopted.report(nobody, NOW, false);
+  assert.is(r.interruptionCount, 401);
+  assert.is(r.timeline.interruptions.length, 401);
+  let counted = 0;
+  for (const p of r.participants) for (const c of Object.values(p.interruptedCounts)) { assert.is(c, 1, `${p.participantId}: each pair once`); counted += c; }
+  assert.is(counted, 401, 'every pair counted once');
+  assert.ok(r.timeline.interruptions.every((x) => x.endMs > x.startMs), 'interruption times three per row');
+});
+
 test.run();
