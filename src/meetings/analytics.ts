@@ -86,19 +86,19 @@ export class MeetingAnalytics {
    * after a snapshot, the first such write copies that column (`marksShared`, `pairsShared`), so a snapshot
    * never changes. `report()` makes the objects.
    */
-  private spurtWho: Int32Array = shared(Int32Array, 1024);
-  private spurtStart: Float64Array = shared(Float64Array, 1024);
-  private spurtEnd: Float64Array = shared(Float64Array, 1024);
-  private markBy: Int32Array = shared(Int32Array, 1024);
-  private markOf: Int32Array = shared(Int32Array, 1024);
-  private markTimes: Float64Array = shared(Float64Array, 3 * 1024);
+  private spurtWho: Int32Array = shared(Int32Array, FIRST_ROWS);
+  private spurtStart: Float64Array = shared(Float64Array, FIRST_ROWS);
+  private spurtEnd: Float64Array = shared(Float64Array, FIRST_ROWS);
+  private markBy: Int32Array = shared(Int32Array, FIRST_ROWS);
+  private markOf: Int32Array = shared(Int32Array, FIRST_ROWS);
+  private markTimes: Float64Array = shared(Float64Array, 3 * FIRST_ROWS);
   /** Whether a snapshot (or the snapshot adopted) may still read `markTimes` / `pairs`: copy before writing in place. */
   private marksShared = false;
   private pairsShared = false;
   /** Participant ids by index (order of first appearance). */
   private readonly ids: string[] = [];
   /** Interruption counts as triplets (interrupter index, interrupted index, count); slot of a pair by `by,of`. */
-  private pairs: Int32Array = shared(Int32Array, 3 * 256);
+  private pairs: Int32Array = shared(Int32Array, 3 * FIRST_ROWS);
   private readonly pairSlots = new Map<number, number>();
   private interruptionTotal = 0;
   private dropped = 0;
@@ -418,7 +418,7 @@ export class MeetingAnalytics {
       slot = this.pairSlots.size;
       this.pairSlots.set(key, slot);
       // Whole rows of three (an adopted snapshot's column is exactly as long as its rows).
-      if (3 * slot + 2 >= this.pairs.length) this.pairs = grown(this.pairs, 3 * Math.max(256, 2 * (slot + 1)));
+      if (3 * slot + 2 >= this.pairs.length) this.pairs = grown(this.pairs, 3 * Math.max(FIRST_ROWS, 2 * (slot + 1)));
       this.pairs[3 * slot] = by;
       this.pairs[3 * slot + 1] = of;
     }
@@ -576,8 +576,14 @@ function shared<A extends Int32Array | Float64Array>(Type: { new (b: SharedArray
   return new Type(new SharedArrayBuffer(length * Type.BYTES_PER_ELEMENT));
 }
 
-/** `a`'s content in a new shared column of `length` elements (default: twice as many, at least 1024). */
-function grown<A extends Int32Array | Float64Array>(a: A, length = Math.max(1024, a.length * 2)): A {
+/**
+ * Rows a new timeline's columns have room for (they double as they fill): shared buffers are resident from the
+ * start, and most meetings are small (a meeting at the bound grows to 50,000 in 10 doublings).
+ */
+const FIRST_ROWS = 64;
+
+/** `a`'s content in a new shared column of `length` elements (default: twice as many, at least FIRST_ROWS). */
+function grown<A extends Int32Array | Float64Array>(a: A, length = Math.max(FIRST_ROWS, a.length * 2)): A {
   const b = shared(a.constructor as unknown as { new (b: SharedArrayBuffer): A; BYTES_PER_ELEMENT: number }, length);
   b.set(a);
   return b;
